@@ -1,0 +1,152 @@
+//! Domain identifiers and their validation. No I/O, no cloud types.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// A value that does not follow the rules for its kind.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DomainError {
+    /// The app id breaks the app id rules.
+    #[error("invalid app id {0:?}: use 1-128 characters of letters, digits, '.', '_' or '-'")]
+    AppId(String),
+    /// The version label breaks the version rules.
+    #[error(
+        "invalid version {0:?}: use 1-64 characters of letters, digits, '.', '_', '+' or '-', \
+         starting with a letter or digit"
+    )]
+    Version(String),
+    /// The version label is one the device plugins reserve.
+    #[error(
+        "version {0:?} is reserved by the device plugin (it names the bundle shipped in the app); \
+         choose another version label"
+    )]
+    ReservedVersion(String),
+}
+
+/// An application id, such as `042a1261` (Appflow) or `com.example.app` (Capgo).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct AppId(String);
+
+impl AppId {
+    /// Validates and wraps an app id.
+    pub fn new(s: impl Into<String>) -> Result<Self, DomainError> {
+        let s = s.into();
+        let ok = (1..=128).contains(&s.len())
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+        if ok {
+            Ok(Self(s))
+        } else {
+            Err(DomainError::AppId(s))
+        }
+    }
+
+    /// The id as a string.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A build version label, such as `1.4.2` or `2026.11.22+build.7`.
+///
+/// `builtin` and `unknown` are refused: `@capgo/capacitor-updater` uses them
+/// for the bundle compiled into the app, so a build with that name could never
+/// be told apart from it on a device.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct BuildVersion(String);
+
+impl BuildVersion {
+    /// Validates and wraps a version label.
+    pub fn new(s: impl Into<String>) -> Result<Self, DomainError> {
+        let s = s.into();
+        let ok = (1..=64).contains(&s.len())
+            && s.as_bytes()[0].is_ascii_alphanumeric()
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'+' | b'-'));
+        if !ok {
+            return Err(DomainError::Version(s));
+        }
+        if s.eq_ignore_ascii_case("builtin") || s.eq_ignore_ascii_case("unknown") {
+            return Err(DomainError::ReservedVersion(s));
+        }
+        Ok(Self(s))
+    }
+
+    /// The version as a string.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+macro_rules! string_newtype_impls {
+    ($t:ty) => {
+        impl TryFrom<String> for $t {
+            type Error = DomainError;
+            fn try_from(s: String) -> Result<Self, Self::Error> {
+                Self::new(s)
+            }
+        }
+        impl From<$t> for String {
+            fn from(v: $t) -> String {
+                v.0
+            }
+        }
+        impl fmt::Display for $t {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+        impl std::str::FromStr for $t {
+            type Err = DomainError;
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                Self::new(s)
+            }
+        }
+    };
+}
+string_newtype_impls!(AppId);
+string_newtype_impls!(BuildVersion);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn app_ids() {
+        for ok in ["042a1261", "com.example.app", "a", "A_b-c.9"] {
+            assert!(AppId::new(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", "a b", "a/b", "../x", "é", &"x".repeat(129)] {
+            assert!(AppId::new(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn versions() {
+        for ok in ["1.0.0", "2026.11.22+build.7", "v3", "1.0.0-rc.1"] {
+            assert!(BuildVersion::new(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", "-1", ".1", "1 0", "1/0", &"1".repeat(65)] {
+            assert!(
+                matches!(BuildVersion::new(bad), Err(DomainError::Version(_))),
+                "{bad}"
+            );
+        }
+        for reserved in ["builtin", "BUILTIN", "unknown"] {
+            assert!(matches!(
+                BuildVersion::new(reserved),
+                Err(DomainError::ReservedVersion(_))
+            ));
+        }
+    }
+
+    #[test]
+    fn serde_validates() {
+        let bad: Result<AppId, _> = serde_json::from_str("\"a b\"");
+        assert!(bad.is_err());
+        let good: AppId = serde_json::from_str("\"com.example\"").unwrap();
+        assert_eq!(good.as_str(), "com.example");
+    }
+}

@@ -1,0 +1,23 @@
+//! liveship core: the pieces every liveship binary shares.
+//!
+//! - [`domain`]: identifiers (app ids, build versions) and their validation;
+//! - [`paths`]: the rules every path in a manifest must follow;
+//! - [`hash`]: SHA-256 digests and streaming hashing;
+//! - [`keys`]: Ed25519 keys as PKCS#8 / SPKI PEM;
+//! - [`manifest`]: the signed manifest (raw document -> parsed [`manifest::Manifest`]
+//!   -> [`manifest::Verified`], which only [`manifest::Verifier`] can build);
+//! - [`tree`]: scanning and checking a build directory;
+//! - [`artifact`]: reproducible zip bundles, and verifying and extracting them;
+//! - [`env`]: the names of the environment variables liveship reads.
+
+pub mod artifact;
+pub mod domain;
+pub mod env;
+pub mod fsutil;
+pub mod hash;
+pub mod keys;
+pub mod manifest;
+pub mod paths;
+pub mod progress;
+pub mod tree;
+mod zipwrite;
