@@ -66,9 +66,15 @@ pub enum ArtifactError {
         /// Why it is unsafe.
         reason: String,
     },
-    /// The same entry name twice.
-    #[error("zip holds entry {0:?} more than once; refusing the whole artifact")]
-    DuplicateEntry(String),
+    /// The same entry name more than once. Readers disagree on which copy
+    /// wins, so a verifier and an installer could see different files.
+    #[error("the zip's central directory lists {entries} entries but only {names} distinct names: an entry name appears more than once; refusing the whole artifact")]
+    DuplicateEntries {
+        /// Entries in the central directory.
+        entries: u64,
+        /// Distinct names.
+        names: usize,
+    },
     /// No manifest inside the zip.
     #[error("the zip has no {MANIFEST_FILE_NAME} at its root; create artifacts with `liveship live-update bundle-artifact`")]
     NoManifest,
@@ -329,9 +335,17 @@ fn index_entries<R: Read + io::Seek>(
     path: &Path,
     archive: &mut zip::ZipArchive<R>,
 ) -> Result<EntryIndex, ArtifactError> {
+    // The zip crate indexes entries by name, so duplicates collapse into one;
+    // compare with the count the end-of-central-directory record declares.
+    let declared = declared_entry_count(path).map_err(io_at(path))?;
+    if declared != archive.len() as u64 {
+        return Err(ArtifactError::DuplicateEntries {
+            entries: declared,
+            names: archive.len(),
+        });
+    }
     let mut files = HashMap::with_capacity(archive.len());
     let mut manifest = None;
-    let mut seen = std::collections::HashSet::with_capacity(archive.len());
     for i in 0..archive.len() {
         let entry = archive
             .by_index_raw(i)
@@ -352,9 +366,6 @@ fn index_entries<R: Read + io::Seek>(
             name: name.clone(),
             reason,
         };
-        if !seen.insert(name.clone()) {
-            return Err(ArtifactError::DuplicateEntry(name));
-        }
         if entry.encrypted() {
             return Err(unsafe_entry("is encrypted".into()));
         }
@@ -383,6 +394,50 @@ fn index_entries<R: Read + io::Seek>(
         }
     }
     Ok(EntryIndex { files, manifest })
+}
+
+/// The total entry count from the end-of-central-directory record (or the
+/// zip64 one when the classic field is saturated).
+fn declared_entry_count(path: &Path) -> io::Result<u64> {
+    use io::{Seek, SeekFrom};
+    let mut f = File::open(path)?;
+    let len = f.seek(SeekFrom::End(0))?;
+    // EOCD is 22 bytes plus a comment of at most 65,535 bytes, at the end.
+    let tail_len = len.min(22 + 65_535 + 20);
+    f.seek(SeekFrom::Start(len - tail_len))?;
+    let mut tail = vec![0u8; tail_len as usize];
+    f.read_exact(&mut tail)?;
+    let bad = || {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            "no end-of-central-directory record",
+        )
+    };
+    let eocd = (0..tail.len().saturating_sub(21))
+        .rev()
+        .find(|&i| tail[i..i + 4] == [0x50, 0x4b, 0x05, 0x06])
+        .ok_or_else(bad)?;
+    let le16 = |b: &[u8]| u16::from_le_bytes([b[0], b[1]]);
+    let total = le16(&tail[eocd + 10..]);
+    if total != 0xFFFF {
+        return Ok(u64::from(total));
+    }
+    // Zip64: the locator sits just before the EOCD and points at the record.
+    let loc = eocd.checked_sub(20).ok_or_else(bad)?;
+    if tail[loc..loc + 4] != [0x50, 0x4b, 0x06, 0x07] {
+        return Ok(u64::from(total));
+    }
+    let mut off = [0u8; 8];
+    off.copy_from_slice(&tail[loc + 8..loc + 16]);
+    f.seek(SeekFrom::Start(u64::from_le_bytes(off)))?;
+    let mut rec = [0u8; 56];
+    f.read_exact(&mut rec)?;
+    if rec[..4] != [0x50, 0x4b, 0x06, 0x06] {
+        return Err(bad());
+    }
+    let mut n = [0u8; 8];
+    n.copy_from_slice(&rec[32..40]);
+    Ok(u64::from_le_bytes(n))
 }
 
 fn read_manifest_entry<R: Read + io::Seek>(

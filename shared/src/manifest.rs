@@ -269,7 +269,16 @@ impl ManifestDocument {
     }
 }
 
-/// A value whose signature was checked. Only [`Verifier`] builds one.
+/// A value whose signature was checked. Only [`Verifier`] builds one; code
+/// outside this module cannot forge it:
+///
+/// ```compile_fail
+/// use liveship_core::keys::KeyId;
+/// use liveship_core::manifest::{Manifest, Verified};
+/// fn forge(value: Manifest, key_id: KeyId) -> Verified<Manifest> {
+///     Verified { value, key_id } // error[E0451]: fields are private
+/// }
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Verified<T> {
     value: T,
