@@ -27,10 +27,10 @@ pub fn for_terminal(json: bool, label: &'static str) -> Box<dyn Progress> {
     if json || !std::io::stdout().is_terminal() || !std::io::stderr().is_terminal() {
         return Box::new(NoProgress);
     }
-    let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
+    let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
     bar.set_style(
         ProgressStyle::with_template(
-            "{msg:>10} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+            "{msg:>9} [{wide_bar}] {bytes}/{total_bytes} ({bytes_per_sec}, {eta})",
         )
         .expect("static template")
         .progress_chars("=> "),

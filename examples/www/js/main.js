@@ -1,0 +1,1 @@
+document.getElementById('version').textContent = 'bundle: example, loaded ' + new Date().toISOString();

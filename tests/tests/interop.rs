@@ -1,0 +1,132 @@
+//! Signatures interoperate with OpenSSL in both directions, so anyone can
+//! check a liveship manifest with standard tools (docs/manifest.md shows how).
+
+use base64::Engine as _;
+use liveship_core::hash::Sha256Digest;
+use liveship_core::keys::{PublicKey, SigningKey};
+use liveship_core::manifest::{
+    FileEntry, Manifest, ManifestDocument, SignatureBlock, Verifier, VerifyError,
+};
+use liveship_core::paths::ManifestPath;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures")
+        .join(name)
+}
+
+fn openssl(args: &[&str]) -> std::process::Output {
+    Command::new("openssl")
+        .args(args)
+        .output()
+        .expect("openssl is part of the test toolchain (Debian package openssl)")
+}
+
+fn sample() -> Manifest {
+    Manifest::new(
+        Some("com.example".parse().unwrap()),
+        Some("3.1.4".parse().unwrap()),
+        vec![FileEntry {
+            path: ManifestPath::new("index.html").unwrap(),
+            sha256: Sha256Digest::of(b"<html>"),
+            size: 6,
+        }],
+    )
+    .unwrap()
+}
+
+#[test]
+fn openssl_verifies_what_liveship_signs() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = SigningKey::generate().unwrap();
+    let doc = sample().sign(&key);
+    let payload = dir.path().join("payload.json");
+    let sig = dir.path().join("sig.bin");
+    let public = dir.path().join("public.pem");
+    fs::write(&payload, B64.decode(&doc.payload).unwrap()).unwrap();
+    fs::write(
+        &sig,
+        B64.decode(&doc.signature.as_ref().unwrap().sig).unwrap(),
+    )
+    .unwrap();
+    fs::write(&public, key.public_key().to_pem()).unwrap();
+    let args = |p: &Path| {
+        vec![
+            "pkeyutl".to_owned(),
+            "-verify".into(),
+            "-pubin".into(),
+            "-inkey".into(),
+            public.to_str().unwrap().into(),
+            "-rawin".into(),
+            "-in".into(),
+            p.to_str().unwrap().into(),
+            "-sigfile".into(),
+            sig.to_str().unwrap().into(),
+        ]
+    };
+    let out = Command::new("openssl")
+        .args(args(&payload))
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("Signature Verified Successfully"),
+        "{out:?}"
+    );
+    // And OpenSSL refuses a one-byte change, so the check above means something.
+    let tampered = dir.path().join("tampered.json");
+    let mut bytes = fs::read(&payload).unwrap();
+    bytes[10] ^= 1;
+    fs::write(&tampered, bytes).unwrap();
+    let out = Command::new("openssl")
+        .args(args(&tampered))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+}
+
+#[test]
+fn liveship_verifies_what_openssl_signs() {
+    let dir = tempfile::tempdir().unwrap();
+    let payload = sample().to_payload_bytes();
+    let payload_path = dir.path().join("payload.json");
+    let sig_path = dir.path().join("sig.bin");
+    fs::write(&payload_path, &payload).unwrap();
+    let out = openssl(&[
+        "pkeyutl",
+        "-sign",
+        "-inkey",
+        fixture("openssl_ed25519_private.pem").to_str().unwrap(),
+        "-rawin",
+        "-in",
+        payload_path.to_str().unwrap(),
+        "-out",
+        sig_path.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{out:?}");
+    let public =
+        PublicKey::from_pem(&fs::read_to_string(fixture("openssl_ed25519_public.pem")).unwrap())
+            .unwrap();
+    let doc = ManifestDocument {
+        payload: B64.encode(&payload),
+        signature: Some(SignatureBlock {
+            alg: "ed25519".into(),
+            key_id: public.key_id().clone(),
+            sig: B64.encode(fs::read(&sig_path).unwrap()),
+        }),
+    };
+    let verifier = Verifier::new([public]);
+    let verified = verifier.verify(&doc).unwrap();
+    assert_eq!(*verified, sample());
+
+    let mut forged = doc.clone();
+    forged.payload = B64.encode(payload.to_ascii_uppercase());
+    assert!(matches!(
+        verifier.verify(&forged),
+        Err(VerifyError::BadSignature)
+    ));
+}
