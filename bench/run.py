@@ -129,7 +129,7 @@ def main():
     if not liveship.is_file():
         sys.exit(f"bench: {liveship} not found; build it with: cargo build --release -p liveship")
 
-    work = Path(args.work)
+    work = Path(args.work).resolve()
     shutil.rmtree(work, ignore_errors=True)
     www = work / "www"
     www.mkdir(parents=True)
