@@ -149,27 +149,9 @@ fn manifest_round_trip_signed() {
     assert_eq!(ok["version"], "1.2.3");
 
     // Binding is checked when asked.
-    let r = f.run(&[
-        "live-update",
-        "verify",
-        "--build-dir",
-        "www",
-        "--public-key",
-        "liveship_public.pem",
-        "--app-id",
-        "com.other",
-    ]);
+    let r = f.verify_www(&["--app-id", "com.other"]);
     assert!(r.verify_failed().contains("com.other"));
-    let r = f.run(&[
-        "live-update",
-        "verify",
-        "--build-dir",
-        "www",
-        "--public-key",
-        "liveship_public.pem",
-        "--version",
-        "9",
-    ]);
+    let r = f.verify_www(&["--version", "9"]);
     r.verify_failed();
 
     // Running generate-manifest again never lists the manifest itself.
@@ -191,14 +173,7 @@ fn manifest_round_trip_signed() {
 fn human_output_reports_skipped_files() {
     let f = Fixture::new();
     common::write(&f.www(), "Thumbs.db", b"junk");
-    let r = f.run(&[
-        "live-update",
-        "generate-manifest",
-        "--build-dir",
-        "www",
-        "--signing-key",
-        "liveship_private.pem",
-    ]);
+    let r = f.manifest(&[]);
     assert_eq!(r.code, 0);
     assert!(
         r.stderr
@@ -212,13 +187,7 @@ fn human_output_reports_skipped_files() {
 #[test]
 fn unsigned_manifest_allowed_but_refused_when_a_key_is_given() {
     let f = Fixture::new();
-    let r = f.run(&[
-        "live-update",
-        "generate-manifest",
-        "--build-dir",
-        "www",
-        "--json",
-    ]);
+    let r = f.manifest_with(&["--json"]);
     let v = r.ok_json();
     assert_eq!(v["signed"], false);
     assert!(
@@ -228,43 +197,21 @@ fn unsigned_manifest_allowed_but_refused_when_a_key_is_given() {
     );
 
     // Integrity-only check passes, and says the signature was not checked.
-    let r = f.run(&["live-update", "verify", "--build-dir", "www", "--json"]);
+    let r = f.verify_www_with(&["--json"]);
     assert_eq!(r.ok_json()["signature_verified"], false);
     assert!(r.stderr.contains("NOT"), "{}", r.stderr);
 
-    let r = f.run(&[
-        "live-update",
-        "verify",
-        "--build-dir",
-        "www",
-        "--public-key",
-        "liveship_public.pem",
-    ]);
+    let r = f.verify_www(&[]);
     assert!(r.verify_failed().contains("not signed"), "{}", r.stderr);
 }
 
 fn signed_manifest(f: &Fixture) {
-    let r = f.run(&[
-        "live-update",
-        "generate-manifest",
-        "--build-dir",
-        "www",
-        "--signing-key",
-        "liveship_private.pem",
-    ]);
+    let r = f.manifest(&[]);
     assert_eq!(r.code, 0, "{}", r.stderr);
 }
 
 fn verify_dir(f: &Fixture) -> Run {
-    f.run(&[
-        "live-update",
-        "verify",
-        "--build-dir",
-        "www",
-        "--public-key",
-        "liveship_public.pem",
-        "--json",
-    ])
+    f.verify_www(&["--json"])
 }
 
 #[test]
@@ -340,14 +287,7 @@ fn altered_manifest_and_wrong_key_fail() {
             "other_priv.pem",
         ],
     );
-    let r = f.run(&[
-        "live-update",
-        "verify",
-        "--build-dir",
-        "www",
-        "--public-key",
-        "other_pub.pem",
-    ]);
+    let r = f.verify_www_with(&["--public-key", "other_pub.pem"]);
     assert!(
         r.verify_failed().contains("not by the given public key"),
         "{}",
@@ -394,7 +334,7 @@ fn hand_written_manifests_with_bad_paths_are_refused() {
             .to_json_bytes(),
         )
         .unwrap();
-        let r = f.run(&["live-update", "verify", "--build-dir", "www"]);
+        let r = f.verify_www_with(&[]);
         assert!(r.verify_failed().contains(reason), "{path}: {}", r.stderr);
     }
     // Duplicates.
@@ -428,30 +368,14 @@ fn symlinks_leaving_the_build_are_refused() {
     let f = Fixture::new();
     fs::write(f.path().join("secret.env"), "AWS_SECRET=x").unwrap();
     std::os::unix::fs::symlink(f.path().join("secret.env"), f.www().join("config.js")).unwrap();
-    let r = f.run(&[
-        "live-update",
-        "generate-manifest",
-        "--build-dir",
-        "www",
-        "--signing-key",
-        "liveship_private.pem",
-    ]);
+    let r = f.manifest(&[]);
     assert!(
         r.failed().contains("outside the build directory"),
         "{}",
         r.stderr
     );
     assert!(!f.www().join("live-update-manifest.json").exists());
-    let r = f.run(&[
-        "live-update",
-        "bundle-artifact",
-        "--build-dir",
-        "www",
-        "--signing-key",
-        "liveship_private.pem",
-        "--output-path",
-        "out/b.zip",
-    ]);
+    let r = f.bundle(&["--output-path", "out/b.zip"]);
     assert!(r.failed().contains("outside the build directory"));
     assert!(!f.path().join("out/b.zip").exists());
 }
@@ -510,24 +434,13 @@ fn wrong_key_types_get_clear_errors() {
         }
     }
     // A private key given as the public key.
-    let r = f.run(&[
-        "live-update",
-        "verify",
-        "--build-dir",
-        "www",
-        "--public-key",
-        "liveship_private.pem",
-    ]);
+    let r = f.verify_www_with(&["--public-key", "liveship_private.pem"]);
     assert!(
         r.failed().contains("verifying needs the public key"),
         "{}",
         r.stderr
     );
-    let r = f.run(&[
-        "live-update",
-        "verify",
-        "--build-dir",
-        "www",
+    let r = f.verify_www_with(&[
         "--public-key",
         fixture_key("rsa_public.pem").to_str().unwrap(),
     ]);
@@ -583,16 +496,8 @@ fn keys_from_openssl_work_and_key_id_matches_openssl() {
         v["key_id"],
         "0e2e4d0cf8bdcbec54fe6548f2c93201d78c05a8eae46a7294be25738e11aa8b"
     );
-    f.run(&[
-        "live-update",
-        "verify",
-        "--build-dir",
-        "www",
-        "--public-key",
-        public.to_str().unwrap(),
-        "--json",
-    ])
-    .ok_json();
+    f.verify_www_with(&["--public-key", public.to_str().unwrap(), "--json"])
+        .ok_json();
 }
 
 #[test]
@@ -601,26 +506,10 @@ fn keys_as_pem_text_and_from_the_environment() {
     let private = fs::read_to_string(f.path().join("liveship_private.pem")).unwrap();
     let public = fs::read_to_string(f.path().join("liveship_public.pem")).unwrap();
     // PEM text as the flag value (Appflow style), in both flag forms.
-    f.run(&[
-        "live-update",
-        "generate-manifest",
-        "--build-dir",
-        "www",
-        "--signing-key",
-        &private,
-        "--json",
-    ])
-    .ok_json();
+    f.manifest_with(&["--signing-key", &private, "--json"])
+        .ok_json();
     let with_eq = format!("--signing-key={private}");
-    f.run(&[
-        "live-update",
-        "generate-manifest",
-        "--build-dir",
-        "www",
-        &with_eq,
-        "--json",
-    ])
-    .ok_json();
+    f.manifest_with(&[&with_eq, "--json"]).ok_json();
     // From the environment, including the one-line `\n`-escaped form CI secrets often use.
     let escaped = private.trim().replace('\n', "\\n");
     let r = liveship_env(
@@ -651,14 +540,8 @@ fn keys_as_pem_text_and_from_the_environment() {
     assert!(!r.stdout.contains("BEGIN PRIVATE KEY"), "{}", r.stdout);
 }
 
-fn bundle(f: &Fixture, out: &str) -> serde_json::Value {
-    f.run(&[
-        "live-update",
-        "bundle-artifact",
-        "--build-dir",
-        "www",
-        "--signing-key",
-        "liveship_private.pem",
+fn bundle_json(f: &Fixture, out: &str) -> serde_json::Value {
+    f.bundle(&[
         "--output-path",
         out,
         "--app-id",
@@ -671,23 +554,15 @@ fn bundle(f: &Fixture, out: &str) -> serde_json::Value {
 }
 
 fn verify_zip(f: &Fixture, zip: &str, extra: &[&str]) -> Run {
-    let mut args = vec![
-        "live-update",
-        "verify",
-        "--artifact",
-        zip,
-        "--public-key",
-        "liveship_public.pem",
-        "--json",
-    ];
-    args.extend_from_slice(extra);
-    f.run(&args)
+    let args = ["live-update", "verify", "--artifact", zip];
+    let key = ["--public-key", "liveship_public.pem", "--json"];
+    f.run(&[&args[..], &key, extra].concat())
 }
 
 #[test]
 fn bundle_round_trip_and_outputs() {
     let f = Fixture::new();
-    let v = bundle(&f, "dist/app.zip");
+    let v = bundle_json(&f, "dist/app.zip");
     assert_eq!(v["outputs"]["zip"], "dist/app.zip");
     assert_eq!(v["outputs"]["manifest"], "dist/app.manifest.json");
     assert_eq!(v["files"], 6);
@@ -747,7 +622,7 @@ fn bundle_round_trip_and_outputs() {
 #[test]
 fn bundle_is_reproducible() {
     let f = Fixture::new();
-    bundle(&f, "one.zip");
+    bundle_json(&f, "one.zip");
     // Same content, different mtimes and permissions, different location.
     let copy = f.path().join("copy");
     copy_tree(&f.www(), &copy.join("www"));
@@ -781,7 +656,7 @@ fn bundle_is_reproducible() {
         ],
     );
     r.ok_json();
-    bundle(&f, "three.zip");
+    bundle_json(&f, "three.zip");
     let one = fs::read(f.path().join("one.zip")).unwrap();
     assert_eq!(
         one,
@@ -811,7 +686,7 @@ fn copy_tree(from: &std::path::Path, to: &std::path::Path) {
 #[test]
 fn tampered_artifacts_fail() {
     let f = Fixture::new();
-    bundle(&f, "app.zip");
+    bundle_json(&f, "app.zip");
     let zip_path = f.path().join("app.zip");
     let original = fs::read(&zip_path).unwrap();
 
@@ -898,7 +773,7 @@ fn tampered_artifacts_fail() {
 #[test]
 fn zip_with_escaping_entry_is_refused_and_nothing_is_written() {
     let f = Fixture::new();
-    bundle(&f, "app.zip");
+    bundle_json(&f, "app.zip");
     let original = fs::read(f.path().join("app.zip")).unwrap();
     for evil in [
         "../evil.txt",
@@ -924,42 +799,17 @@ fn zip_with_escaping_entry_is_refused_and_nothing_is_written() {
 #[test]
 fn bundle_refuses_bad_outputs_and_missing_key() {
     let f = Fixture::new();
-    let r = f.run(&[
-        "live-update",
-        "bundle-artifact",
-        "--build-dir",
-        "www",
-        "--signing-key",
-        "liveship_private.pem",
-        "--output-path",
-        "www/sub/app.zip",
-    ]);
+    let r = f.bundle(&["--output-path", "www/sub/app.zip"]);
     assert!(
         r.failed().contains("inside the build directory"),
         "{}",
         r.stderr
     );
     assert!(!f.www().join("sub").exists());
-    let r = f.run(&[
-        "live-update",
-        "bundle-artifact",
-        "--build-dir",
-        "www",
-        "--output-path",
-        "app.zip",
-    ]);
+    let r = f.bundle_with(&["--output-path", "app.zip"]);
     assert!(r.failed().contains("--signing-key"));
     fs::create_dir(f.path().join("adir")).unwrap();
-    let r = f.run(&[
-        "live-update",
-        "bundle-artifact",
-        "--build-dir",
-        "www",
-        "--signing-key",
-        "liveship_private.pem",
-        "--output-path",
-        "adir",
-    ]);
+    let r = f.bundle(&["--output-path", "adir"]);
     assert!(r.failed().contains("is a directory"));
     let r = f.run(&[
         "live-update",
@@ -986,18 +836,7 @@ fn bundle_refuses_bad_outputs_and_missing_key() {
     assert!(r.failed().contains("no files"));
     assert!(!f.path().join("a.zip").exists());
     // Appflow pipelines pass --token to bundle-artifact; it is accepted.
-    let r = f.run(&[
-        "live-update",
-        "bundle-artifact",
-        "--build-dir",
-        "www",
-        "--signing-key",
-        "liveship_private.pem",
-        "--output-path",
-        "t.zip",
-        "--token",
-        "abc",
-    ]);
+    let r = f.bundle(&["--output-path", "t.zip", "--token", "abc"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
 }
 
@@ -1009,47 +848,16 @@ fn json_mode_prints_one_object_and_usage_errors_exit_2() {
     assert_eq!(r.json()["error"], "usage");
     let r = f.run(&["live-update", "verify", "--json"]);
     assert_eq!(r.code, 2, "needs --build-dir or --artifact");
-    let r = f.run(&[
-        "live-update",
-        "verify",
-        "--build-dir",
-        "www",
-        "--artifact",
-        "a.zip",
-    ]);
+    let r = f.verify_www_with(&["--artifact", "a.zip"]);
     assert_eq!(r.code, 2, "not both");
-    let r = f.run(&[
-        "live-update",
-        "generate-manifest",
-        "--build-dir",
-        "www",
-        "--app-id",
-        "bad id",
-        "--json",
-    ]);
+    let r = f.manifest_with(&["--app-id", "bad id", "--json"]);
     assert_eq!(r.code, 2);
     assert!(r.stderr.contains("invalid app id"));
-    let r = f.run(&[
-        "live-update",
-        "generate-manifest",
-        "--build-dir",
-        "www",
-        "--version",
-        "builtin",
-    ]);
+    let r = f.manifest_with(&["--version", "builtin"]);
     assert_eq!(r.code, 2);
     assert!(r.stderr.contains("reserved"));
     // Non-terminal stdout: no progress bar escape codes anywhere.
-    let r = f.run(&[
-        "live-update",
-        "bundle-artifact",
-        "--build-dir",
-        "www",
-        "--signing-key",
-        "liveship_private.pem",
-        "--output-path",
-        "p.zip",
-    ]);
+    let r = f.bundle(&["--output-path", "p.zip"]);
     assert_eq!(r.code, 0);
     assert!(!r.stdout.contains('\u{1b}') && !r.stderr.contains('\u{1b}'));
 }

@@ -122,6 +122,13 @@ pub fn summarize(problems: &[Problem]) -> String {
     s
 }
 
+fn zip_at(path: &Path) -> impl FnOnce(zip::result::ZipError) -> ArtifactError + '_ {
+    move |source| ArtifactError::Zip {
+        path: path.to_owned(),
+        source,
+    }
+}
+
 fn io_at(path: &Path) -> impl FnOnce(io::Error) -> ArtifactError + '_ {
     move |source| ArtifactError::Io {
         path: path.to_owned(),
@@ -325,10 +332,7 @@ struct EntryIndex {
 
 fn open_archive(path: &Path) -> Result<zip::ZipArchive<BufReader<File>>, ArtifactError> {
     let f = File::open(path).map_err(io_at(path))?;
-    zip::ZipArchive::new(BufReader::new(f)).map_err(|source| ArtifactError::Zip {
-        path: path.to_owned(),
-        source,
-    })
+    zip::ZipArchive::new(BufReader::new(f)).map_err(zip_at(path))
 }
 
 fn index_entries<R: Read + io::Seek>(
@@ -347,12 +351,7 @@ fn index_entries<R: Read + io::Seek>(
     let mut files = HashMap::with_capacity(archive.len());
     let mut manifest = None;
     for i in 0..archive.len() {
-        let entry = archive
-            .by_index_raw(i)
-            .map_err(|source| ArtifactError::Zip {
-                path: path.to_owned(),
-                source,
-            })?;
+        let entry = archive.by_index_raw(i).map_err(zip_at(path))?;
         let name = match std::str::from_utf8(entry.name_raw()) {
             Ok(n) => n.to_owned(),
             Err(_) => {
@@ -445,12 +444,7 @@ fn read_manifest_entry<R: Read + io::Seek>(
     archive: &mut zip::ZipArchive<R>,
     index: usize,
 ) -> Result<ManifestDocument, ArtifactError> {
-    let entry = archive
-        .by_index(index)
-        .map_err(|source| ArtifactError::Zip {
-            path: path.to_owned(),
-            source,
-        })?;
+    let entry = archive.by_index(index).map_err(zip_at(path))?;
     let mut bytes = Vec::new();
     entry
         .take(MAX_MANIFEST_BYTES as u64 + 1)
@@ -486,10 +480,7 @@ fn hash_entries(
             let mut archive = open_archive(path)?;
             part.iter()
                 .map(|(expected, i)| {
-                    let entry = archive.by_index(*i).map_err(|source| ArtifactError::Zip {
-                        path: path.to_owned(),
-                        source,
-                    })?;
+                    let entry = archive.by_index(*i).map_err(zip_at(path))?;
                     let (sha, size) = hash_reader(entry.take(expected.size + 1), |c| {
                         progress.advance(c.len() as u64)
                     })
@@ -633,10 +624,7 @@ fn extract_files<R: Read + io::Seek>(
         if let Some(parent) = target.parent() {
             fs::create_dir_all(parent).map_err(io_at(parent))?;
         }
-        let entry = archive.by_index(i).map_err(|source| ArtifactError::Zip {
-            path: path.to_owned(),
-            source,
-        })?;
+        let entry = archive.by_index(i).map_err(zip_at(path))?;
         let mut out = fs::OpenOptions::new()
             .write(true)
             .create_new(true)

@@ -83,24 +83,36 @@ impl From<Sha256Digest> for String {
 /// Hashes everything `reader` yields, in fixed-size chunks, calling
 /// `on_chunk` with each chunk's length. Returns the digest and byte count.
 pub fn hash_reader<R: Read>(
-    mut reader: R,
+    reader: R,
     mut on_chunk: impl FnMut(&[u8]),
 ) -> io::Result<(Sha256Digest, u64)> {
     let mut hasher = Sha256::new();
+    let total = for_each_chunk(reader, |chunk| {
+        hasher.update(chunk);
+        on_chunk(chunk);
+        Ok(())
+    })?;
+    Ok((Sha256Digest(hasher.finalize().into()), total))
+}
+
+/// Reads `reader` to the end in [`READ_BUF`]-sized chunks, passing each to
+/// `f`; returns the byte count. Retries reads interrupted by signals.
+pub(crate) fn for_each_chunk<R: Read>(
+    mut reader: R,
+    mut f: impl FnMut(&[u8]) -> io::Result<()>,
+) -> io::Result<u64> {
     let mut buf = vec![0u8; READ_BUF];
     let mut total = 0u64;
     loop {
         let n = match reader.read(&mut buf) {
-            Ok(0) => break,
+            Ok(0) => return Ok(total),
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(e),
         };
-        hasher.update(&buf[..n]);
-        on_chunk(&buf[..n]);
+        f(&buf[..n])?;
         total += n as u64;
     }
-    Ok((Sha256Digest(hasher.finalize().into()), total))
 }
 
 /// Hashes a file by streaming it; never holds more than one buffer of it.

@@ -10,6 +10,8 @@
 //! - [`artifact`]: reproducible zip bundles, and verifying and extracting them;
 //! - [`env`]: the names of the environment variables liveship reads.
 
+#![warn(missing_docs)]
+
 pub mod artifact;
 pub mod domain;
 pub mod env;

@@ -607,6 +607,15 @@ mod tests {
     }
 
     #[test]
+    fn oversized_documents_refused_before_parsing() {
+        let big = vec![b' '; MAX_MANIFEST_BYTES + 1];
+        assert!(matches!(
+            ManifestDocument::from_slice(&big),
+            Err(ManifestError::TooLarge)
+        ));
+    }
+
+    #[test]
     fn garbage_documents_refused() {
         assert!(matches!(
             ManifestDocument::from_slice(b"{not json"),

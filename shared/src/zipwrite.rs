@@ -7,6 +7,7 @@
 //! Reading is left to the `zip` crate, so the two implementations check
 //! each other in the tests.
 
+use crate::hash::for_each_chunk;
 use flate2::write::DeflateEncoder;
 use flate2::Compression;
 use std::io::{self, Read, Seek, SeekFrom, Write};
@@ -162,7 +163,7 @@ impl<W: Write + Seek> ZipWriter<W> {
     pub fn add_streamed<R: Read>(
         &mut self,
         name: &str,
-        mut reader: R,
+        reader: R,
         size_hint: u64,
     ) -> io::Result<()> {
         check_name(name)?;
@@ -174,8 +175,7 @@ impl<W: Write + Seek> ZipWriter<W> {
         self.put(&header)?;
         let data_start = self.pos;
         let mut crc = crc32fast::Hasher::new();
-        let mut uncomp = 0u64;
-        let counted = {
+        let (uncomp, counted) = {
             let mut enc = DeflateEncoder::new(
                 CountingWriter {
                     inner: &mut self.out,
@@ -183,19 +183,11 @@ impl<W: Write + Seek> ZipWriter<W> {
                 },
                 Compression::new(LEVEL),
             );
-            let mut buf = vec![0u8; crate::hash::READ_BUF];
-            loop {
-                let n = match reader.read(&mut buf) {
-                    Ok(0) => break,
-                    Ok(n) => n,
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                    Err(e) => return Err(e),
-                };
-                crc.update(&buf[..n]);
-                uncomp += n as u64;
-                enc.write_all(&buf[..n])?;
-            }
-            enc.finish()?.count
+            let uncomp = for_each_chunk(reader, |chunk| {
+                crc.update(chunk);
+                enc.write_all(chunk)
+            })?;
+            (uncomp, enc.finish()?.count)
         };
         self.pos = data_start + counted;
         let crc = crc.finalize();

@@ -151,6 +151,43 @@ impl Fixture {
     pub fn run(&self, args: &[&str]) -> Run {
         liveship(self.path(), args)
     }
+    fn run_prefixed(&self, prefix: &[&str], extra: &[&str]) -> Run {
+        let args: Vec<&str> = prefix.iter().chain(extra).copied().collect();
+        self.run(&args)
+    }
+    /// `generate-manifest` of www/ with extra arguments (no key).
+    pub fn manifest_with(&self, extra: &[&str]) -> Run {
+        self.run_prefixed(
+            &["live-update", "generate-manifest", "--build-dir", "www"],
+            extra,
+        )
+    }
+    /// `generate-manifest` of www/ signed with the fixture's key.
+    pub fn manifest(&self, extra: &[&str]) -> Run {
+        let key = ["--signing-key", "liveship_private.pem"];
+        self.manifest_with(&[&key[..], extra].concat())
+    }
+    /// `bundle-artifact` of www/ with extra arguments (no key).
+    pub fn bundle_with(&self, extra: &[&str]) -> Run {
+        self.run_prefixed(
+            &["live-update", "bundle-artifact", "--build-dir", "www"],
+            extra,
+        )
+    }
+    /// `bundle-artifact` of www/ signed with the fixture's key.
+    pub fn bundle(&self, extra: &[&str]) -> Run {
+        let key = ["--signing-key", "liveship_private.pem"];
+        self.bundle_with(&[&key[..], extra].concat())
+    }
+    /// `verify --build-dir www` with extra arguments (no key).
+    pub fn verify_www_with(&self, extra: &[&str]) -> Run {
+        self.run_prefixed(&["live-update", "verify", "--build-dir", "www"], extra)
+    }
+    /// `verify --build-dir www` against the fixture's public key.
+    pub fn verify_www(&self, extra: &[&str]) -> Run {
+        let key = ["--public-key", "liveship_public.pem"];
+        self.verify_www_with(&[&key[..], extra].concat())
+    }
 }
 
 pub fn fixture_key(name: &str) -> PathBuf {
