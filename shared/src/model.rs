@@ -1,0 +1,370 @@
+//! The records the update service keeps: apps, tokens, builds, channels,
+//! events. Plain data with serde, no I/O and no storage types.
+
+use crate::domain::{AppId, BuildVersion};
+use crate::hash::Sha256Digest;
+use crate::manifest::ZipInfo;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Seconds since the Unix epoch.
+pub type Timestamp = i64;
+
+/// Now, in [`Timestamp`] form.
+pub fn now() -> Timestamp {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// The channel devices follow when they name none.
+pub const DEFAULT_CHANNEL: &str = "production";
+
+/// An app known to the service.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct App {
+    /// Its id.
+    pub app_id: AppId,
+    /// Public keys (SPKI PEM); when any are set, builds must be signed by one.
+    pub public_keys: Vec<String>,
+    /// Channel used when a device names none.
+    pub default_channel: String,
+    /// Creation time.
+    pub created_at: Timestamp,
+}
+
+/// What a token may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Scope {
+    /// Everything (on its app, or everywhere for a global token).
+    Admin,
+    /// Upload files and register builds.
+    Upload,
+    /// List builds and channels, deploy, roll back, change builds.
+    Deploy,
+}
+
+impl std::str::FromStr for Scope {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.trim() {
+            "admin" => Ok(Scope::Admin),
+            "upload" => Ok(Scope::Upload),
+            "deploy" => Ok(Scope::Deploy),
+            other => Err(format!(
+                "unknown scope {other:?}: use admin, upload or deploy"
+            )),
+        }
+    }
+}
+
+/// An API token. Only the SHA-256 of the secret is ever stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Token {
+    /// Public identifier, safe to log.
+    pub id: String,
+    /// Human name.
+    pub name: String,
+    /// The app it is limited to; `None` for a global token.
+    pub app_id: Option<AppId>,
+    /// What it may do.
+    pub scopes: Vec<Scope>,
+    /// SHA-256 of the secret.
+    pub secret_sha256: Sha256Digest,
+    /// Creation time.
+    pub created_at: Timestamp,
+}
+
+impl Token {
+    /// True when the token may act with `scope` on `app` (`None`: a global action).
+    pub fn allows(&self, app: Option<&AppId>, scope: Scope) -> bool {
+        let app_ok = match (&self.app_id, app) {
+            (None, _) => true,
+            (Some(mine), Some(asked)) => mine == asked,
+            (Some(_), None) => false,
+        };
+        app_ok && (self.scopes.contains(&Scope::Admin) || self.scopes.contains(&scope))
+    }
+}
+
+/// How a build's files are delivered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ArtifactType {
+    /// File by file (differential: devices fetch only changed files).
+    Manifest,
+    /// One zip.
+    Zip,
+}
+
+/// Native (binary) version limits for one platform.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NativeLimit {
+    /// Lowest native version allowed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min: Option<String>,
+    /// Highest native version allowed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max: Option<String>,
+    /// The only native version allowed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eq: Option<String>,
+}
+
+impl NativeLimit {
+    /// True when no limit is set.
+    pub fn is_empty(&self) -> bool {
+        self.min.is_none() && self.max.is_none() && self.eq.is_none()
+    }
+}
+
+/// Native version limits per platform (`ios`, `android`, ...).
+pub type NativeLimits = BTreeMap<String, NativeLimit>;
+
+/// Where a build came from.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Commit {
+    /// Branch or tag.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub r#ref: Option<String>,
+    /// Commit SHA.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha: Option<String>,
+    /// Commit message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+/// A registered build.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Build {
+    /// Numeric id, increasing in registration order.
+    pub id: u64,
+    /// The app.
+    pub app_id: AppId,
+    /// Version label (from the signed manifest, or given at registration).
+    pub version: BuildVersion,
+    /// Delivery form.
+    pub artifact_type: ArtifactType,
+    /// Where the team hosts the artifact itself, if it does.
+    pub artifact_url: Option<String>,
+    /// SHA-256 of the stored manifest document bytes.
+    pub manifest_sha256: Sha256Digest,
+    /// The zip, for zip builds.
+    pub zip: Option<ZipInfo>,
+    /// Number of files and their total size.
+    pub file_count: u64,
+    /// Total size of all files.
+    pub total_size: u64,
+    /// Key that signed the manifest, if signed.
+    pub key_id: Option<String>,
+    /// Source control details.
+    pub commit: Commit,
+    /// Devices must apply it at once.
+    pub mandatory: bool,
+    /// Disabled builds are never offered.
+    pub disabled: bool,
+    /// Native version limits.
+    pub native: NativeLimits,
+    /// Registration time.
+    pub created_at: Timestamp,
+}
+
+/// One build assignment of a channel.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Deployment {
+    /// The build.
+    pub build_id: u64,
+    /// Percentage of devices that get it (1-100).
+    pub rollout_percent: u8,
+    /// When.
+    pub at: Timestamp,
+}
+
+/// What happened to a channel, for its audit log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChannelLogEntry {
+    /// `deploy` or `rollback`.
+    pub action: String,
+    /// The build the channel pointed at afterwards (`None`: nothing).
+    pub build_id: Option<u64>,
+    /// Rollout afterwards.
+    pub rollout_percent: u8,
+    /// When.
+    pub at: Timestamp,
+}
+
+/// A channel: a pointer to a build, with history.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Channel {
+    /// The app.
+    pub app_id: AppId,
+    /// Channel name.
+    pub name: String,
+    /// What devices get now.
+    pub current: Option<Deployment>,
+    /// Earlier deployments, newest last; rollback pops from here, and devices
+    /// outside a staged rollout get the last one.
+    pub previous: Vec<Deployment>,
+    /// Every deploy and rollback, oldest first.
+    pub log: Vec<ChannelLogEntry>,
+    /// Devices may switch themselves to this channel (capgo `channel_self`).
+    pub allow_self_assign: bool,
+    /// Incremented by every write; writes compare and set on it.
+    pub revision: u64,
+}
+
+impl Channel {
+    /// A new, empty channel.
+    pub fn new(app_id: AppId, name: impl Into<String>) -> Self {
+        Self {
+            app_id,
+            name: name.into(),
+            current: None,
+            previous: Vec::new(),
+            log: Vec::new(),
+            allow_self_assign: false,
+            revision: 0,
+        }
+    }
+
+    /// Points the channel at `build_id`.
+    pub fn deploy(&mut self, build_id: u64, rollout_percent: u8, at: Timestamp) {
+        if let Some(cur) = self.current.take() {
+            self.previous.push(cur);
+        }
+        self.current = Some(Deployment {
+            build_id,
+            rollout_percent,
+            at,
+        });
+        self.log.push(ChannelLogEntry {
+            action: "deploy".into(),
+            build_id: Some(build_id),
+            rollout_percent,
+            at,
+        });
+    }
+
+    /// Goes back to the previous deployment; false when there is none.
+    pub fn rollback(&mut self, at: Timestamp) -> bool {
+        let Some(prev) = self.previous.pop() else {
+            return false;
+        };
+        let prev = Deployment {
+            rollout_percent: 100,
+            at,
+            ..prev
+        };
+        self.log.push(ChannelLogEntry {
+            action: "rollback".into(),
+            build_id: Some(prev.build_id),
+            rollout_percent: 100,
+            at,
+        });
+        self.current = Some(prev);
+        true
+    }
+}
+
+/// What a device reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventKind {
+    /// The build finished downloading.
+    DownloadComplete,
+    /// The build was applied.
+    Applied,
+    /// Download or apply failed.
+    Failed,
+    /// The device went back from the build.
+    RolledBack,
+}
+
+impl EventKind {
+    /// Every kind, in a fixed order.
+    pub const ALL: [EventKind; 4] = [
+        EventKind::DownloadComplete,
+        EventKind::Applied,
+        EventKind::Failed,
+        EventKind::RolledBack,
+    ];
+
+    /// The wire name.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            EventKind::DownloadComplete => "download_complete",
+            EventKind::Applied => "applied",
+            EventKind::Failed => "failed",
+            EventKind::RolledBack => "rolled_back",
+        }
+    }
+
+    /// Parses a wire name.
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+}
+
+/// One device event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Event {
+    /// The app.
+    pub app_id: AppId,
+    /// The build.
+    pub build_id: u64,
+    /// The device (opaque, from the device).
+    pub device_id: String,
+    /// What happened.
+    pub kind: EventKind,
+    /// When it was received.
+    pub at: Timestamp,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deploy_and_rollback_walk_history() {
+        let app = AppId::new("a").unwrap();
+        let mut ch = Channel::new(app, "production");
+        assert!(!ch.rollback(0));
+        ch.deploy(1, 100, 1);
+        ch.deploy(2, 100, 2);
+        ch.deploy(3, 10, 3);
+        assert!(ch.rollback(4));
+        assert_eq!(ch.current.as_ref().unwrap().build_id, 2);
+        assert!(ch.rollback(5));
+        assert_eq!(ch.current.as_ref().unwrap().build_id, 1);
+        assert!(!ch.rollback(6));
+        assert_eq!(ch.log.len(), 5);
+    }
+
+    #[test]
+    fn token_scopes() {
+        let a = AppId::new("a").unwrap();
+        let b = AppId::new("b").unwrap();
+        let t = Token {
+            id: "t".into(),
+            name: "ci".into(),
+            app_id: Some(a.clone()),
+            scopes: vec![Scope::Upload],
+            secret_sha256: Sha256Digest::of(b"x"),
+            created_at: 0,
+        };
+        assert!(t.allows(Some(&a), Scope::Upload));
+        assert!(!t.allows(Some(&a), Scope::Deploy));
+        assert!(!t.allows(Some(&b), Scope::Upload));
+        assert!(!t.allows(None, Scope::Upload));
+        let admin = Token {
+            app_id: None,
+            scopes: vec![Scope::Admin],
+            ..t
+        };
+        assert!(admin.allows(Some(&b), Scope::Deploy));
+        assert!(admin.allows(None, Scope::Admin));
+    }
+}

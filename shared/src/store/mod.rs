@@ -1,0 +1,226 @@
+//! Storage, as two kinds of store in domain terms (never SDK terms):
+//!
+//! - a record store ([`RecordRead`], [`RecordWrite`], [`EventWrite`]): apps,
+//!   tokens, builds, channels, device events and per-build counters;
+//! - a blob store ([`BlobRead`], [`BlobWrite`]): content-addressed files,
+//!   manifests and zips.
+//!
+//! Reads and writes are separate traits so that a handler holding only the
+//! read side (the device lookup) cannot write builds or channels, and the
+//! device event handler can only append events.
+//!
+//! Embedded implementations: [`sqlite::SqliteRecords`] and [`fs::FsBlobs`].
+//! Every implementation must pass [`conformance`] (feature `conformance`).
+
+#[cfg(feature = "conformance")]
+pub mod conformance;
+pub mod fs;
+pub mod sqlite;
+
+use crate::domain::{AppId, BuildVersion};
+use crate::hash::Sha256Digest;
+use crate::model::{App, Build, Channel, Event, EventKind, Timestamp, Token};
+use async_trait::async_trait;
+use bytes::Bytes;
+use futures::stream::BoxStream;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::pin::Pin;
+
+/// A storage failure.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The thing already exists (app id, token).
+    #[error("{0} already exists")]
+    Conflict(String),
+    /// Uploaded bytes do not hash to the key they were sent for.
+    #[error("the uploaded bytes have SHA-256 {actual}, not {expected}; upload the file that matches its hash")]
+    HashMismatch {
+        /// The hash in the key.
+        expected: Sha256Digest,
+        /// The hash of what arrived.
+        actual: Sha256Digest,
+    },
+    /// An upload larger than allowed.
+    #[error("the upload is larger than {limit} bytes")]
+    TooLarge {
+        /// The limit.
+        limit: u64,
+    },
+    /// The backend failed (I/O, database, network).
+    #[error("storage backend failed: {context}")]
+    Backend {
+        /// What was being done.
+        context: String,
+        /// The cause.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// Stored data could not be read back.
+    #[error("stored record is corrupt: {0}")]
+    Corrupt(String),
+}
+
+impl StoreError {
+    /// Wraps a backend error with what was being done.
+    pub fn backend(
+        context: impl Into<String>,
+        source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> Self {
+        StoreError::Backend {
+            context: context.into(),
+            source: source.into(),
+        }
+    }
+}
+
+/// Result of registering a build.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BuildInsert {
+    /// A new build, with its id.
+    Created(Build),
+    /// The same manifest was already registered under this version.
+    Existing(Build),
+    /// Another manifest already holds this version.
+    VersionTaken(Build),
+}
+
+/// Read access to records.
+#[async_trait]
+pub trait RecordRead: Send + Sync + 'static {
+    /// One app.
+    async fn app(&self, app: &AppId) -> Result<Option<App>, StoreError>;
+    /// One build of an app.
+    async fn build(&self, app: &AppId, id: u64) -> Result<Option<Build>, StoreError>;
+    /// All builds of an app, newest first.
+    async fn builds(&self, app: &AppId) -> Result<Vec<Build>, StoreError>;
+    /// The build with a version label.
+    async fn build_by_version(
+        &self,
+        app: &AppId,
+        version: &BuildVersion,
+    ) -> Result<Option<Build>, StoreError>;
+    /// One channel.
+    async fn channel(&self, app: &AppId, name: &str) -> Result<Option<Channel>, StoreError>;
+    /// All channels of an app, by name.
+    async fn channels(&self, app: &AppId) -> Result<Vec<Channel>, StoreError>;
+    /// The token whose secret hashes to `secret_sha256`.
+    async fn token_by_secret_hash(
+        &self,
+        secret_sha256: &Sha256Digest,
+    ) -> Result<Option<Token>, StoreError>;
+    /// How many tokens exist (to know whether to bootstrap one).
+    async fn token_count(&self) -> Result<u64, StoreError>;
+    /// Event counts of a build.
+    async fn counters(
+        &self,
+        app: &AppId,
+        build_id: u64,
+    ) -> Result<BTreeMap<EventKind, u64>, StoreError>;
+}
+
+/// Write access to apps, tokens, builds and channels (CI and ops only).
+#[async_trait]
+pub trait RecordWrite: RecordRead {
+    /// Creates an app; [`StoreError::Conflict`] if it exists.
+    async fn create_app(&self, app: &App) -> Result<(), StoreError>;
+    /// Stores a token; [`StoreError::Conflict`] if its hash or id exists.
+    async fn create_token(&self, token: &Token) -> Result<(), StoreError>;
+    /// Registers a build (its `id` is ignored and assigned here), atomically
+    /// with the check for an existing build of the same version.
+    async fn insert_build(&self, build: Build) -> Result<BuildInsert, StoreError>;
+    /// Replaces the mutable fields of a build (`disabled`, `native`,
+    /// `mandatory`); false if the build does not exist.
+    async fn update_build(&self, build: &Build) -> Result<bool, StoreError>;
+    /// Compare-and-set: stores `channel` if the stored revision still equals
+    /// `channel.revision` (0: must not exist yet), with the revision
+    /// incremented. False when another writer got there first: read again,
+    /// reapply the change, retry.
+    async fn put_channel(&self, channel: &Channel) -> Result<bool, StoreError>;
+}
+
+/// Append-only access to device events (the public event endpoint).
+#[async_trait]
+pub trait EventWrite: Send + Sync + 'static {
+    /// Stores raw events and increments their builds' counters, atomically.
+    async fn record_events(&self, events: &[Event]) -> Result<(), StoreError>;
+    /// Deletes raw events older than `before` (counters stay); returns how many.
+    async fn prune_events(&self, before: Timestamp) -> Result<u64, StoreError>;
+}
+
+/// Where a blob lives: built only from validated ids and digests, so a key
+/// can never point outside its store.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct BlobKey(String);
+
+impl BlobKey {
+    /// A content-addressed file (or zip) of an app.
+    pub fn file(app: &AppId, sha256: &Sha256Digest) -> Self {
+        Self(format!("apps/{app}/files/{sha256}"))
+    }
+    /// A stored manifest document, by the SHA-256 of its bytes.
+    pub fn manifest(app: &AppId, sha256: &Sha256Digest) -> Self {
+        Self(format!("apps/{app}/manifests/{sha256}.json"))
+    }
+    /// The key as a `/`-separated relative path.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for BlobKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "BlobKey({})", self.0)
+    }
+}
+
+/// A readable blob body.
+pub type BlobStream = Pin<Box<dyn tokio::io::AsyncRead + Send>>;
+
+/// An opened blob, possibly a byte range of it.
+pub struct BlobBody {
+    /// Size of the whole blob.
+    pub total_size: u64,
+    /// The bytes (the requested range, or everything).
+    pub body: BlobStream,
+}
+
+impl fmt::Debug for BlobBody {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "BlobBody {{ total_size: {} }}", self.total_size)
+    }
+}
+
+/// Bytes arriving from a client.
+pub type ByteStream = BoxStream<'static, Result<Bytes, std::io::Error>>;
+
+/// Read access to blobs.
+#[async_trait]
+pub trait BlobRead: Send + Sync + 'static {
+    /// The blob's size, if it exists.
+    async fn head(&self, key: &BlobKey) -> Result<Option<u64>, StoreError>;
+    /// The whole blob in memory (for manifests, which are size-limited).
+    async fn get_bytes(&self, key: &BlobKey) -> Result<Option<Bytes>, StoreError>;
+    /// Opens the blob, or the inclusive byte range `start..=end` of it.
+    async fn open(
+        &self,
+        key: &BlobKey,
+        range: Option<(u64, u64)>,
+    ) -> Result<Option<BlobBody>, StoreError>;
+}
+
+/// Write access to blobs.
+#[async_trait]
+pub trait BlobWrite: BlobRead {
+    /// Stores small bytes (a manifest document) under `key`.
+    async fn put_bytes(&self, key: &BlobKey, bytes: Bytes) -> Result<(), StoreError>;
+    /// Streams an upload into `key`, refusing it (and storing nothing) when
+    /// its SHA-256 is not `expected` or it exceeds `max_size` bytes.
+    async fn put_verified(
+        &self,
+        key: &BlobKey,
+        body: ByteStream,
+        expected: &Sha256Digest,
+        max_size: u64,
+    ) -> Result<u64, StoreError>;
+}

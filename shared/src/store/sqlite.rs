@@ -1,0 +1,501 @@
+//! The embedded record store: one SQLite file (WAL mode).
+//!
+//! Records are stored as JSON documents keyed like the DynamoDB tables, so
+//! both backends share one model. One writer connection (SQLite allows one
+//! writer at a time anyway) and a small pool of reader connections, which WAL
+//! lets run beside the writer. All calls run on Tokio's blocking pool.
+//!
+//! Durability: `synchronous=NORMAL` in WAL mode. A committed write survives
+//! the process being killed at any moment (the tests `kill -9` the server);
+//! after a power failure the last commits before it may roll back.
+
+use super::{BuildInsert, EventWrite, RecordRead, RecordWrite, StoreError};
+use crate::domain::{AppId, BuildVersion};
+use crate::hash::Sha256Digest;
+use crate::model::{App, Build, Channel, Event, EventKind, Timestamp, Token};
+use async_trait::async_trait;
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
+use serde::de::DeserializeOwned;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS apps (
+    app_id TEXT PRIMARY KEY,
+    doc TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS tokens (
+    secret_sha256 TEXT PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
+    doc TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS builds (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    app_id TEXT NOT NULL,
+    version TEXT NOT NULL,
+    doc TEXT NOT NULL,
+    UNIQUE (app_id, version)
+);
+CREATE TABLE IF NOT EXISTS channels (
+    app_id TEXT NOT NULL,
+    name TEXT NOT NULL,
+    revision INTEGER NOT NULL,
+    doc TEXT NOT NULL,
+    PRIMARY KEY (app_id, name)
+);
+CREATE TABLE IF NOT EXISTS events (
+    id INTEGER PRIMARY KEY,
+    app_id TEXT NOT NULL,
+    build_id INTEGER NOT NULL,
+    device_id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS events_by_time ON events (at);
+CREATE TABLE IF NOT EXISTS counters (
+    app_id TEXT NOT NULL,
+    build_id INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    count INTEGER NOT NULL,
+    PRIMARY KEY (app_id, build_id, kind)
+);
+";
+
+const READERS: usize = 4;
+
+/// Records in one SQLite database file.
+#[derive(Clone)]
+pub struct SqliteRecords {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    path: PathBuf,
+    writer: Mutex<Connection>,
+    readers: Mutex<Vec<Connection>>,
+}
+
+impl std::fmt::Debug for SqliteRecords {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SqliteRecords({})", self.inner.path.display())
+    }
+}
+
+fn db_err(context: &str) -> impl FnOnce(rusqlite::Error) -> StoreError + '_ {
+    move |e| StoreError::backend(context.to_owned(), e)
+}
+
+fn open_connection(path: &Path, flags: OpenFlags) -> rusqlite::Result<Connection> {
+    let conn = Connection::open_with_flags(path, flags)?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    Ok(conn)
+}
+
+impl SqliteRecords {
+    /// Opens (creating if needed) the database at `path`.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        let writer =
+            open_connection(path, OpenFlags::default()).map_err(db_err("opening the database"))?;
+        writer
+            .pragma_update(None, "journal_mode", "WAL")
+            .map_err(db_err("enabling WAL"))?;
+        writer
+            .execute_batch(SCHEMA)
+            .map_err(db_err("creating the schema"))?;
+        let mut readers = Vec::with_capacity(READERS);
+        for _ in 0..READERS {
+            readers.push(
+                open_connection(
+                    path,
+                    OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+                )
+                .map_err(db_err("opening a reader"))?,
+            );
+        }
+        Ok(Self {
+            inner: Arc::new(Inner {
+                path: path.to_owned(),
+                writer: Mutex::new(writer),
+                readers: Mutex::new(readers),
+            }),
+        })
+    }
+
+    async fn read<T, F>(&self, what: &'static str, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
+    {
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || {
+            let pooled = inner.readers.lock().expect("reader pool lock").pop();
+            let conn = match pooled {
+                Some(c) => c,
+                None => open_connection(
+                    &inner.path,
+                    OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+                )
+                .map_err(db_err(what))?,
+            };
+            let result = f(&conn).map_err(db_err(what));
+            let mut pool = inner.readers.lock().expect("reader pool lock");
+            if pool.len() < READERS {
+                pool.push(conn);
+            }
+            result
+        })
+        .await
+        .map_err(|e| StoreError::backend(what, e))?
+    }
+
+    async fn write<T, F>(&self, what: &'static str, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut conn = inner.writer.lock().expect("writer lock");
+            f(&mut conn)
+        })
+        .await
+        .map_err(|e| StoreError::backend(what, e))?
+    }
+}
+
+fn to_json<T: serde::Serialize>(v: &T) -> String {
+    serde_json::to_string(v).expect("records always serialise")
+}
+
+fn from_json<T: DeserializeOwned>(s: &str) -> rusqlite::Result<T> {
+    serde_json::from_str(s).map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e))
+    })
+}
+
+fn build_from_row(id: i64, doc: &str) -> rusqlite::Result<Build> {
+    let mut b: Build = from_json(doc)?;
+    b.id = id as u64;
+    Ok(b)
+}
+
+fn channel_from_row(revision: i64, doc: &str) -> rusqlite::Result<Channel> {
+    let mut c: Channel = from_json(doc)?;
+    c.revision = revision as u64;
+    Ok(c)
+}
+
+#[async_trait]
+impl RecordRead for SqliteRecords {
+    async fn app(&self, app: &AppId) -> Result<Option<App>, StoreError> {
+        let app = app.to_string();
+        self.read("reading an app", move |c| {
+            c.prepare_cached("SELECT doc FROM apps WHERE app_id = ?1")?
+                .query_row([app], |r| from_json(&r.get::<_, String>(0)?))
+                .optional()
+        })
+        .await
+    }
+
+    async fn build(&self, app: &AppId, id: u64) -> Result<Option<Build>, StoreError> {
+        let app = app.to_string();
+        self.read("reading a build", move |c| {
+            c.prepare_cached("SELECT id, doc FROM builds WHERE app_id = ?1 AND id = ?2")?
+                .query_row(params![app, id as i64], |r| {
+                    build_from_row(r.get(0)?, &r.get::<_, String>(1)?)
+                })
+                .optional()
+        })
+        .await
+    }
+
+    async fn builds(&self, app: &AppId) -> Result<Vec<Build>, StoreError> {
+        let app = app.to_string();
+        self.read("listing builds", move |c| {
+            let mut stmt =
+                c.prepare_cached("SELECT id, doc FROM builds WHERE app_id = ?1 ORDER BY id DESC")?;
+            let rows = stmt.query_map([app], |r| {
+                build_from_row(r.get(0)?, &r.get::<_, String>(1)?)
+            })?;
+            rows.collect()
+        })
+        .await
+    }
+
+    async fn build_by_version(
+        &self,
+        app: &AppId,
+        version: &BuildVersion,
+    ) -> Result<Option<Build>, StoreError> {
+        let (app, version) = (app.to_string(), version.to_string());
+        self.read("reading a build by version", move |c| {
+            c.prepare_cached("SELECT id, doc FROM builds WHERE app_id = ?1 AND version = ?2")?
+                .query_row(params![app, version], |r| {
+                    build_from_row(r.get(0)?, &r.get::<_, String>(1)?)
+                })
+                .optional()
+        })
+        .await
+    }
+
+    async fn channel(&self, app: &AppId, name: &str) -> Result<Option<Channel>, StoreError> {
+        let (app, name) = (app.to_string(), name.to_owned());
+        self.read("reading a channel", move |c| {
+            c.prepare_cached("SELECT revision, doc FROM channels WHERE app_id = ?1 AND name = ?2")?
+                .query_row(params![app, name], |r| {
+                    channel_from_row(r.get(0)?, &r.get::<_, String>(1)?)
+                })
+                .optional()
+        })
+        .await
+    }
+
+    async fn channels(&self, app: &AppId) -> Result<Vec<Channel>, StoreError> {
+        let app = app.to_string();
+        self.read("listing channels", move |c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT revision, doc FROM channels WHERE app_id = ?1 ORDER BY name",
+            )?;
+            let rows = stmt.query_map([app], |r| {
+                channel_from_row(r.get(0)?, &r.get::<_, String>(1)?)
+            })?;
+            rows.collect()
+        })
+        .await
+    }
+
+    async fn token_by_secret_hash(
+        &self,
+        secret_sha256: &Sha256Digest,
+    ) -> Result<Option<Token>, StoreError> {
+        let h = secret_sha256.to_hex();
+        self.read("reading a token", move |c| {
+            c.prepare_cached("SELECT doc FROM tokens WHERE secret_sha256 = ?1")?
+                .query_row([h], |r| from_json(&r.get::<_, String>(0)?))
+                .optional()
+        })
+        .await
+    }
+
+    async fn token_count(&self) -> Result<u64, StoreError> {
+        self.read("counting tokens", |c| {
+            c.query_row("SELECT COUNT(*) FROM tokens", [], |r| r.get::<_, i64>(0))
+                .map(|n| n as u64)
+        })
+        .await
+    }
+
+    async fn counters(
+        &self,
+        app: &AppId,
+        build_id: u64,
+    ) -> Result<BTreeMap<EventKind, u64>, StoreError> {
+        let app = app.to_string();
+        self.read("reading counters", move |c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT kind, count FROM counters WHERE app_id = ?1 AND build_id = ?2",
+            )?;
+            let rows = stmt.query_map(params![app, build_id as i64], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
+            })?;
+            let mut out: BTreeMap<EventKind, u64> =
+                EventKind::ALL.iter().map(|k| (*k, 0)).collect();
+            for row in rows {
+                let (kind, n) = row?;
+                if let Some(k) = EventKind::parse(&kind) {
+                    out.insert(k, n as u64);
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+}
+
+fn is_unique_violation(e: &rusqlite::Error) -> bool {
+    matches!(e, rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::ConstraintViolation)
+}
+
+#[async_trait]
+impl RecordWrite for SqliteRecords {
+    async fn create_app(&self, app: &App) -> Result<(), StoreError> {
+        let (id, doc) = (app.app_id.to_string(), to_json(app));
+        self.write("creating an app", move |c| {
+            match c.execute(
+                "INSERT INTO apps (app_id, doc) VALUES (?1, ?2)",
+                params![id, doc],
+            ) {
+                Ok(_) => Ok(()),
+                Err(e) if is_unique_violation(&e) => Err(StoreError::Conflict(format!("app {id}"))),
+                Err(e) => Err(db_err("creating an app")(e)),
+            }
+        })
+        .await
+    }
+
+    async fn create_token(&self, token: &Token) -> Result<(), StoreError> {
+        let (h, id, doc) = (
+            token.secret_sha256.to_hex(),
+            token.id.clone(),
+            to_json(token),
+        );
+        self.write("creating a token", move |c| {
+            match c.execute(
+                "INSERT INTO tokens (secret_sha256, id, doc) VALUES (?1, ?2, ?3)",
+                params![h, id, doc],
+            ) {
+                Ok(_) => Ok(()),
+                Err(e) if is_unique_violation(&e) => {
+                    Err(StoreError::Conflict(format!("token {id}")))
+                }
+                Err(e) => Err(db_err("creating a token")(e)),
+            }
+        })
+        .await
+    }
+
+    async fn insert_build(&self, build: Build) -> Result<BuildInsert, StoreError> {
+        self.write("registering a build", move |c| {
+            let err = db_err("registering a build");
+            let tx = c.transaction().map_err(db_err("registering a build"))?;
+            let existing = tx
+                .query_row(
+                    "SELECT id, doc FROM builds WHERE app_id = ?1 AND version = ?2",
+                    params![build.app_id.as_str(), build.version.as_str()],
+                    |r| build_from_row(r.get(0)?, &r.get::<_, String>(1)?),
+                )
+                .optional()
+                .map_err(db_err("registering a build"))?;
+            if let Some(existing) = existing {
+                return Ok(if existing.manifest_sha256 == build.manifest_sha256 {
+                    BuildInsert::Existing(existing)
+                } else {
+                    BuildInsert::VersionTaken(existing)
+                });
+            }
+            tx.execute(
+                "INSERT INTO builds (app_id, version, doc) VALUES (?1, ?2, ?3)",
+                params![
+                    build.app_id.as_str(),
+                    build.version.as_str(),
+                    to_json(&build)
+                ],
+            )
+            .map_err(db_err("registering a build"))?;
+            let id = tx.last_insert_rowid() as u64;
+            tx.commit().map_err(err)?;
+            Ok(BuildInsert::Created(Build { id, ..build }))
+        })
+        .await
+    }
+
+    async fn update_build(&self, build: &Build) -> Result<bool, StoreError> {
+        let (app, id) = (build.app_id.to_string(), build.id);
+        let build = build.clone();
+        self.write("updating a build", move |c| {
+            let tx = c.transaction().map_err(db_err("updating a build"))?;
+            let current = tx
+                .query_row(
+                    "SELECT id, doc FROM builds WHERE app_id = ?1 AND id = ?2",
+                    params![app, id as i64],
+                    |r| build_from_row(r.get(0)?, &r.get::<_, String>(1)?),
+                )
+                .optional()
+                .map_err(db_err("updating a build"))?;
+            let Some(current) = current else {
+                return Ok(false);
+            };
+            let updated = Build {
+                disabled: build.disabled,
+                native: build.native,
+                mandatory: build.mandatory,
+                ..current
+            };
+            tx.execute(
+                "UPDATE builds SET doc = ?1 WHERE app_id = ?2 AND id = ?3",
+                params![to_json(&updated), app, id as i64],
+            )
+            .map_err(db_err("updating a build"))?;
+            tx.commit().map_err(db_err("updating a build"))?;
+            Ok(true)
+        })
+        .await
+    }
+
+    async fn put_channel(&self, channel: &Channel) -> Result<bool, StoreError> {
+        let expected = channel.revision as i64;
+        let (app, name) = (channel.app_id.to_string(), channel.name.clone());
+        let doc = to_json(channel);
+        self.write("storing a channel", move |c| {
+            let changed = if expected == 0 {
+                match c.execute(
+                    "INSERT INTO channels (app_id, name, revision, doc) VALUES (?1, ?2, 1, ?3)",
+                    params![app, name, doc],
+                ) {
+                    Ok(n) => n,
+                    Err(e) if is_unique_violation(&e) => 0,
+                    Err(e) => return Err(db_err("storing a channel")(e)),
+                }
+            } else {
+                c.execute(
+                    "UPDATE channels SET doc = ?1, revision = revision + 1 \
+                     WHERE app_id = ?2 AND name = ?3 AND revision = ?4",
+                    params![doc, app, name, expected],
+                )
+                .map_err(db_err("storing a channel"))?
+            };
+            Ok(changed == 1)
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl EventWrite for SqliteRecords {
+    async fn record_events(&self, events: &[Event]) -> Result<(), StoreError> {
+        let events = events.to_vec();
+        self.write("recording events", move |c| {
+            let err = || db_err("recording events");
+            let tx = c.transaction().map_err(err())?;
+            {
+                let mut raw = tx
+                    .prepare_cached(
+                        "INSERT INTO events (app_id, build_id, device_id, kind, at) VALUES (?1, ?2, ?3, ?4, ?5)",
+                    )
+                    .map_err(err())?;
+                let mut count = tx
+                    .prepare_cached(
+                        "INSERT INTO counters (app_id, build_id, kind, count) VALUES (?1, ?2, ?3, 1) \
+                         ON CONFLICT (app_id, build_id, kind) DO UPDATE SET count = count + 1",
+                    )
+                    .map_err(err())?;
+                for e in &events {
+                    raw.execute(params![
+                        e.app_id.as_str(),
+                        e.build_id as i64,
+                        e.device_id,
+                        e.kind.as_str(),
+                        e.at
+                    ])
+                    .map_err(err())?;
+                    count
+                        .execute(params![e.app_id.as_str(), e.build_id as i64, e.kind.as_str()])
+                        .map_err(err())?;
+                }
+            }
+            tx.commit().map_err(err())
+        })
+        .await
+    }
+
+    async fn prune_events(&self, before: Timestamp) -> Result<u64, StoreError> {
+        self.write("pruning events", move |c| {
+            c.execute("DELETE FROM events WHERE at < ?1", [before])
+                .map(|n| n as u64)
+                .map_err(db_err("pruning events"))
+        })
+        .await
+    }
+}
