@@ -25,6 +25,12 @@ pub enum LiveUpdate {
     BundleArtifact(BundleArgs),
     /// Check a build directory or zip against its manifest and public key.
     Verify(VerifyArgs),
+    /// Sign, upload only missing files, register (and optionally deploy) a build.
+    UploadArtifact(crate::remote::UploadArgs),
+    /// Register a build whose files you host yourself.
+    RegisterArtifact(crate::remote::RegisterArgs),
+    /// Set a build's native (binary) version limits.
+    SetNativeVersions(crate::remote::NativeArgs),
 }
 
 #[derive(Debug, Args)]
@@ -83,9 +89,6 @@ pub struct BundleArgs {
     manifest_path: Option<PathBuf>,
     #[command(flatten)]
     bind: BindArgs,
-    /// Accepted for Appflow compatibility; bundling is offline and needs no token.
-    #[arg(long, hide = true)]
-    token: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -115,17 +118,24 @@ pub struct VerifyArgs {
     extract_to: Option<PathBuf>,
 }
 
-pub fn run(cmd: LiveUpdate, out: &Output) -> Result<Value, Failure> {
+pub fn run(
+    cmd: LiveUpdate,
+    remote: &crate::remote::Remote,
+    out: &Output,
+) -> Result<Value, Failure> {
     match cmd {
         LiveUpdate::GenerateSigningKey(a) => generate_signing_key(a, out),
         LiveUpdate::GenerateManifest(a) => generate_manifest(a, out),
         LiveUpdate::BundleArtifact(a) => bundle_artifact(a, out),
         LiveUpdate::Verify(a) => verify(a, out),
+        LiveUpdate::UploadArtifact(a) => crate::remote::upload_artifact(a, remote, out),
+        LiveUpdate::RegisterArtifact(a) => crate::remote::register_artifact(a, remote, out),
+        LiveUpdate::SetNativeVersions(a) => crate::remote::set_native_versions(a, remote, out),
     }
 }
 
 /// A key argument is PEM text when it contains a PEM header, else a path.
-fn read_key_text(arg: &str, what: &str) -> anyhow::Result<String> {
+pub(crate) fn load_key_from(arg: &str, what: &str) -> anyhow::Result<String> {
     if looks_like_pem(arg) {
         return Ok(arg.to_owned());
     }
@@ -136,13 +146,13 @@ fn read_key_text(arg: &str, what: &str) -> anyhow::Result<String> {
     })
 }
 
-fn load_signing_key(arg: &str) -> anyhow::Result<SigningKey> {
-    let text = read_key_text(arg, "signing key")?;
+pub(crate) fn load_signing_key(arg: &str) -> anyhow::Result<SigningKey> {
+    let text = load_key_from(arg, "signing key")?;
     SigningKey::from_pem(&text).context("--signing-key")
 }
 
 fn load_public_key(arg: &str) -> anyhow::Result<PublicKey> {
-    let text = read_key_text(arg, "public key")?;
+    let text = load_key_from(arg, "public key")?;
     PublicKey::from_pem(&text).context("--public-key")
 }
 

@@ -1,9 +1,12 @@
 //! `liveship`: the command-line tool. CI commands mirror Ionic Appflow's
 //! `live-update` commands and flags, so a pipeline only changes the binary name.
 
+mod client;
 mod live_update;
 mod output;
 mod progress;
+mod remote;
+mod serve;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -21,6 +24,9 @@ struct Cli {
     #[arg(long, global = true)]
     json: bool,
 
+    #[command(flatten)]
+    remote: remote::Remote,
+
     #[command(subcommand)]
     command: Command,
 }
@@ -30,6 +36,26 @@ enum Command {
     /// Sign, bundle and verify live-update artifacts (Appflow-compatible).
     #[command(name = "live-update", subcommand)]
     LiveUpdate(live_update::LiveUpdate),
+    /// Run the update service on this machine (SQLite and a directory).
+    Serve(serve::ServeConfig),
+    /// Point a channel at a build, optionally as a staged rollout.
+    Deploy(remote::DeployArgs),
+    /// Put a channel back on its previous build.
+    Rollback(remote::RollbackArgs),
+    /// List, disable and enable builds.
+    #[command(subcommand)]
+    Builds(remote::BuildsCmd),
+    /// List channels.
+    #[command(subcommand)]
+    Channels(remote::ChannelsCmd),
+    /// Install statistics of a build.
+    Stats(remote::StatsArgs),
+    /// Create apps.
+    #[command(subcommand)]
+    Apps(remote::AppsCmd),
+    /// Create API tokens.
+    #[command(subcommand)]
+    Tokens(remote::TokensCmd),
 }
 
 fn main() -> ExitCode {
@@ -39,8 +65,22 @@ fn main() -> ExitCode {
         Err(e) => return output::usage_error(e, json_requested),
     };
     let out = output::Output::new(cli.json);
+    let r = &cli.remote;
     let result = match cli.command {
-        Command::LiveUpdate(cmd) => live_update::run(cmd, &out),
+        Command::Serve(cfg) => {
+            return match serve::run(cfg) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => out.finish(Err(e.into())),
+            }
+        }
+        Command::LiveUpdate(cmd) => live_update::run(cmd, r, &out),
+        Command::Deploy(a) => remote::deploy(a, r, &out),
+        Command::Rollback(a) => remote::rollback(a, r, &out),
+        Command::Builds(c) => remote::builds(c, r, &out),
+        Command::Channels(c) => remote::channels(c, r, &out),
+        Command::Stats(a) => remote::stats(a, r, &out),
+        Command::Apps(c) => remote::apps(c, r, &out),
+        Command::Tokens(c) => remote::tokens(c, r, &out),
     };
     out.finish(result)
 }

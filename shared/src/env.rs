@@ -7,3 +7,19 @@ pub const SIGNING_KEY: &str = "LIVESHIP_SIGNING_KEY";
 pub const PUBLIC_KEY: &str = "LIVESHIP_PUBLIC_KEY";
 /// Default app id for commands that take `--app-id`.
 pub const APP_ID: &str = "LIVESHIP_APP_ID";
+/// API token for CLI commands that talk to a server.
+pub const TOKEN: &str = "LIVESHIP_TOKEN";
+/// Base URL of the liveship server the CLI talks to.
+pub const SERVER: &str = "LIVESHIP_SERVER";
+/// Address `liveship serve` listens on.
+pub const LISTEN: &str = "LIVESHIP_LISTEN";
+/// Directory of the embedded backend (SQLite file and blobs).
+pub const DATA_DIR: &str = "LIVESHIP_DATA_DIR";
+/// URL clients reach the server at (for the URLs it hands out).
+pub const PUBLIC_URL: &str = "LIVESHIP_PUBLIC_URL";
+/// Bootstrap admin token of `liveship serve`.
+pub const ADMIN_TOKEN: &str = "LIVESHIP_ADMIN_TOKEN";
+/// Days raw device events are kept (counters are kept forever).
+pub const EVENT_RETENTION_DAYS: &str = "LIVESHIP_EVENT_RETENTION_DAYS";
+/// Log filter (`info`, `liveship=debug`, ...).
+pub const LOG: &str = "LIVESHIP_LOG";

@@ -1,0 +1,178 @@
+//! `liveship serve`: the whole API on the embedded backend (SQLite and a
+//! directory), on one machine.
+
+use anyhow::{Context, Result};
+use clap::Args;
+use liveship_core::env;
+use liveship_core::http::{self, CiState, DeviceState, EventState, Urls, DEFAULT_MAX_FILE};
+use liveship_core::model::Scope;
+use liveship_core::store::fs::FsBlobs;
+use liveship_core::store::sqlite::SqliteRecords;
+use liveship_core::store::{EventWrite, RecordRead, RecordWrite};
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// Configuration of `liveship serve`, read once at start (flags or environment).
+#[derive(Debug, Args)]
+pub struct ServeConfig {
+    /// Address to listen on (port 0: any free port, printed at start).
+    #[arg(long, env = env::LISTEN, default_value = "127.0.0.1:8080")]
+    listen: String,
+    /// Where the SQLite database and the blobs live.
+    #[arg(long, env = env::DATA_DIR, default_value = "./liveship-data")]
+    data_dir: PathBuf,
+    /// URL devices and CI reach this server at [default: http://LISTEN].
+    #[arg(long, env = env::PUBLIC_URL)]
+    public_url: Option<String>,
+    /// Bootstrap admin token (created if missing). Without it, the first
+    /// start generates one and prints it once.
+    #[arg(long, env = env::ADMIN_TOKEN, hide_env_values = true)]
+    admin_token: Option<String>,
+    /// Days raw device events are kept; counters are kept forever.
+    #[arg(long, env = env::EVENT_RETENTION_DAYS, default_value_t = 30)]
+    event_retention_days: u32,
+    /// Largest file accepted by an upload, in bytes.
+    #[arg(long, default_value_t = DEFAULT_MAX_FILE)]
+    max_file_size: u64,
+}
+
+pub fn run(cfg: ServeConfig) -> Result<()> {
+    init_logging();
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?
+        .block_on(serve(cfg))
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env(env::LOG)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .compact()
+        .init();
+}
+
+async fn serve(cfg: ServeConfig) -> Result<()> {
+    std::fs::create_dir_all(&cfg.data_dir)
+        .with_context(|| format!("cannot create data directory {}", cfg.data_dir.display()))?;
+    let records = Arc::new(
+        SqliteRecords::open(&cfg.data_dir.join("liveship.db")).context("opening the database")?,
+    );
+    let blobs =
+        Arc::new(FsBlobs::open(&cfg.data_dir.join("blobs")).context("opening the blob directory")?);
+    bootstrap_admin(&records, cfg.admin_token.as_deref()).await?;
+
+    let listener = tokio::net::TcpListener::bind(&cfg.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", cfg.listen))?;
+    let addr = listener.local_addr()?;
+    let public_url = cfg
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{addr}"));
+    let urls = Urls::new(&public_url);
+    let router = http::router(
+        CiState {
+            records: records.clone(),
+            blobs: blobs.clone(),
+            urls: urls.clone(),
+            max_file: cfg.max_file_size,
+        },
+        DeviceState {
+            records: records.clone(),
+            blobs: blobs.clone(),
+            urls,
+        },
+        EventState {
+            records: records.clone(),
+            events: records.clone(),
+        },
+    );
+    spawn_event_pruning(records.clone(), cfg.event_retention_days);
+    println!(
+        "liveship listening on http://{addr} (public URL {public_url}, data in {})",
+        cfg.data_dir.display()
+    );
+    std::io::stdout().flush().ok();
+    tracing::info!(%addr, "listening");
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .context("serving")?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Makes sure an admin token exists: the configured one, or on a first
+/// start a new one printed once on stdout (never to the log).
+async fn bootstrap_admin(records: &SqliteRecords, configured: Option<&str>) -> Result<()> {
+    use liveship_core::hash::Sha256Digest;
+    if let Some(secret) = configured.filter(|s| !s.is_empty()) {
+        if secret.len() < 16 {
+            anyhow::bail!(
+                "{} is too short: use at least 16 random characters",
+                env::ADMIN_TOKEN
+            );
+        }
+        let hash = Sha256Digest::of(secret.as_bytes());
+        if records.token_by_secret_hash(&hash).await?.is_none() {
+            let token = liveship_core::http::token_record(
+                secret,
+                "bootstrap admin",
+                None,
+                vec![Scope::Admin],
+            );
+            records.create_token(&token).await?;
+        }
+        return Ok(());
+    }
+    if records.token_count().await? == 0 {
+        let secret = liveship_core::http::new_secret().map_err(|e| anyhow::anyhow!(e.message))?;
+        let token =
+            liveship_core::http::token_record(&secret, "bootstrap admin", None, vec![Scope::Admin]);
+        records.create_token(&token).await?;
+        println!("liveship: admin token (shown once; store it now): {secret}");
+        std::io::stdout().flush().ok();
+    }
+    Ok(())
+}
+
+fn spawn_event_pruning(events: Arc<SqliteRecords>, days: u32) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(3600));
+        loop {
+            tick.tick().await;
+            let before = liveship_core::model::now() - i64::from(days) * 86_400;
+            match events.prune_events(before).await {
+                Ok(n) if n > 0 => tracing::info!(pruned = n, "old device events removed"),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "pruning events failed"),
+            }
+        }
+    });
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}

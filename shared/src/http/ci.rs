@@ -1,0 +1,552 @@
+//! CI and ops handlers: apps, tokens, uploads, builds, channels, stats.
+
+use super::{authorize, load_app, parse_app, ApiError, CiState, Json};
+use crate::domain::{AppId, BuildVersion};
+use crate::hash::Sha256Digest;
+use crate::keys::PublicKey;
+use crate::manifest::{Manifest, Trust, Verifier};
+use crate::model::{now, App, ArtifactType, Build, Channel, Commit, Scope, Token, DEFAULT_CHANNEL};
+use crate::store::{BlobKey, BuildInsert};
+use crate::wire::{
+    BuildStats, CreateApp, CreateToken, CreatedToken, Deploy, PatchBuild, RegisterBuild,
+    RegisteredBuild, UploadTarget, UploadsRequest, UploadsResponse,
+};
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::IntoResponse;
+use base64::Engine as _;
+use bytes::Bytes;
+use futures::{StreamExt, TryStreamExt};
+use std::collections::BTreeMap;
+
+/// Longest channel name.
+const MAX_CHANNEL: usize = 64;
+/// Most files in one uploads request.
+const MAX_UPLOAD_LIST: usize = 200_000;
+
+fn check_channel_name(name: &str) -> Result<(), ApiError> {
+    let ok = (1..=MAX_CHANNEL).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::bad_request(format!(
+            "invalid channel name {name:?}: use 1-64 letters, digits, '.', '_' or '-'"
+        )))
+    }
+}
+
+pub(super) async fn create_app(
+    State(s): State<CiState>,
+    headers: HeaderMap,
+    Json(req): Json<CreateApp>,
+) -> Result<impl IntoResponse, ApiError> {
+    authorize(&*s.records, &headers, None, Scope::Admin).await?;
+    for (i, pem) in req.public_keys.iter().enumerate() {
+        PublicKey::from_pem(pem).map_err(|e| {
+            ApiError::unprocessable("invalid_public_key", format!("public_keys[{i}]: {e}"))
+        })?;
+    }
+    let default_channel = req
+        .default_channel
+        .unwrap_or_else(|| DEFAULT_CHANNEL.to_owned());
+    check_channel_name(&default_channel)?;
+    let app = App {
+        app_id: req.app_id,
+        public_keys: req.public_keys,
+        default_channel,
+        created_at: now(),
+    };
+    s.records.create_app(&app).await?;
+    Ok((StatusCode::CREATED, Json(app)))
+}
+
+/// A new random secret: `lsp_` and 43 characters of base64url (256 bits).
+pub fn new_secret() -> Result<String, ApiError> {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).map_err(|e| {
+        tracing::error!(error = %e, "random number generator failed");
+        ApiError::internal()
+    })?;
+    Ok(format!(
+        "lsp_{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+    ))
+}
+
+/// A token record for `secret`.
+pub fn token_record(secret: &str, name: &str, app_id: Option<AppId>, scopes: Vec<Scope>) -> Token {
+    let secret_sha256 = Sha256Digest::of(secret.as_bytes());
+    Token {
+        id: format!("tok_{}", &secret_sha256.to_hex()[..12]),
+        name: name.to_owned(),
+        app_id,
+        scopes,
+        secret_sha256,
+        created_at: now(),
+    }
+}
+
+pub(super) async fn create_token(
+    State(s): State<CiState>,
+    headers: HeaderMap,
+    Json(req): Json<CreateToken>,
+) -> Result<impl IntoResponse, ApiError> {
+    authorize(&*s.records, &headers, req.app_id.as_ref(), Scope::Admin).await?;
+    if req.scopes.is_empty() {
+        return Err(ApiError::unprocessable(
+            "invalid_request",
+            "give at least one scope: admin, upload or deploy",
+        ));
+    }
+    if req.name.trim().is_empty() || req.name.len() > 128 {
+        return Err(ApiError::unprocessable(
+            "invalid_request",
+            "name must be 1-128 characters",
+        ));
+    }
+    if let Some(app) = &req.app_id {
+        load_app(&*s.records, app.as_str()).await?;
+    }
+    let secret = new_secret()?;
+    let mut scopes = req.scopes;
+    scopes.sort();
+    scopes.dedup();
+    let token = token_record(&secret, &req.name, req.app_id, scopes);
+    s.records.create_token(&token).await?;
+    tracing::info!(token_id = %token.id, "token created");
+    Ok((
+        StatusCode::CREATED,
+        Json(CreatedToken {
+            id: token.id,
+            name: token.name,
+            app_id: token.app_id,
+            scopes: token.scopes,
+            token: secret,
+        }),
+    ))
+}
+
+pub(super) async fn uploads(
+    State(s): State<CiState>,
+    Path(app): Path<String>,
+    headers: HeaderMap,
+    Json(req): Json<UploadsRequest>,
+) -> Result<Json<UploadsResponse>, ApiError> {
+    let app_id = parse_app(&app)?;
+    authorize(&*s.records, &headers, Some(&app_id), Scope::Upload).await?;
+    load_app(&*s.records, &app).await?;
+    if req.files.len() > MAX_UPLOAD_LIST {
+        return Err(ApiError::too_large(format!(
+            "at most {MAX_UPLOAD_LIST} files per request"
+        )));
+    }
+    let mut unique: Vec<_> = req.files.clone();
+    unique.sort_by_key(|f| f.sha256);
+    unique.dedup_by_key(|f| f.sha256);
+    let heads = sizes_of(&s, &app_id, unique.iter().map(|f| f.sha256).collect()).await?;
+    let mut missing = Vec::new();
+    let mut already = 0;
+    for (f, head) in unique.iter().zip(heads) {
+        if head == Some(f.size) {
+            already += 1;
+        } else {
+            missing.push(UploadTarget {
+                sha256: f.sha256,
+                size: f.size,
+                method: "PUT".into(),
+                url: s.urls.file(&app_id, &f.sha256),
+                headers: BTreeMap::from([(
+                    "content-type".to_owned(),
+                    "application/octet-stream".to_owned(),
+                )]),
+                auth: "bearer".into(),
+            });
+        }
+    }
+    Ok(Json(UploadsResponse {
+        missing,
+        already_stored: already,
+    }))
+}
+
+/// The stored size of each file (`None`: not stored), 32 lookups at a time.
+async fn sizes_of(
+    s: &CiState,
+    app: &AppId,
+    shas: Vec<Sha256Digest>,
+) -> Result<Vec<Option<u64>>, ApiError> {
+    let sizes: Vec<Option<u64>> = futures::stream::iter(shas)
+        .map(|sha| {
+            let key = BlobKey::file(app, &sha);
+            let blobs = s.blobs.clone();
+            async move { blobs.head(&key).await }
+        })
+        .buffered(32)
+        .try_collect()
+        .await?;
+    Ok(sizes)
+}
+
+pub(super) async fn put_file(
+    State(s): State<CiState>,
+    Path((app, sha)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<impl IntoResponse, ApiError> {
+    let app_id = parse_app(&app)?;
+    authorize(&*s.records, &headers, Some(&app_id), Scope::Upload).await?;
+    load_app(&*s.records, &app).await?;
+    let sha = Sha256Digest::from_hex(&sha).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let stream = body
+        .into_data_stream()
+        .map_err(|e| std::io::Error::other(e.to_string()))
+        .boxed();
+    let size = s
+        .blobs
+        .put_verified(&BlobKey::file(&app_id, &sha), stream, &sha, s.max_file)
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(serde_json::json!({"sha256": sha, "size": size})),
+    ))
+}
+
+fn trusted_keys(app: &App) -> Result<Option<Verifier>, ApiError> {
+    if app.public_keys.is_empty() {
+        return Ok(None);
+    }
+    let keys = app
+        .public_keys
+        .iter()
+        .map(|pem| PublicKey::from_pem(pem))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| {
+            tracing::error!(error = %e, app = %app.app_id, "stored public key unreadable");
+            ApiError::internal()
+        })?;
+    Ok(Some(Verifier::new(keys)))
+}
+
+fn check_artifact_url(url: &str) -> Result<(), ApiError> {
+    let ok = (url.starts_with("https://") || url.starts_with("http://"))
+        && url.len() <= 2048
+        && !url.chars().any(|c| c.is_whitespace() || c.is_control());
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::unprocessable(
+            "invalid_artifact_url",
+            "artifact_url must be an http(s) URL without spaces, at most 2048 characters",
+        ))
+    }
+}
+
+pub(super) async fn register_build(
+    State(s): State<CiState>,
+    Path(app): Path<String>,
+    headers: HeaderMap,
+    Json(req): Json<RegisterBuild>,
+) -> Result<impl IntoResponse, ApiError> {
+    let app_id = parse_app(&app)?;
+    authorize(&*s.records, &headers, Some(&app_id), Scope::Upload).await?;
+    let app = load_app(&*s.records, &app).await?;
+    let verifier = trusted_keys(&app)?;
+    let trust = Trust::open(&req.manifest, verifier.as_ref()).map_err(|e| {
+        ApiError::unprocessable(
+            if verifier.is_some() {
+                "signature_invalid"
+            } else {
+                "invalid_manifest"
+            },
+            format!("{e}"),
+        )
+    })?;
+    let manifest: &Manifest = trust.manifest();
+    if let Some(m_app) = &manifest.app_id {
+        if m_app != &app_id {
+            return Err(ApiError::unprocessable(
+                "app_mismatch",
+                format!("the signed manifest is for app {m_app}, not {app_id}"),
+            ));
+        }
+    }
+    let version: BuildVersion =
+        match (&manifest.version, &req.version) {
+            (Some(m), Some(r)) if m != r => {
+                return Err(ApiError::unprocessable(
+                    "version_mismatch",
+                    format!("the signed manifest says version {m}, the request {r}"),
+                ))
+            }
+            (Some(m), _) => m.clone(),
+            (None, Some(r)) => r.clone(),
+            (None, None) => return Err(ApiError::unprocessable(
+                "version_required",
+                "give a version: in the manifest (--version when generating it) or in the request",
+            )),
+        };
+    if let Some(url) = &req.artifact_url {
+        check_artifact_url(url)?;
+    }
+    if req.artifact_type == ArtifactType::Zip && manifest.zip.is_none() {
+        return Err(ApiError::unprocessable(
+            "zip_hash_required",
+            "a zip build needs the manifest written beside the zip by bundle-artifact (it carries the zip's SHA-256)",
+        ));
+    }
+    if req.artifact_url.is_none() {
+        let wanted: Vec<(Sha256Digest, u64)> = match (req.artifact_type, &manifest.zip) {
+            (ArtifactType::Zip, Some(z)) => vec![(z.sha256, z.size)],
+            _ => manifest.files.iter().map(|f| (f.sha256, f.size)).collect(),
+        };
+        let heads = sizes_of(&s, &app_id, wanted.iter().map(|(sha, _)| *sha).collect()).await?;
+        let missing: Vec<String> = wanted
+            .iter()
+            .zip(heads)
+            .filter(|((_, size), head)| *head != Some(*size))
+            .map(|((sha, _), _)| sha.to_hex())
+            .collect();
+        if !missing.is_empty() {
+            return Err(ApiError::unprocessable(
+                "files_missing",
+                format!(
+                    "{} file(s) of the manifest are not stored yet (first: {}); upload them (POST /v1/apps/{app_id}/uploads) and register again",
+                    missing.len(),
+                    missing[0]
+                ),
+            ));
+        }
+    }
+    let doc_bytes = Bytes::from(req.manifest.to_json_bytes());
+    let manifest_sha256 = Sha256Digest::of(&doc_bytes);
+    s.blobs
+        .put_bytes(&BlobKey::manifest(&app_id, &manifest_sha256), doc_bytes)
+        .await?;
+    let build = Build {
+        id: 0,
+        app_id: app_id.clone(),
+        version,
+        artifact_type: req.artifact_type,
+        artifact_url: req.artifact_url,
+        manifest_sha256,
+        zip: manifest.zip,
+        file_count: manifest.files.len() as u64,
+        total_size: manifest.total_size(),
+        key_id: trust.key_id().map(|k| k.to_string()),
+        commit: Commit {
+            r#ref: req.commit_ref,
+            sha: req.commit_sha,
+            message: req.commit_message,
+        },
+        mandatory: req.mandatory,
+        disabled: false,
+        native: req.native,
+        created_at: now(),
+    };
+    match s.records.insert_build(build).await? {
+        BuildInsert::Created(b) => {
+            tracing::info!(app = %app_id, build = b.id, version = %b.version, "build registered");
+            Ok((StatusCode::CREATED, Json(RegisteredBuild { created: true, build: b })))
+        }
+        BuildInsert::Existing(b) => Ok((StatusCode::OK, Json(RegisteredBuild { created: false, build: b }))),
+        BuildInsert::VersionTaken(b) => Err(ApiError::conflict(format!(
+            "version {} is already build {} with a different manifest; give this build another version",
+            b.version, b.id
+        ))),
+    }
+}
+
+fn parse_build_id(id: &str) -> Result<u64, ApiError> {
+    id.parse()
+        .map_err(|_| ApiError::not_found(format!("no build {id:?}: build ids are numbers")))
+}
+
+async fn load_build(s: &CiState, app: &AppId, id: u64) -> Result<Build, ApiError> {
+    s.records
+        .build(app, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("app {app} has no build {id}")))
+}
+
+pub(super) async fn list_builds(
+    State(s): State<CiState>,
+    Path(app): Path<String>,
+    headers: HeaderMap,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let app_id = parse_app(&app)?;
+    authorize(&*s.records, &headers, Some(&app_id), Scope::Deploy).await?;
+    load_app(&*s.records, &app).await?;
+    let builds = s.records.builds(&app_id).await?;
+    Ok(Json(serde_json::json!({ "builds": builds })))
+}
+
+pub(super) async fn show_build(
+    State(s): State<CiState>,
+    Path((app, id)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Result<Json<Build>, ApiError> {
+    let app_id = parse_app(&app)?;
+    authorize(&*s.records, &headers, Some(&app_id), Scope::Deploy).await?;
+    load_app(&*s.records, &app).await?;
+    Ok(Json(load_build(&s, &app_id, parse_build_id(&id)?).await?))
+}
+
+pub(super) async fn patch_build(
+    State(s): State<CiState>,
+    Path((app, id)): Path<(String, String)>,
+    headers: HeaderMap,
+    Json(req): Json<PatchBuild>,
+) -> Result<Json<Build>, ApiError> {
+    let app_id = parse_app(&app)?;
+    authorize(&*s.records, &headers, Some(&app_id), Scope::Deploy).await?;
+    load_app(&*s.records, &app).await?;
+    let mut build = load_build(&s, &app_id, parse_build_id(&id)?).await?;
+    if let Some(d) = req.disabled {
+        build.disabled = d;
+    }
+    if let Some(m) = req.mandatory {
+        build.mandatory = m;
+    }
+    if let Some(native) = req.native {
+        for (platform, limit) in native {
+            let platform = platform.to_ascii_lowercase();
+            if limit.is_empty() {
+                build.native.remove(&platform);
+            } else {
+                build.native.insert(platform, limit);
+            }
+        }
+    }
+    if !s.records.update_build(&build).await? {
+        return Err(ApiError::not_found(format!(
+            "app {app_id} has no build {}",
+            build.id
+        )));
+    }
+    Ok(Json(build))
+}
+
+pub(super) async fn build_stats(
+    State(s): State<CiState>,
+    Path((app, id)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Result<Json<BuildStats>, ApiError> {
+    let app_id = parse_app(&app)?;
+    authorize(&*s.records, &headers, Some(&app_id), Scope::Deploy).await?;
+    load_app(&*s.records, &app).await?;
+    let build = load_build(&s, &app_id, parse_build_id(&id)?).await?;
+    let counts = s.records.counters(&app_id, build.id).await?;
+    Ok(Json(BuildStats {
+        build_id: build.id,
+        counts,
+    }))
+}
+
+pub(super) async fn list_channels(
+    State(s): State<CiState>,
+    Path(app): Path<String>,
+    headers: HeaderMap,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let app_id = parse_app(&app)?;
+    authorize(&*s.records, &headers, Some(&app_id), Scope::Deploy).await?;
+    load_app(&*s.records, &app).await?;
+    let channels = s.records.channels(&app_id).await?;
+    Ok(Json(serde_json::json!({ "channels": channels })))
+}
+
+/// Reads, changes and compare-and-sets a channel until it wins (bounded).
+async fn update_channel(
+    s: &CiState,
+    app: &AppId,
+    name: &str,
+    change: impl Fn(&mut Channel) -> Result<(), ApiError>,
+) -> Result<Channel, ApiError> {
+    for attempt in 0..64u32 {
+        let mut ch = s
+            .records
+            .channel(app, name)
+            .await?
+            .unwrap_or_else(|| Channel::new(app.clone(), name));
+        change(&mut ch)?;
+        if s.records.put_channel(&ch).await? {
+            ch.revision += 1;
+            return Ok(ch);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(
+            u64::from(attempt.min(10)) * 2,
+        ))
+        .await;
+    }
+    Err(ApiError::conflict(
+        "the channel is being changed by many writers at once; try again",
+    ))
+}
+
+pub(super) async fn deploy(
+    State(s): State<CiState>,
+    Path((app, channel)): Path<(String, String)>,
+    headers: HeaderMap,
+    Json(req): Json<Deploy>,
+) -> Result<Json<Channel>, ApiError> {
+    let app_id = parse_app(&app)?;
+    authorize(&*s.records, &headers, Some(&app_id), Scope::Deploy).await?;
+    load_app(&*s.records, &app).await?;
+    check_channel_name(&channel)?;
+    let pct = req.rollout_percent.unwrap_or(100);
+    if !(1..=100).contains(&pct) {
+        return Err(ApiError::unprocessable(
+            "invalid_rollout",
+            "rollout_percent must be 1-100",
+        ));
+    }
+    let build = load_build(&s, &app_id, req.build_id).await?;
+    if build.disabled {
+        return Err(ApiError::unprocessable(
+            "build_disabled",
+            format!("build {} is disabled; enable it first", build.id),
+        ));
+    }
+    let ch = update_channel(&s, &app_id, &channel, |ch| {
+        ch.deploy(build.id, pct, now());
+        if let Some(a) = req.allow_self_assign {
+            ch.allow_self_assign = a;
+        }
+        Ok(())
+    })
+    .await?;
+    tracing::info!(app = %app_id, channel = %channel, build = build.id, rollout = pct, "deployed");
+    Ok(Json(ch))
+}
+
+pub(super) async fn rollback(
+    State(s): State<CiState>,
+    Path((app, channel)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Result<Json<Channel>, ApiError> {
+    let app_id = parse_app(&app)?;
+    authorize(&*s.records, &headers, Some(&app_id), Scope::Deploy).await?;
+    load_app(&*s.records, &app).await?;
+    check_channel_name(&channel)?;
+    if s.records.channel(&app_id, &channel).await?.is_none() {
+        return Err(ApiError::not_found(format!(
+            "app {app_id} has no channel {channel:?}"
+        )));
+    }
+    let ch = update_channel(&s, &app_id, &channel, |ch| {
+        if ch.rollback(now()) {
+            Ok(())
+        } else {
+            Err(ApiError::conflict(format!(
+                "channel {:?} has no earlier build to roll back to",
+                ch.name
+            )))
+        }
+    })
+    .await?;
+    tracing::info!(app = %app_id, channel = %channel, "rolled back");
+    Ok(Json(ch))
+}

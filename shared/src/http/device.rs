@@ -1,0 +1,339 @@
+//! Public device handlers: update lookup, file download, events.
+
+use super::{load_app, ApiError, DeviceState, EventState, Json};
+use crate::domain::{AppId, BuildVersion};
+use crate::hash::Sha256Digest;
+use crate::lookup::{decide, Decision, DeviceQuery};
+use crate::model::{now, ArtifactType, Build, Channel, Event};
+use crate::store::{BlobKey, RecordRead};
+use crate::wire::{DeviceEvent, FileSource, Latest, OfferedBuild};
+use axum::body::Body;
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use std::collections::HashMap;
+
+/// Longest device id accepted.
+const MAX_DEVICE_ID: usize = 128;
+
+/// Query of `GET .../latest`.
+#[derive(Debug, Deserialize)]
+pub(super) struct LatestQuery {
+    device_id: String,
+    #[serde(default)]
+    platform: Option<String>,
+    #[serde(default)]
+    native_version: Option<String>,
+    #[serde(default)]
+    current_build: Option<String>,
+}
+
+fn check_device_id(id: &str) -> Result<(), ApiError> {
+    if id.is_empty() || id.len() > MAX_DEVICE_ID || id.chars().any(char::is_control) {
+        return Err(ApiError::bad_request(format!(
+            "device_id must be 1-{MAX_DEVICE_ID} printable characters"
+        )));
+    }
+    Ok(())
+}
+
+/// The builds a channel refers to, fetched concurrently.
+async fn channel_builds(
+    records: &dyn RecordRead,
+    app: &AppId,
+    ch: &Channel,
+) -> Result<HashMap<u64, Build>, ApiError> {
+    let mut ids: Vec<u64> = ch
+        .current
+        .iter()
+        .chain(ch.previous.iter())
+        .map(|d| d.build_id)
+        .chain(ch.log.iter().filter_map(|e| e.build_id))
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let found = futures::future::try_join_all(ids.iter().map(|id| records.build(app, *id))).await?;
+    Ok(found.into_iter().flatten().map(|b| (b.id, b)).collect())
+}
+
+/// Resolves `current_build` (a build id, or a version label) to a build id.
+async fn current_build_id(
+    records: &dyn RecordRead,
+    app: &AppId,
+    builds: &HashMap<u64, Build>,
+    current: Option<&str>,
+) -> Result<Option<u64>, ApiError> {
+    let Some(c) = current
+        .map(str::trim)
+        .filter(|c| !c.is_empty() && *c != "builtin")
+    else {
+        return Ok(None);
+    };
+    if let Ok(id) = c.parse::<u64>() {
+        if builds.contains_key(&id) || records.build(app, id).await?.is_some() {
+            return Ok(Some(id));
+        }
+    }
+    if let Some(b) = builds.values().find(|b| b.version.as_str() == c) {
+        return Ok(Some(b.id));
+    }
+    match BuildVersion::new(c) {
+        Ok(v) => Ok(records.build_by_version(app, &v).await?.map(|b| b.id)),
+        Err(_) => Ok(None),
+    }
+}
+
+/// Everything a device needs to install `build`.
+pub(crate) async fn offer(
+    s: &DeviceState,
+    build: &Build,
+    mandatory: bool,
+) -> Result<Latest, ApiError> {
+    let doc = s
+        .blobs
+        .get_bytes(&BlobKey::manifest(&build.app_id, &build.manifest_sha256))
+        .await?
+        .ok_or_else(|| {
+            tracing::error!(app = %build.app_id, build = build.id, "manifest blob missing");
+            ApiError::internal()
+        })?;
+    let raw = serde_json::value::RawValue::from_string(
+        String::from_utf8(doc.to_vec()).map_err(|_| ApiError::internal())?,
+    )
+    .map_err(|_| ApiError::internal())?;
+    let (zip_url, files) = match (build.artifact_type, &build.artifact_url, &build.zip) {
+        (ArtifactType::Zip, Some(url), _) => (Some(url.clone()), None),
+        (ArtifactType::Zip, None, Some(z)) => (Some(s.urls.file(&build.app_id, &z.sha256)), None),
+        (ArtifactType::Manifest, Some(url), _) => {
+            let base = match url.rfind('/') {
+                Some(i) => url[..=i].to_owned(),
+                None => url.clone(),
+            };
+            (
+                None,
+                Some(FileSource {
+                    base_url: base,
+                    key: "path".into(),
+                }),
+            )
+        }
+        _ => (
+            None,
+            Some(FileSource {
+                base_url: s.urls.files_base(&build.app_id),
+                key: "sha256".into(),
+            }),
+        ),
+    };
+    Ok(Latest {
+        status: "update_available".into(),
+        build: Some(OfferedBuild {
+            id: build.id,
+            version: build.version.clone(),
+            mandatory,
+            artifact_type: build.artifact_type,
+        }),
+        manifest: Some(raw),
+        zip_sha256: if zip_url.is_some() {
+            build.zip.map(|z| z.sha256)
+        } else {
+            None
+        },
+        zip_size: if zip_url.is_some() {
+            build.zip.map(|z| z.size)
+        } else {
+            None
+        },
+        zip_url,
+        files,
+    })
+}
+
+fn status_only(status: &str) -> Latest {
+    Latest {
+        status: status.into(),
+        build: None,
+        manifest: None,
+        zip_url: None,
+        zip_sha256: None,
+        zip_size: None,
+        files: None,
+    }
+}
+
+/// Decides for one device on one channel; shared by every lookup route.
+pub(crate) async fn lookup(
+    s: &DeviceState,
+    app: &AppId,
+    channel: &str,
+    q: DeviceQuery,
+    current: Option<&str>,
+) -> Result<Latest, ApiError> {
+    let ch = s
+        .records
+        .channel(app, channel)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("app {app} has no channel {channel:?}")))?;
+    let builds = channel_builds(&*s.records, app, &ch).await?;
+    let current_build = current_build_id(&*s.records, app, &builds, current).await?;
+    let mut builds = builds;
+    if let Some(id) = current_build.filter(|id| !builds.contains_key(id)) {
+        if let Some(b) = s.records.build(app, id).await? {
+            builds.insert(id, b);
+        }
+    }
+    let q = DeviceQuery { current_build, ..q };
+    match decide(&ch, |id| builds.get(&id), &q) {
+        Decision::UpToDate => Ok(status_only("up_to_date")),
+        Decision::RollbackToBuiltin => Ok(status_only("rollback_to_builtin")),
+        Decision::Update {
+            build_id,
+            mandatory,
+        } => offer(s, &builds[&build_id], mandatory).await,
+    }
+}
+
+pub(super) async fn latest(
+    State(s): State<DeviceState>,
+    Path((app, channel)): Path<(String, String)>,
+    Query(q): Query<LatestQuery>,
+) -> Result<Json<Latest>, ApiError> {
+    check_device_id(&q.device_id)?;
+    let app = load_app(&*s.records, &app).await?;
+    let query = DeviceQuery {
+        device_id: q.device_id,
+        platform: q.platform,
+        native_version: q.native_version,
+        current_build: None,
+    };
+    Ok(Json(
+        lookup(&s, &app.app_id, &channel, query, q.current_build.as_deref()).await?,
+    ))
+}
+
+/// Parses a single `bytes=a-b` range (also `a-` and `-n`) against `size`.
+fn parse_range(value: &str, size: u64) -> Option<Result<(u64, u64), ()>> {
+    let spec = value.strip_prefix("bytes=")?;
+    if spec.contains(',') {
+        return None; // several ranges: serve the whole file
+    }
+    let (a, b) = spec.split_once('-')?;
+    let range = match (a.trim(), b.trim()) {
+        ("", n) => {
+            let n: u64 = n.parse().ok()?;
+            if n == 0 || size == 0 {
+                return Some(Err(()));
+            }
+            (size.saturating_sub(n), size - 1)
+        }
+        (a, "") => (a.parse().ok()?, size.saturating_sub(1)),
+        (a, b) => (
+            a.parse().ok()?,
+            b.parse::<u64>().ok()?.min(size.saturating_sub(1)),
+        ),
+    };
+    if range.0 > range.1 || range.0 >= size {
+        return Some(Err(()));
+    }
+    Some(Ok(range))
+}
+
+pub(super) async fn get_file(
+    State(s): State<DeviceState>,
+    Path((app, sha)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let not_found = || ApiError::not_found(format!("app {app:?} has no file {sha:?}"));
+    let app_id = AppId::new(app.as_str()).map_err(|_| not_found())?;
+    let digest = Sha256Digest::from_hex(&sha).map_err(|_| not_found())?;
+    let key = BlobKey::file(&app_id, &digest);
+    let etag = format!("\"{digest}\"");
+    if headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"))
+    {
+        let size = s.blobs.head(&key).await?.ok_or_else(not_found)?;
+        let _ = size;
+        return Ok((StatusCode::NOT_MODIFIED, [(header::ETAG, etag)]).into_response());
+    }
+    let size = s.blobs.head(&key).await?.ok_or_else(not_found)?;
+    let range = match headers.get(header::RANGE).and_then(|v| v.to_str().ok()) {
+        Some(v) => match parse_range(v, size) {
+            Some(Ok(r)) => Some(r),
+            Some(Err(())) => {
+                return Ok((
+                    StatusCode::RANGE_NOT_SATISFIABLE,
+                    [(header::CONTENT_RANGE, format!("bytes */{size}"))],
+                )
+                    .into_response())
+            }
+            None => None,
+        },
+        None => None,
+    };
+    let blob = s.blobs.open(&key, range).await?.ok_or_else(not_found)?;
+    let stream = tokio_util::io::ReaderStream::with_capacity(blob.body, 64 * 1024);
+    let mut response = Response::new(Body::from_stream(stream));
+    let h = response.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/octet-stream"),
+    );
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=31536000, immutable"),
+    );
+    h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    h.insert(
+        header::ETAG,
+        HeaderValue::from_str(&etag).expect("hex etag"),
+    );
+    match range {
+        Some((a, b)) => {
+            *response.status_mut() = StatusCode::PARTIAL_CONTENT;
+            let h = response.headers_mut();
+            h.insert(header::CONTENT_LENGTH, HeaderValue::from(b - a + 1));
+            h.insert(
+                header::CONTENT_RANGE,
+                HeaderValue::from_str(&format!("bytes {a}-{b}/{}", blob.total_size))
+                    .expect("ascii"),
+            );
+        }
+        None => {
+            response
+                .headers_mut()
+                .insert(header::CONTENT_LENGTH, HeaderValue::from(blob.total_size));
+        }
+    }
+    Ok(response)
+}
+
+pub(super) async fn event(
+    State(s): State<EventState>,
+    Path(app): Path<String>,
+    Json(req): Json<DeviceEvent>,
+) -> Result<impl IntoResponse, ApiError> {
+    check_device_id(&req.device_id)?;
+    let app = load_app(&*s.records, &app).await?;
+    if s.records.build(&app.app_id, req.build_id).await?.is_none() {
+        return Err(ApiError::not_found(format!(
+            "app {} has no build {}",
+            app.app_id, req.build_id
+        )));
+    }
+    s.events
+        .record_events(&[Event {
+            app_id: app.app_id,
+            build_id: req.build_id,
+            device_id: req.device_id,
+            kind: req.event,
+            at: now(),
+        }])
+        .await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(serde_json::json!({"status": "accepted"})),
+    ))
+}

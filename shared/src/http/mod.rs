@@ -1,0 +1,272 @@
+//! The HTTP API: one axum [`Router`], whatever runs it (`liveship serve`, or
+//! each Lambda function with its slice). Handlers never know where they run.
+//!
+//! The router is built from three slices, each with only the store
+//! capabilities it needs:
+//! - [`CiState`] (CI and ops routes: authenticated writes) holds the writable
+//!   record and blob stores;
+//! - [`DeviceState`] (device lookups and file downloads: public) holds read
+//!   access only, so it cannot write builds or channels;
+//! - [`EventState`] (device events: public) holds read access and the
+//!   append-only event store.
+
+mod ci;
+mod device;
+mod error;
+pub mod openapi;
+
+pub use ci::{new_secret, token_record};
+pub use error::{ApiError, Json};
+
+use crate::domain::AppId;
+use crate::hash::Sha256Digest;
+use crate::model::{App, Scope, Token};
+use crate::store::{BlobRead, BlobWrite, EventWrite, RecordRead, RecordWrite};
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::http::HeaderMap;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use axum::Router;
+use std::sync::Arc;
+use std::time::Instant;
+use subtle::ConstantTimeEq;
+
+/// Default largest JSON body (apps, tokens, deploys, events).
+pub const JSON_LIMIT: usize = 1024 * 1024;
+/// Largest build registration body: a manifest of about 200,000 files.
+pub const BUILD_LIMIT: usize = 64 * 1024 * 1024;
+/// Default largest single uploaded file.
+pub const DEFAULT_MAX_FILE: u64 = 2 * 1024 * 1024 * 1024;
+
+/// Where clients reach this server, for the URLs it hands out.
+#[derive(Debug, Clone)]
+pub struct Urls {
+    /// Base URL without a trailing slash, such as `https://updates.example.com`.
+    pub public_url: String,
+}
+
+impl Urls {
+    /// A base URL (a trailing slash is removed).
+    pub fn new(public_url: &str) -> Self {
+        Self {
+            public_url: public_url.trim_end_matches('/').to_owned(),
+        }
+    }
+    /// URL of a content-addressed file of an app.
+    pub fn file(&self, app: &AppId, sha256: &Sha256Digest) -> String {
+        format!("{}/v1/apps/{app}/files/{sha256}", self.public_url)
+    }
+    /// Prefix of every file URL of an app.
+    pub fn files_base(&self, app: &AppId) -> String {
+        format!("{}/v1/apps/{app}/files/", self.public_url)
+    }
+}
+
+/// State of the CI and ops routes.
+#[derive(Clone)]
+pub struct CiState {
+    /// Records, writable.
+    pub records: Arc<dyn RecordWrite>,
+    /// Blobs, writable.
+    pub blobs: Arc<dyn BlobWrite>,
+    /// URLs handed out.
+    pub urls: Urls,
+    /// Largest uploaded file.
+    pub max_file: u64,
+}
+
+/// State of the public device lookup and download routes: read-only.
+#[derive(Clone)]
+pub struct DeviceState {
+    /// Records, read-only.
+    pub records: Arc<dyn RecordRead>,
+    /// Blobs, read-only.
+    pub blobs: Arc<dyn BlobRead>,
+    /// URLs handed out.
+    pub urls: Urls,
+}
+
+/// State of the public device event routes: read records, append events.
+#[derive(Clone)]
+pub struct EventState {
+    /// Records, read-only (to check apps and builds).
+    pub records: Arc<dyn RecordRead>,
+    /// Events, append-only.
+    pub events: Arc<dyn EventWrite>,
+}
+
+macro_rules! debug_state {
+    ($($t:ty),*) => {$(
+        impl std::fmt::Debug for $t {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.debug_struct(stringify!($t)).finish_non_exhaustive()
+            }
+        }
+    )*};
+}
+debug_state!(CiState, DeviceState, EventState);
+
+/// The CI and ops routes.
+pub fn ci_router(state: CiState) -> Router {
+    Router::new()
+        .route("/v1/apps", post(ci::create_app))
+        .route("/v1/tokens", post(ci::create_token))
+        .route("/v1/apps/{app}/uploads", post(ci::uploads))
+        .route(
+            "/v1/apps/{app}/files/{sha256}",
+            put(ci::put_file).layer(DefaultBodyLimit::disable()),
+        )
+        .route(
+            "/v1/apps/{app}/builds",
+            post(ci::register_build)
+                .layer(DefaultBodyLimit::max(BUILD_LIMIT))
+                .get(ci::list_builds),
+        )
+        .route(
+            "/v1/apps/{app}/builds/{id}",
+            get(ci::show_build).patch(ci::patch_build),
+        )
+        .route("/v1/apps/{app}/builds/{id}/stats", get(ci::build_stats))
+        .route("/v1/apps/{app}/channels", get(ci::list_channels))
+        .route("/v1/apps/{app}/channels/{channel}", put(ci::deploy))
+        .route(
+            "/v1/apps/{app}/channels/{channel}/rollback",
+            post(ci::rollback),
+        )
+        .layer(DefaultBodyLimit::max(JSON_LIMIT))
+        .with_state(state)
+}
+
+/// The public device lookup and file download routes.
+pub fn device_router(state: DeviceState) -> Router {
+    Router::new()
+        .route(
+            "/v1/apps/{app}/channels/{channel}/latest",
+            get(device::latest),
+        )
+        .route("/v1/apps/{app}/files/{sha256}", get(device::get_file))
+        .with_state(state)
+}
+
+/// The public device event routes.
+pub fn event_router(state: EventState) -> Router {
+    Router::new()
+        .route("/v1/apps/{app}/events", post(device::event))
+        .layer(DefaultBodyLimit::max(JSON_LIMIT))
+        .with_state(state)
+}
+
+/// Routes every deployment serves: liveness and the API description.
+pub fn common_router() -> Router {
+    Router::new()
+        .route(
+            "/healthz",
+            get(|| async { Json(serde_json::json!({"status": "ok"})) }),
+        )
+        .route(
+            "/v1/openapi.json",
+            get(|| async { Json(openapi::document()) }),
+        )
+}
+
+/// Adds what every deployment wants around a router: a JSON 404 for unknown
+/// routes and one structured log line per request (never headers, so never a
+/// token; never the query string).
+pub fn finish(router: Router) -> Router {
+    router
+        .fallback(|| async {
+            ApiError::not_found("no such route; see GET /v1/openapi.json for the API")
+        })
+        .layer(axum::middleware::from_fn(log_request))
+}
+
+/// The whole API on one set of stores, as `liveship serve` runs it.
+pub fn router(ci: CiState, device: DeviceState, events: EventState) -> Router {
+    finish(
+        common_router()
+            .merge(ci_router(ci))
+            .merge(device_router(device))
+            .merge(event_router(events)),
+    )
+}
+
+async fn log_request(req: Request, next: Next) -> Response {
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
+    let start = Instant::now();
+    let response = next.run(req).await;
+    let status = response.status().as_u16();
+    let micros = start.elapsed().as_micros() as u64;
+    if status >= 500 {
+        tracing::error!(%method, %path, status, micros, "request");
+    } else {
+        tracing::info!(%method, %path, status, micros, "request");
+    }
+    response
+}
+
+/// Finds the token in `Authorization: Bearer ...`, and checks it may act
+/// with `scope` on `app` (`None`: a global action such as creating an app).
+/// Unknown or missing tokens are 401; known tokens without the right are 403.
+pub(crate) async fn authorize(
+    records: &dyn RecordRead,
+    headers: &HeaderMap,
+    app: Option<&AppId>,
+    scope: Scope,
+) -> Result<Token, ApiError> {
+    let Some(value) = headers.get(axum::http::header::AUTHORIZATION) else {
+        return Err(ApiError::unauthorized(
+            "send a token as `Authorization: Bearer <token>`",
+        ));
+    };
+    let secret = value
+        .to_str()
+        .ok()
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| {
+            ApiError::unauthorized("the Authorization header must be `Bearer <token>`")
+        })?;
+    let hash = Sha256Digest::of(secret.as_bytes());
+    let token = records
+        .token_by_secret_hash(&hash)
+        .await?
+        .filter(|t| bool::from(t.secret_sha256.as_bytes().ct_eq(hash.as_bytes())))
+        .ok_or_else(|| {
+            ApiError::unauthorized("unknown token; create one with `liveship tokens create`")
+        })?;
+    if !token.allows(app, scope) {
+        let what = match app {
+            Some(a) => format!("{scope:?} on app {a}").to_lowercase(),
+            None => "global admin".to_owned(),
+        };
+        return Err(ApiError::forbidden(format!(
+            "token {} may not do {what}; ask an admin for a token with that scope",
+            token.id
+        )));
+    }
+    Ok(token)
+}
+
+/// Parses the `{app}` path segment and loads the app, or answers 404.
+pub(crate) async fn load_app(records: &dyn RecordRead, app: &str) -> Result<App, ApiError> {
+    let id = AppId::new(app).map_err(|_| ApiError::not_found(format!("unknown app {app:?}")))?;
+    records.app(&id).await?.ok_or_else(|| {
+        ApiError::not_found(format!(
+            "unknown app {app:?}; create it with `liveship apps create`"
+        ))
+    })
+}
+
+/// Parses an `{app}` path segment without loading it (for authorisation first).
+pub(crate) fn parse_app(app: &str) -> Result<AppId, ApiError> {
+    AppId::new(app).map_err(|e| ApiError::bad_request(e.to_string()))
+}
+
+impl IntoResponse for crate::wire::ErrorBody {
+    fn into_response(self) -> Response {
+        Json(self).into_response()
+    }
+}

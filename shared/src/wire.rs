@@ -1,0 +1,242 @@
+//! Request and response bodies of the HTTP API: the contract between the
+//! server, the CLI and the device clients.
+
+use crate::domain::{AppId, BuildVersion};
+use crate::hash::Sha256Digest;
+use crate::manifest::ManifestDocument;
+use crate::model::{ArtifactType, Build, EventKind, NativeLimits, Scope};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// `POST /v1/apps`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateApp {
+    /// The new app's id.
+    pub app_id: AppId,
+    /// Public keys (SPKI PEM) that must have signed every build.
+    #[serde(default)]
+    pub public_keys: Vec<String>,
+    /// Channel for devices that name none (default `production`).
+    #[serde(default)]
+    pub default_channel: Option<String>,
+}
+
+/// `POST /v1/tokens`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateToken {
+    /// Human name.
+    pub name: String,
+    /// Limit to one app (`None`: global, admin only).
+    #[serde(default)]
+    pub app_id: Option<AppId>,
+    /// What it may do.
+    pub scopes: Vec<Scope>,
+}
+
+/// The answer to `POST /v1/tokens`: the secret is shown here once.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CreatedToken {
+    /// Public id.
+    pub id: String,
+    /// Human name.
+    pub name: String,
+    /// App limit.
+    pub app_id: Option<AppId>,
+    /// Scopes.
+    pub scopes: Vec<Scope>,
+    /// The secret: send as `Authorization: Bearer <token>`. Not stored.
+    pub token: String,
+}
+
+/// One file a client wants to upload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileRef {
+    /// Its SHA-256.
+    pub sha256: Sha256Digest,
+    /// Its size.
+    pub size: u64,
+}
+
+/// `POST /v1/apps/{app}/uploads`: the files of a build.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UploadsRequest {
+    /// The files.
+    pub files: Vec<FileRef>,
+}
+
+/// Where and how to upload one missing file.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct UploadTarget {
+    /// The file's SHA-256.
+    pub sha256: Sha256Digest,
+    /// Its size.
+    pub size: u64,
+    /// HTTP method (`PUT`).
+    pub method: String,
+    /// Where to send the bytes.
+    pub url: String,
+    /// Headers to send with them.
+    pub headers: BTreeMap<String, String>,
+    /// `bearer`: send your liveship token; `none`: the URL is presigned.
+    pub auth: String,
+}
+
+/// The answer to `POST /v1/apps/{app}/uploads`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct UploadsResponse {
+    /// Files the store does not have yet, with where to put each.
+    pub missing: Vec<UploadTarget>,
+    /// How many of the files are already stored.
+    pub already_stored: usize,
+}
+
+/// `POST /v1/apps/{app}/builds`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegisterBuild {
+    /// The signed manifest document (for zip builds: the one beside the zip).
+    pub manifest: ManifestDocument,
+    /// `manifest` or `zip`.
+    pub artifact_type: ArtifactType,
+    /// Where the team hosts the artifact itself (`register-artifact`).
+    #[serde(default)]
+    pub artifact_url: Option<String>,
+    /// Branch or tag.
+    #[serde(default)]
+    pub commit_ref: Option<String>,
+    /// Commit SHA.
+    #[serde(default)]
+    pub commit_sha: Option<String>,
+    /// Commit message.
+    #[serde(default)]
+    pub commit_message: Option<String>,
+    /// Version label, when the manifest carries none.
+    #[serde(default)]
+    pub version: Option<BuildVersion>,
+    /// Native version limits per platform.
+    #[serde(default)]
+    pub native: NativeLimits,
+    /// Devices must apply it at once.
+    #[serde(default)]
+    pub mandatory: bool,
+}
+
+/// The answer to registering a build.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RegisteredBuild {
+    /// False when the same manifest was already registered.
+    pub created: bool,
+    /// The build.
+    pub build: Build,
+}
+
+/// `PATCH /v1/apps/{app}/builds/{id}`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PatchBuild {
+    /// Disable (never offered) or enable.
+    #[serde(default)]
+    pub disabled: Option<bool>,
+    /// Mark mandatory or not.
+    #[serde(default)]
+    pub mandatory: Option<bool>,
+    /// Replace the limits of the platforms given (an empty limit removes them).
+    #[serde(default)]
+    pub native: Option<NativeLimits>,
+}
+
+/// `PUT /v1/apps/{app}/channels/{channel}`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Deploy {
+    /// The build to point the channel at.
+    pub build_id: u64,
+    /// Percentage of devices that get it, 1-100 (default 100).
+    #[serde(default)]
+    pub rollout_percent: Option<u8>,
+    /// Let devices switch themselves to this channel.
+    #[serde(default)]
+    pub allow_self_assign: Option<bool>,
+}
+
+/// `POST /v1/apps/{app}/events`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeviceEvent {
+    /// The device.
+    pub device_id: String,
+    /// The build it concerns.
+    pub build_id: u64,
+    /// What happened.
+    pub event: EventKind,
+}
+
+/// The build part of a lookup answer.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct OfferedBuild {
+    /// Build id (report it back in events and as `current_build`).
+    pub id: u64,
+    /// Version label.
+    pub version: BuildVersion,
+    /// Apply at once.
+    pub mandatory: bool,
+    /// `manifest` or `zip`.
+    pub artifact_type: ArtifactType,
+}
+
+/// How to fetch the files of a manifest build.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FileSource {
+    /// Prefix of every file URL.
+    pub base_url: String,
+    /// What follows the prefix: `sha256` (the file's hash) or `path` (its
+    /// manifest path, for builds the team hosts itself).
+    pub key: String,
+}
+
+/// The answer to `GET .../channels/{channel}/latest`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Latest {
+    /// `up_to_date`, `update_available` or `rollback_to_builtin`.
+    pub status: String,
+    /// The build to install.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub build: Option<OfferedBuild>,
+    /// Its signed manifest document, exactly as stored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manifest: Option<Box<serde_json::value::RawValue>>,
+    /// Where the zip is (zip builds).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub zip_url: Option<String>,
+    /// The zip's SHA-256.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub zip_sha256: Option<Sha256Digest>,
+    /// The zip's size.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub zip_size: Option<u64>,
+    /// Where the individual files are (manifest builds).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub files: Option<FileSource>,
+}
+
+/// `GET .../builds/{id}/stats`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BuildStats {
+    /// The build.
+    pub build_id: u64,
+    /// Count per event kind.
+    pub counts: BTreeMap<EventKind, u64>,
+}
+
+/// Every error answer: `{"error": "<code>", "message": "<what to do>"}`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ErrorBody {
+    /// Stable machine-readable code.
+    pub error: String,
+    /// What went wrong and what to do about it.
+    pub message: String,
+}
