@@ -70,12 +70,14 @@ impl Api {
                 Ok(resp) if resp.status().is_server_error() && attempt < RETRIES => {}
                 Ok(resp) => return decode(method.as_str(), path, resp).await,
                 Err(e) if attempt < RETRIES && (e.is_connect() || e.is_timeout()) => {}
-                Err(e) => return Err(anyhow!(e)).with_context(|| {
-                    format!(
+                Err(e) => {
+                    return Err(anyhow!(e)).with_context(|| {
+                        format!(
                         "cannot reach the liveship server at {} (is it running? check --server)",
                         self.base
                     )
-                }),
+                    })
+                }
             }
             attempt += 1;
             tokio::time::sleep(backoff(attempt)).await;

@@ -40,3 +40,163 @@ pub fn mixed_build(root: &Path, large_len: usize) {
     }
     write(root, "assets/video/intro.mp4", &noise(large_len, 99));
 }
+
+/// A real `liveship serve` process on a free loopback port, with its own
+/// data directory. Killed when dropped.
+#[derive(Debug)]
+pub struct Server {
+    /// Base URL, such as `http://127.0.0.1:41234`.
+    pub url: String,
+    /// The bootstrap admin token.
+    pub admin_token: String,
+    /// The data directory (kept across restarts).
+    pub data_dir: std::path::PathBuf,
+    _tmp: Option<tempfile::TempDir>,
+    child: std::process::Child,
+    stderr_path: std::path::PathBuf,
+}
+
+/// The `liveship` binary beside this test binary (`target/<profile>/liveship`),
+/// brought up to date once per test process with `cargo build -p liveship`,
+/// so `cargo test -p liveship-tests` never runs a stale server.
+/// `LIVESHIP_BIN` overrides it.
+pub fn liveship_bin() -> std::path::PathBuf {
+    static BUILT: std::sync::OnceLock<()> = std::sync::OnceLock::new();
+    if let Ok(p) = std::env::var("LIVESHIP_BIN") {
+        return p.into();
+    }
+    BUILT.get_or_init(|| {
+        let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../Cargo.toml");
+        let mut cmd = std::process::Command::new(env!("CARGO"));
+        cmd.args(["build", "--quiet", "-p", "liveship", "--manifest-path"])
+            .arg(manifest);
+        if !cfg!(debug_assertions) {
+            cmd.arg("--release");
+        }
+        let out = cmd.output().expect("run cargo build -p liveship");
+        assert!(
+            out.status.success(),
+            "cargo build -p liveship failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    });
+    let exe = std::env::current_exe().expect("test binary path");
+    let dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target/<profile>/deps");
+    let bin = dir.join(format!("liveship{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        bin.is_file(),
+        "{} is missing: run `cargo build -p liveship` (cargo test --workspace builds it)",
+        bin.display()
+    );
+    bin
+}
+
+impl Server {
+    /// Starts a server on a fresh data directory.
+    pub fn start() -> Self {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let data_dir = tmp.path().join("data");
+        let mut s = Self::start_in(&data_dir, "lsp_test_admin_token_0123456789abcdef");
+        s._tmp = Some(tmp);
+        s
+    }
+
+    /// Starts a server on `data_dir` (which may hold data from an earlier run).
+    pub fn start_in(data_dir: &Path, admin_token: &str) -> Self {
+        use std::io::BufRead;
+        fs::create_dir_all(data_dir).expect("data dir");
+        let stderr_path = data_dir.with_extension(format!("stderr-{}.log", std::process::id()));
+        let stderr = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&stderr_path)
+            .expect("log file");
+        let mut child = std::process::Command::new(liveship_bin())
+            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(data_dir)
+            .env("LIVESHIP_ADMIN_TOKEN", admin_token)
+            .env_remove("LIVESHIP_PUBLIC_URL")
+            .stdout(std::process::Stdio::piped())
+            .stderr(stderr)
+            .spawn()
+            .expect("start liveship serve");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut lines = std::io::BufReader::new(stdout).lines();
+        let url = loop {
+            let line = lines
+                .next()
+                .expect("liveship serve exited before listening")
+                .expect("read stdout");
+            if let Some(rest) = line.strip_prefix("liveship listening on ") {
+                break rest.split_whitespace().next().expect("url").to_owned();
+            }
+        };
+        // Keep draining stdout so the server never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        Self {
+            url,
+            admin_token: admin_token.to_owned(),
+            data_dir: data_dir.to_owned(),
+            _tmp: None,
+            child,
+            stderr_path,
+        }
+    }
+
+    /// `kill -9`: no shutdown, no flush, no goodbye.
+    pub fn kill_hard(&mut self) {
+        let _ = self.child.kill(); // SIGKILL on Unix
+        let _ = self.child.wait();
+    }
+
+    /// Everything the server logged so far.
+    pub fn log(&self) -> String {
+        fs::read_to_string(&self.stderr_path).unwrap_or_default()
+    }
+
+    /// Restarts on the same data directory after [`Server::kill_hard`].
+    pub fn restart(mut self) -> Self {
+        self.kill_hard();
+        let mut next = Self::start_in(&self.data_dir.clone(), &self.admin_token.clone());
+        next._tmp = self._tmp.take();
+        next
+    }
+
+    /// Runs the CLI against this server with `token`; returns (exit code, stdout, stderr).
+    pub fn cli(&self, token: &str, cwd: &Path, args: &[&str]) -> (i32, String, String) {
+        let out = std::process::Command::new(liveship_bin())
+            .current_dir(cwd)
+            .args(args)
+            .env("LIVESHIP_SERVER", &self.url)
+            .env("LIVESHIP_TOKEN", token)
+            .env_remove("LIVESHIP_SIGNING_KEY")
+            .env_remove("LIVESHIP_APP_ID")
+            .output()
+            .expect("run liveship");
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    /// Like [`Server::cli`] with `--json`, asserting success; the JSON answer.
+    pub fn cli_json(&self, token: &str, cwd: &Path, args: &[&str]) -> serde_json::Value {
+        let mut all = args.to_vec();
+        all.push("--json");
+        let (code, out, err) = self.cli(token, cwd, &all);
+        assert_eq!(code, 0, "liveship {args:?} failed: {err}\n{out}");
+        serde_json::from_str(out.trim()).unwrap_or_else(|e| panic!("not JSON ({e}): {out}"))
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = fs::remove_file(&self.stderr_path);
+    }
+}

@@ -1,10 +1,11 @@
 //! CI and ops handlers: apps, tokens, uploads, builds, channels, stats.
 
+use super::error::error_chain;
 use super::{authorize, load_app, parse_app, ApiError, CiState, Json};
 use crate::domain::{AppId, BuildVersion};
 use crate::hash::Sha256Digest;
 use crate::keys::PublicKey;
-use crate::manifest::{Manifest, Trust, Verifier};
+use crate::manifest::{Manifest, Trust, Verifier, VerifyError};
 use crate::model::{now, App, ArtifactType, Build, Channel, Commit, Scope, Token, DEFAULT_CHANNEL};
 use crate::store::{BlobKey, BuildInsert};
 use crate::wire::{
@@ -256,14 +257,11 @@ pub(super) async fn register_build(
     let app = load_app(&*s.records, &app).await?;
     let verifier = trusted_keys(&app)?;
     let trust = Trust::open(&req.manifest, verifier.as_ref()).map_err(|e| {
-        ApiError::unprocessable(
-            if verifier.is_some() {
-                "signature_invalid"
-            } else {
-                "invalid_manifest"
-            },
-            format!("{e}"),
-        )
+        let code = match e {
+            VerifyError::Manifest(_) => "invalid_manifest",
+            _ => "signature_invalid",
+        };
+        ApiError::unprocessable(code, error_chain(&e))
     })?;
     let manifest: &Manifest = trust.manifest();
     if let Some(m_app) = &manifest.app_id {

@@ -92,6 +92,21 @@ impl From<StoreError> for ApiError {
     }
 }
 
+/// An error and all its sources on one line, for messages to clients.
+pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut cur = e.source();
+    while let Some(s) = cur {
+        let text = s.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        cur = s.source();
+    }
+    out
+}
+
 /// `axum::Json`, with rejections answered in our error format: malformed JSON
 /// is 400, a well-formed body with wrong fields is 422, too large is 413.
 #[derive(Debug, Clone, Copy, Default)]

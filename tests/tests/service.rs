@@ -1,0 +1,1194 @@
+//! The update service end to end: a real `liveship serve` on a free port,
+//! driven by the real CLI and by HTTP as devices would.
+
+use liveship_core::hash::Sha256Digest;
+use liveship_core::keys::{PublicKey, SigningKey};
+use liveship_core::manifest::{FileEntry, Manifest, ManifestDocument, Verifier};
+use liveship_core::paths::ManifestPath;
+use liveship_core::wire::Latest;
+use liveship_tests::{write, Server};
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+use std::path::Path;
+
+struct World {
+    server: Server,
+    dir: tempfile::TempDir,
+    http: reqwest::Client,
+}
+
+impl World {
+    fn new() -> Self {
+        let server = Server::start();
+        let dir = tempfile::tempdir().unwrap();
+        let out = std::process::Command::new(liveship_tests::liveship_bin())
+            .current_dir(dir.path())
+            .args(["live-update", "generate-signing-key"])
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        Self {
+            server,
+            dir,
+            http: reqwest::Client::new(),
+        }
+    }
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+    fn admin(&self) -> &str {
+        &self.server.admin_token
+    }
+    fn cli(&self, token: &str, args: &[&str]) -> Value {
+        self.server.cli_json(token, self.path(), args)
+    }
+    fn public_key(&self) -> PublicKey {
+        PublicKey::from_pem(
+            &std::fs::read_to_string(self.path().join("liveship_public.pem")).unwrap(),
+        )
+        .unwrap()
+    }
+    fn signing_key(&self) -> SigningKey {
+        SigningKey::from_pem(
+            &std::fs::read_to_string(self.path().join("liveship_private.pem")).unwrap(),
+        )
+        .unwrap()
+    }
+    async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut rb = self
+            .http
+            .request(method, format!("{}{path}", self.server.url));
+        if let Some(t) = token {
+            rb = rb.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            rb = rb.json(&b);
+        }
+        let resp = rb.send().await.unwrap();
+        let status = resp.status();
+        let text = resp.text().await.unwrap();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+    /// An app signed by the world's key, and tokens for it.
+    fn app(&self, app: &str) -> Tokens {
+        self.cli(
+            self.admin(),
+            &[
+                "apps",
+                "create",
+                "--app-id",
+                app,
+                "--public-key",
+                "liveship_public.pem",
+            ],
+        );
+        let token = |scopes: &str, name: &str| {
+            self.cli(
+                self.admin(),
+                &[
+                    "tokens", "create", "--name", name, "--app-id", app, "--scopes", scopes,
+                ],
+            )["token"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        };
+        Tokens {
+            upload: token("upload", "ci"),
+            ci: token("upload,deploy", "ci-deploy"),
+            deploy: token("deploy", "release"),
+            admin: token("admin", "app-admin"),
+        }
+    }
+    fn build_dir(&self, name: &str, files: &[(&str, &[u8])]) -> String {
+        let dir = self.path().join(name);
+        for (p, body) in files {
+            write(&dir, p, body);
+        }
+        name.to_owned()
+    }
+    fn upload(&self, token: &str, app: &str, dir: &str, version: &str, extra: &[&str]) -> Value {
+        let mut args = vec![
+            "live-update",
+            "upload-artifact",
+            "--app-id",
+            app,
+            "--build-dir",
+            dir,
+            "--signing-key",
+            "liveship_private.pem",
+            "--version",
+            version,
+            "--commit-ref",
+            "main",
+            "--commit-sha",
+            "0123abc",
+            "--commit-message",
+            "test build",
+        ];
+        args.extend_from_slice(extra);
+        self.cli(token, &args)
+    }
+    async fn latest(&self, app: &str, channel: &str, query: &str) -> Latest {
+        let (status, v) = self
+            .call(
+                Method::GET,
+                &format!("/v1/apps/{app}/channels/{channel}/latest?{query}"),
+                None,
+                None,
+            )
+            .await;
+        assert_eq!(status, 200, "{v}");
+        serde_json::from_value(v).unwrap()
+    }
+}
+
+struct Tokens {
+    upload: String,
+    ci: String,
+    deploy: String,
+    admin: String,
+}
+
+fn sample_files() -> Vec<(&'static str, Vec<u8>)> {
+    vec![
+        (
+            "index.html",
+            b"<!doctype html><script src=js/app.js></script>".to_vec(),
+        ),
+        ("js/app.js", b"console.log('v1')".to_vec()),
+        ("js/vendor.js", b"/* vendor */ function v(){}".repeat(100)),
+        ("assets/logo.png", (0..=255u8).cycle().take(5000).collect()),
+    ]
+}
+
+fn as_refs<'a>(files: &'a [(&'static str, Vec<u8>)]) -> Vec<(&'static str, &'a [u8])> {
+    files.iter().map(|(p, b)| (*p, b.as_slice())).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn full_story_publish_deploy_download_report() {
+    let w = World::new();
+    let t = w.app("com.example.story");
+    let files = sample_files();
+    let dir = w.build_dir("www", &as_refs(&files));
+
+    let first = w.upload(
+        &t.ci,
+        "com.example.story",
+        &dir,
+        "1.0.0",
+        &["--channel", "production"],
+    );
+    assert_eq!(first["created"], true);
+    assert_eq!(first["uploaded"], 4);
+    assert_eq!(first["already_stored"], 0);
+    let build1 = first["build_id"].as_u64().unwrap();
+
+    // A device asks, verifies the signature with the key compiled into the app,
+    // then downloads every file and checks its hash.
+    let latest = w
+        .latest(
+            "com.example.story",
+            "production",
+            "device_id=dev-1&platform=ios&native_version=1.0",
+        )
+        .await;
+    assert_eq!(latest.status, "update_available");
+    let offered = latest.build.as_ref().unwrap();
+    assert_eq!(offered.id, build1);
+    assert_eq!(offered.version.as_str(), "1.0.0");
+    let doc =
+        ManifestDocument::from_slice(latest.manifest.as_ref().unwrap().get().as_bytes()).unwrap();
+    let verified = Verifier::new([w.public_key()]).verify(&doc).unwrap();
+    verified
+        .expect(
+            Some(&"com.example.story".parse().unwrap()),
+            Some(&"1.0.0".parse().unwrap()),
+        )
+        .unwrap();
+    let source = latest.files.as_ref().unwrap();
+    assert_eq!(source.key, "sha256");
+    for f in &verified.files {
+        let resp = w
+            .http
+            .get(format!("{}{}", source.base_url, f.sha256))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+        assert_eq!(
+            resp.headers()["cache-control"],
+            "public, max-age=31536000, immutable"
+        );
+        let bytes = resp.bytes().await.unwrap();
+        assert_eq!(Sha256Digest::of(&bytes), f.sha256, "{}", f.path);
+    }
+    let up_to_date = w
+        .latest(
+            "com.example.story",
+            "production",
+            &format!("device_id=dev-1&current_build={build1}"),
+        )
+        .await;
+    assert_eq!(up_to_date.status, "up_to_date");
+
+    // Events, then stats through the CLI.
+    for event in ["download_complete", "applied", "applied"] {
+        let (status, _) = w
+            .call(
+                Method::POST,
+                "/v1/apps/com.example.story/events",
+                None,
+                Some(json!({"device_id": "dev-1", "build_id": build1, "event": event})),
+            )
+            .await;
+        assert_eq!(status, 202);
+    }
+    let stats = w.cli(
+        &t.deploy,
+        &[
+            "stats",
+            "--app-id",
+            "com.example.story",
+            "--build-id",
+            &build1.to_string(),
+        ],
+    );
+    assert_eq!(stats["counts"]["applied"], 2);
+    assert_eq!(stats["counts"]["download_complete"], 1);
+    assert_eq!(stats["counts"]["failed"], 0);
+
+    // The second upload with one changed file sends one file.
+    write(&w.path().join("www"), "js/app.js", b"console.log('v2')");
+    let second = w.upload(
+        &t.ci,
+        "com.example.story",
+        &dir,
+        "1.0.1",
+        &["--channel", "production"],
+    );
+    assert_eq!(second["uploaded"], 1, "{second}");
+    assert_eq!(second["already_stored"], 3);
+    // The same manifest again answers the existing build.
+    let again = w.upload(&t.upload, "com.example.story", &dir, "1.0.1", &[]);
+    assert_eq!(again["created"], false);
+    assert_eq!(again["build_id"], second["build_id"]);
+    // A different manifest under an existing version is a conflict.
+    write(&w.path().join("www"), "js/app.js", b"console.log('v3')");
+    let (code, _, err) = w.server.cli(
+        &t.upload,
+        w.path(),
+        &[
+            "live-update",
+            "upload-artifact",
+            "--app-id",
+            "com.example.story",
+            "--build-dir",
+            "www",
+            "--signing-key",
+            "liveship_private.pem",
+            "--version",
+            "1.0.1",
+        ],
+    );
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("409") && err.contains("already build"),
+        "{err}"
+    );
+
+    // Zip artifacts: the lookup points at the zip and its signed hash.
+    let zip = w.upload(
+        &t.ci,
+        "com.example.story",
+        &dir,
+        "1.1.0-zip",
+        &["--artifact-type", "zip", "--channel", "zips"],
+    );
+    // Without the deploy scope, --channel is refused after the build is registered.
+    let (code, _, err) = w.server.cli(
+        &t.upload,
+        w.path(),
+        &[
+            "live-update",
+            "upload-artifact",
+            "--app-id",
+            "com.example.story",
+            "--build-dir",
+            "www",
+            "--signing-key",
+            "liveship_private.pem",
+            "--version",
+            "1.1.0-zip",
+            "--artifact-type",
+            "zip",
+            "--channel",
+            "zips",
+        ],
+    );
+    assert_eq!(code, 1);
+    assert!(err.contains("403"), "{err}");
+    let latest = w
+        .latest("com.example.story", "zips", "device_id=dev-2")
+        .await;
+    assert_eq!(
+        latest.build.as_ref().unwrap().id,
+        zip["build_id"].as_u64().unwrap()
+    );
+    let bytes = w
+        .http
+        .get(latest.zip_url.clone().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    assert_eq!(Sha256Digest::of(&bytes), latest.zip_sha256.unwrap());
+    assert_eq!(bytes.len() as u64, latest.zip_size.unwrap());
+
+    // Lists.
+    let builds = w.cli(
+        &t.deploy,
+        &["builds", "list", "--app-id", "com.example.story"],
+    );
+    assert_eq!(builds["builds"].as_array().unwrap().len(), 3);
+    let channels = w.cli(
+        &t.deploy,
+        &["channels", "list", "--app-id", "com.example.story"],
+    );
+    let names: Vec<_> = channels["channels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["production", "zips"]);
+
+    // No token ever reaches the log.
+    let log = w.server.log();
+    assert!(log.contains("request"), "one line per request is logged");
+    for secret in [w.admin(), &t.upload, &t.ci, &t.deploy, &t.admin] {
+        assert!(!log.contains(secret), "a token leaked into the log");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn files_support_etag_and_ranges() {
+    let w = World::new();
+    let t = w.app("com.example.files");
+    let files = sample_files();
+    let dir = w.build_dir("www", &as_refs(&files));
+    w.upload(&t.upload, "com.example.files", &dir, "1.0.0", &[]);
+    let sha = Sha256Digest::of(&files[3].1);
+    let url = format!("{}/v1/apps/com.example.files/files/{sha}", w.server.url);
+    let r = w
+        .http
+        .get(&url)
+        .header("range", "bytes=10-19")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 206);
+    assert_eq!(r.headers()["content-range"], "bytes 10-19/5000");
+    assert_eq!(r.bytes().await.unwrap().as_ref(), &files[3].1[10..20]);
+    let r = w
+        .http
+        .get(&url)
+        .header("if-none-match", format!("\"{sha}\""))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 304);
+    let r = w
+        .http
+        .get(&url)
+        .header("range", "bytes=9000-")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 416);
+    let r = w
+        .http
+        .get(format!(
+            "{}/v1/apps/com.example.files/files/{}",
+            w.server.url,
+            Sha256Digest::of(b"nope")
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+}
+
+/// Registers a build directly over HTTP: one small file, a signed manifest.
+async fn register(
+    w: &World,
+    token: &str,
+    app: &str,
+    version: &str,
+    body: &[u8],
+    extra: Value,
+) -> (StatusCode, Value) {
+    let sha = Sha256Digest::of(body);
+    let resp = w
+        .http
+        .put(format!("{}/v1/apps/{app}/files/{sha}", w.server.url))
+        .bearer_auth(token)
+        .body(body.to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert!(resp.status().is_success(), "{}", resp.status());
+    let m = Manifest::new(
+        Some(app.parse().unwrap()),
+        Some(version.parse().unwrap()),
+        vec![FileEntry {
+            path: ManifestPath::new("index.html").unwrap(),
+            sha256: sha,
+            size: body.len() as u64,
+        }],
+    )
+    .unwrap();
+    let mut req = json!({"manifest": m.sign(&w.signing_key()), "artifact_type": "manifest"});
+    if let (Some(r), Some(e)) = (req.as_object_mut(), extra.as_object()) {
+        r.extend(e.clone());
+    }
+    w.call(
+        Method::POST,
+        &format!("/v1/apps/{app}/builds"),
+        Some(token),
+        Some(req),
+    )
+    .await
+}
+
+async fn deploy(w: &World, token: &str, app: &str, channel: &str, build: u64, pct: u8) {
+    let (s, v) = w
+        .call(
+            Method::PUT,
+            &format!("/v1/apps/{app}/channels/{channel}"),
+            Some(token),
+            Some(json!({"build_id": build, "rollout_percent": pct})),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn staged_rollout_is_close_and_stable() {
+    let w = World::new();
+    let t = w.app("com.example.rollout");
+    let app = "com.example.rollout";
+    let (_, b1) = register(&w, &t.upload, app, "1.0.0", b"one", json!({})).await;
+    let (_, b2) = register(&w, &t.upload, app, "2.0.0", b"two", json!({})).await;
+    let (b1, b2) = (
+        b1["build"]["id"].as_u64().unwrap(),
+        b2["build"]["id"].as_u64().unwrap(),
+    );
+    deploy(&w, &t.deploy, app, "production", b1, 100).await;
+    deploy(&w, &t.deploy, app, "production", b2, 10).await;
+
+    use futures::StreamExt;
+    let answers: Vec<u64> = futures::stream::iter(0..10_000)
+        .map(|i| {
+            let w = &w;
+            async move {
+                let l = w
+                    .latest(app, "production", &format!("device_id=device-{i}"))
+                    .await;
+                l.build.unwrap().id
+            }
+        })
+        .buffered(32)
+        .collect()
+        .await;
+    let new = answers.iter().filter(|id| **id == b2).count();
+    assert!(
+        (800..=1200).contains(&new),
+        "{new} of 10,000 devices got the 10% build"
+    );
+    assert_eq!(answers.iter().filter(|id| **id == b1).count(), 10_000 - new);
+    for i in (0..10_000).step_by(97) {
+        let again = w
+            .latest(app, "production", &format!("device_id=device-{i}"))
+            .await;
+        assert_eq!(
+            again.build.unwrap().id,
+            answers[i],
+            "device-{i} got a different answer"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn native_limits_disabled_builds_rollback_and_mandatory() {
+    let w = World::new();
+    let t = w.app("com.example.rules");
+    let app = "com.example.rules";
+    let id = |v: &Value| v["build"]["id"].as_u64().unwrap();
+    let (s, b1) = register(&w, &t.upload, app, "1.0.0", b"1", json!({})).await;
+    assert_eq!(s, 201);
+    let (_, b2) = register(
+        &w,
+        &t.upload,
+        app,
+        "1.1.0",
+        b"2",
+        json!({"mandatory": true}),
+    )
+    .await;
+    let (_, b3) = register(&w, &t.upload, app, "1.2.0", b"3", json!({})).await;
+    let (b1, b2, b3) = (id(&b1), id(&b2), id(&b3));
+    for b in [b1, b2, b3] {
+        deploy(&w, &t.deploy, app, "production", b, 100).await;
+    }
+    let q =
+        |cur: u64| format!("device_id=d&platform=android&native_version=3.1.0&current_build={cur}");
+
+    // Transitive mandatory: 1 -> 3 skips the mandatory 2.
+    let l = w.latest(app, "production", &q(b1)).await;
+    assert_eq!(
+        (l.build.as_ref().unwrap().id, l.build.unwrap().mandatory),
+        (b3, true)
+    );
+    let l = w.latest(app, "production", &q(b2)).await;
+    assert!(!l.build.unwrap().mandatory);
+
+    // Native limits through the CLI: build 3 needs Android >= 4.0.
+    w.cli(
+        &t.deploy,
+        &[
+            "live-update",
+            "set-native-versions",
+            "--app-id",
+            app,
+            "--build-id",
+            &b3.to_string(),
+            "--android-min",
+            "4.0",
+        ],
+    );
+    let l = w.latest(app, "production", &q(b1)).await;
+    assert_eq!(
+        l.build.unwrap().id,
+        b2,
+        "Android 3.1 gets the newest build its binary allows"
+    );
+    let l = w
+        .latest(
+            app,
+            "production",
+            "device_id=d&platform=android&native_version=4.10&current_build=1",
+        )
+        .await;
+    assert_eq!(l.build.unwrap().id, b3, "4.10 > 4.0 numerically");
+    let l = w
+        .latest(
+            app,
+            "production",
+            "device_id=d&platform=ios&native_version=1.0",
+        )
+        .await;
+    assert_eq!(l.build.unwrap().id, b3, "limits are per platform");
+
+    // Disabling: never offered; a device on a disabled build with nothing left goes back to builtin.
+    w.cli(
+        &t.deploy,
+        &[
+            "builds",
+            "disable",
+            "--app-id",
+            app,
+            "--build-id",
+            &b2.to_string(),
+        ],
+    );
+    let l = w.latest(app, "production", &q(b1)).await;
+    assert_eq!(
+        l.status, "up_to_date",
+        "2 disabled, 3 too new: device stays on 1"
+    );
+    w.cli(
+        &t.deploy,
+        &[
+            "builds",
+            "disable",
+            "--app-id",
+            app,
+            "--build-id",
+            &b1.to_string(),
+        ],
+    );
+    let l = w.latest(app, "production", &q(b1)).await;
+    assert_eq!(l.status, "rollback_to_builtin");
+    w.cli(
+        &t.deploy,
+        &[
+            "builds",
+            "enable",
+            "--app-id",
+            app,
+            "--build-id",
+            &b1.to_string(),
+        ],
+    );
+
+    // Rollback walks the channel's history.
+    let ch = w.cli(
+        &t.deploy,
+        &["rollback", "--app-id", app, "--channel", "production"],
+    );
+    assert_eq!(ch["channel"]["current"]["build_id"], b2);
+    let ch = w.cli(
+        &t.deploy,
+        &["rollback", "--app-id", app, "--channel", "production"],
+    );
+    assert_eq!(ch["channel"]["current"]["build_id"], b1);
+    let (code, _, err) = w.server.cli(
+        &t.deploy,
+        w.path(),
+        &["rollback", "--app-id", app, "--channel", "production"],
+    );
+    assert_eq!(code, 1);
+    assert!(err.contains("no earlier build"), "{err}");
+    let l = w
+        .latest(
+            app,
+            "production",
+            "device_id=d&platform=ios&native_version=9",
+        )
+        .await;
+    assert_eq!(l.build.unwrap().id, b1);
+}
+
+/// Every non-public route, with no token, a wrong token, another app's
+/// token and a too-small scope.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn authorization_matrix() {
+    use liveship_core::http::openapi::{Access, ROUTES};
+    let w = World::new();
+    let mine = w.app("com.example.mine");
+    let theirs = w.app("com.example.theirs");
+    let sha = Sha256Digest::of(b"x").to_hex();
+    let mut checked = 0;
+    for r in ROUTES {
+        let path = r
+            .path
+            .replace("{app}", "com.example.mine")
+            .replace("{sha256}", &sha)
+            .replace("{id}", "1")
+            .replace("{channel}", "production");
+        let method = Method::from_bytes(r.method.as_bytes()).unwrap();
+        let body = match (r.method, r.path) {
+            ("POST", "/v1/apps") => Some(json!({"app_id": "com.example.new"})),
+            ("POST", "/v1/tokens") => {
+                Some(json!({"name": "n", "app_id": "com.example.mine", "scopes": ["upload"]}))
+            }
+            ("POST", p) if p.ends_with("/uploads") => Some(json!({"files": []})),
+            ("POST", p) if p.ends_with("/builds") => Some(
+                json!({"manifest": {"payload": "", "signature": null}, "artifact_type": "manifest"}),
+            ),
+            ("PATCH", _) => Some(json!({"disabled": false})),
+            ("PUT", p) if p.contains("/channels/") => Some(json!({"build_id": 1})),
+            ("POST", p) if p.ends_with("/events") => {
+                Some(json!({"device_id": "d", "build_id": 1, "event": "applied"}))
+            }
+            _ => None,
+        };
+        let send = |token: Option<String>| {
+            let (method, path, body) = (method.clone(), path.clone(), body.clone());
+            let w = &w;
+            async move {
+                let mut rb = w.http.request(method, format!("{}{path}", w.server.url));
+                if let Some(t) = token {
+                    rb = rb.bearer_auth(t);
+                }
+                if let Some(b) = body {
+                    rb = rb.json(&b);
+                } else if r.method == "PUT" {
+                    rb = rb.body("x");
+                }
+                let resp = rb.send().await.unwrap();
+                let status = resp.status();
+                (status, resp.text().await.unwrap())
+            }
+        };
+        // The route exists: an admin never gets the router's fallback or a 405.
+        let (s, text) = send(Some(w.admin().to_owned())).await;
+        assert!(
+            !text.contains("no such route") && s != 405,
+            "{} {}: {s} {text}",
+            r.method,
+            r.path
+        );
+        if r.access == Access::Public {
+            continue;
+        }
+        let (s, text) = send(None).await;
+        assert_eq!(s, 401, "{} {} without a token: {text}", r.method, r.path);
+        assert!(text.contains("\"error\":\"unauthorized\""), "{text}");
+        let (s, _) = send(Some("lsp_not_a_real_token".into())).await;
+        assert_eq!(s, 401, "{} {} with a wrong token", r.method, r.path);
+        let (s, _) = send(Some(theirs.admin.clone())).await;
+        assert_eq!(
+            s, 403,
+            "{} {} with another app's admin token",
+            r.method, r.path
+        );
+        let too_small = match r.access {
+            Access::Upload => &mine.deploy,
+            Access::Deploy | Access::Admin | Access::GlobalAdmin => &mine.upload,
+            Access::Public => unreachable!(),
+        };
+        let (s, _) = send(Some(too_small.clone())).await;
+        assert_eq!(s, 403, "{} {} with a too-small scope", r.method, r.path);
+        if r.access == Access::GlobalAdmin {
+            let (s, _) = send(Some(mine.admin.clone())).await;
+            assert_eq!(s, 403, "{} {} needs a global admin", r.method, r.path);
+        }
+        checked += 1;
+    }
+    assert_eq!(
+        checked,
+        ROUTES.iter().filter(|r| r.access != Access::Public).count()
+    );
+    assert!(checked >= 12, "every protected route was checked");
+    // The OpenAPI document lists exactly the routes of the table.
+    let (_, doc) = w.call(Method::GET, "/v1/openapi.json", None, None).await;
+    let n: usize = doc["paths"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|p| p.as_object().unwrap().len())
+        .sum();
+    assert_eq!(n, ROUTES.len());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn bad_input_gets_clear_errors() {
+    let w = World::new();
+    let t = w.app("com.example.bad");
+    let app = "com.example.bad";
+    let url = |p: &str| format!("{}{p}", w.server.url);
+
+    let r = w
+        .http
+        .post(url("/v1/apps"))
+        .bearer_auth(w.admin())
+        .header("content-type", "application/json")
+        .body("{\"app_id\": ")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["error"], "bad_request");
+    assert!(v["message"].as_str().unwrap().contains("not valid JSON"));
+
+    let (s, v) = w
+        .call(
+            Method::POST,
+            "/v1/apps",
+            Some(w.admin()),
+            Some(json!({"app_id": "bad id"})),
+        )
+        .await;
+    assert_eq!(
+        (s.as_u16(), v["error"].as_str().unwrap()),
+        (422, "invalid_request")
+    );
+
+    // A body over the limit: 413 (on its own connection, which the server
+    // closes rather than read the rest).
+    let huge = json!({"app_id": "x".repeat(2 * 1024 * 1024)});
+    let once = reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()
+        .unwrap();
+    let r = once
+        .post(url("/v1/apps"))
+        .bearer_auth(w.admin())
+        .json(&huge)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 413);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["error"], "payload_too_large");
+
+    let (s, v) = w
+        .call(
+            Method::GET,
+            "/v1/apps/com.example.nope/builds",
+            Some(w.admin()),
+            None,
+        )
+        .await;
+    assert_eq!(s, 404, "{v}");
+    let (s, _) = w
+        .call(
+            Method::GET,
+            "/v1/apps/com.example.nope/channels/production/latest?device_id=d",
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(s, 404);
+    let (s, _) = w
+        .call(
+            Method::GET,
+            &format!("/v1/apps/{app}/channels/nope/latest?device_id=d"),
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(s, 404);
+    let (s, _) = w
+        .call(
+            Method::GET,
+            &format!("/v1/apps/{app}/channels/production/latest"),
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(s, 400, "device_id is required");
+
+    let (s, _) = w
+        .call(
+            Method::POST,
+            "/v1/apps",
+            Some(w.admin()),
+            Some(json!({"app_id": app})),
+        )
+        .await;
+    assert_eq!(s, 409, "app exists");
+
+    // A manifest with a traversal path, correctly signed.
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let key = w.signing_key();
+    let h = Sha256Digest::of(b"").to_hex();
+    let payload = format!(
+        r#"{{"type":"liveship-manifest","schema":1,"version":"6.6.6","files":[{{"path":"../../www/index.html","sha256":"{h}","size":0}}]}}"#
+    );
+    let doc = json!({"payload": b64.encode(&payload), "signature": {"alg": "ed25519", "key_id": key.public_key().key_id(), "sig": b64.encode(key.sign(payload.as_bytes()))}});
+    let (s, v) = w
+        .call(
+            Method::POST,
+            &format!("/v1/apps/{app}/builds"),
+            Some(&t.upload),
+            Some(json!({"manifest": doc, "artifact_type": "manifest"})),
+        )
+        .await;
+    assert_eq!(
+        (s.as_u16(), v["error"].as_str().unwrap()),
+        (422, "invalid_manifest"),
+        "{v}"
+    );
+    assert!(v["message"].as_str().unwrap().contains("'..'"), "{v}");
+
+    // Signed by a key the app does not list.
+    let stranger = SigningKey::generate().unwrap();
+    let m = Manifest::new(
+        None,
+        Some("7.0.0".parse().unwrap()),
+        vec![FileEntry {
+            path: ManifestPath::new("a.js").unwrap(),
+            sha256: Sha256Digest::of(b"a"),
+            size: 1,
+        }],
+    )
+    .unwrap();
+    let (s, v) = w
+        .call(
+            Method::POST,
+            &format!("/v1/apps/{app}/builds"),
+            Some(&t.upload),
+            Some(json!({"manifest": m.sign(&stranger), "artifact_type": "manifest"})),
+        )
+        .await;
+    assert_eq!(
+        (s.as_u16(), v["error"].as_str().unwrap()),
+        (422, "signature_invalid"),
+        "{v}"
+    );
+    // Unsigned, for an app with keys.
+    let (s, v) = w
+        .call(
+            Method::POST,
+            &format!("/v1/apps/{app}/builds"),
+            Some(&t.upload),
+            Some(json!({"manifest": m.unsigned(), "artifact_type": "manifest"})),
+        )
+        .await;
+    assert_eq!(
+        (s.as_u16(), v["error"].as_str().unwrap()),
+        (422, "signature_invalid"),
+        "{v}"
+    );
+    // Signed correctly, but the file was never uploaded.
+    let (s, v) = w
+        .call(
+            Method::POST,
+            &format!("/v1/apps/{app}/builds"),
+            Some(&t.upload),
+            Some(json!({"manifest": m.sign(&key), "artifact_type": "manifest"})),
+        )
+        .await;
+    assert_eq!(
+        (s.as_u16(), v["error"].as_str().unwrap()),
+        (422, "files_missing"),
+        "{v}"
+    );
+    // Signed for another app.
+    let other = Manifest::new(
+        Some("com.example.other".parse().unwrap()),
+        Some("7.0.1".parse().unwrap()),
+        vec![],
+    )
+    .unwrap();
+    let (s, v) = w
+        .call(
+            Method::POST,
+            &format!("/v1/apps/{app}/builds"),
+            Some(&t.upload),
+            Some(json!({"manifest": other.sign(&key), "artifact_type": "manifest"})),
+        )
+        .await;
+    assert_eq!(
+        (s.as_u16(), v["error"].as_str().unwrap()),
+        (422, "app_mismatch"),
+        "{v}"
+    );
+
+    // Uploaded bytes that do not match their hash are refused and not stored.
+    let claimed = Sha256Digest::of(b"the real file");
+    let r = w
+        .http
+        .put(url(&format!("/v1/apps/{app}/files/{claimed}")))
+        .bearer_auth(&t.upload)
+        .body("evil")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422);
+    let r = w
+        .http
+        .get(url(&format!("/v1/apps/{app}/files/{claimed}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+
+    // Deploying a build that does not exist, and a rollout out of range.
+    let (s, _) = w
+        .call(
+            Method::PUT,
+            &format!("/v1/apps/{app}/channels/production"),
+            Some(&t.deploy),
+            Some(json!({"build_id": 424242})),
+        )
+        .await;
+    assert_eq!(s, 404);
+    let (s, _) = w
+        .call(
+            Method::PUT,
+            &format!("/v1/apps/{app}/channels/production"),
+            Some(&t.deploy),
+            Some(json!({"build_id": 1, "rollout_percent": 0})),
+        )
+        .await;
+    assert!(s == 422 || s == 404, "{s}");
+    let (s, _) = w
+        .call(
+            Method::POST,
+            &format!("/v1/apps/{app}/events"),
+            None,
+            Some(json!({"device_id": "d", "build_id": 1, "event": "exploded"})),
+        )
+        .await;
+    assert_eq!(s, 422);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_deploys_and_events_lose_nothing() {
+    let w = World::new();
+    let t = w.app("com.example.race");
+    let app = "com.example.race";
+    let mut ids = Vec::new();
+    for i in 0..20 {
+        let (_, b) = register(
+            &w,
+            &t.upload,
+            app,
+            &format!("1.0.{i}"),
+            format!("b{i}").as_bytes(),
+            json!({}),
+        )
+        .await;
+        ids.push(b["build"]["id"].as_u64().unwrap());
+    }
+    let deploys = ids
+        .iter()
+        .map(|id| deploy(&w, &t.deploy, app, "production", *id, 100));
+    futures::future::join_all(deploys).await;
+    let (_, v) = w
+        .call(
+            Method::GET,
+            &format!("/v1/apps/{app}/channels"),
+            Some(&t.deploy),
+            None,
+        )
+        .await;
+    let ch = &v["channels"][0];
+    assert_eq!(ch["revision"], 20);
+    assert_eq!(ch["log"].as_array().unwrap().len(), 20, "complete history");
+    assert_eq!(ch["previous"].as_array().unwrap().len(), 19);
+    assert_eq!(
+        ch["current"]["build_id"], ch["log"][19]["build_id"],
+        "pointer is the last deploy"
+    );
+
+    use futures::StreamExt;
+    let build = ids[0];
+    let statuses: Vec<u16> = futures::stream::iter(0..2000)
+        .map(|i| {
+            let w = &w;
+            async move {
+                let kind = ["download_complete", "applied", "failed", "rolled_back"][i % 4];
+                w.call(
+                    Method::POST,
+                    &format!("/v1/apps/{app}/events"),
+                    None,
+                    Some(json!({"device_id": format!("d{i}"), "build_id": build, "event": kind})),
+                )
+                .await
+                .0
+                .as_u16()
+            }
+        })
+        .buffer_unordered(64)
+        .collect()
+        .await;
+    assert!(statuses.iter().all(|s| *s == 202));
+    let (_, stats) = w
+        .call(
+            Method::GET,
+            &format!("/v1/apps/{app}/builds/{build}/stats"),
+            Some(&t.deploy),
+            None,
+        )
+        .await;
+    for kind in ["download_complete", "applied", "failed", "rolled_back"] {
+        assert_eq!(stats["counts"][kind], 500, "{stats}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn acknowledged_writes_survive_kill_9() {
+    let mut w = World::new();
+    let t = w.app("com.example.durable");
+    let app = "com.example.durable";
+    let (_, first) = register(&w, &t.upload, app, "0.0.1", b"seed", json!({})).await;
+    let seed = first["build"]["id"].as_u64().unwrap();
+
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let acked_builds = std::sync::Arc::new(std::sync::Mutex::new(Vec::<u64>::new()));
+    let acked_events = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let base = w.server.url.clone();
+    let key_pem = w.signing_key().to_pem().unwrap();
+    let mut tasks = Vec::new();
+    for worker in 0..4 {
+        let (stop, acked_builds, acked_events, base, token, key_pem) = (
+            stop.clone(),
+            acked_builds.clone(),
+            acked_events.clone(),
+            base.clone(),
+            t.upload.clone(),
+            key_pem.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            let http = reqwest::Client::new();
+            let key = SigningKey::from_pem(&key_pem).unwrap();
+            let sha = Sha256Digest::of(b"seed");
+            let mut i = 0;
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                i += 1;
+                let m = Manifest::new(None, Some(format!("{worker}.{i}.0").parse().unwrap()),
+                    vec![FileEntry { path: ManifestPath::new("index.html").unwrap(), sha256: sha, size: 4 }]).unwrap();
+                let r = http.post(format!("{base}/v1/apps/{app}/builds")).bearer_auth(&token)
+                    .json(&json!({"manifest": m.sign(&key), "artifact_type": "manifest"})).send().await;
+                if let Ok(r) = r {
+                    if r.status() == 201 {
+                        if let Ok(v) = r.json::<Value>().await {
+                            acked_builds.lock().unwrap().push(v["build"]["id"].as_u64().unwrap());
+                        }
+                    }
+                }
+                let r = http.post(format!("{base}/v1/apps/{app}/events"))
+                    .json(&json!({"device_id": format!("w{worker}-{i}"), "build_id": seed, "event": "applied"})).send().await;
+                if let Ok(r) = r {
+                    if r.status() == 202 {
+                        acked_events.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    }
+                }
+            }
+        }));
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    w.server.kill_hard();
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let builds = acked_builds.lock().unwrap().clone();
+    let events = acked_events.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(
+        builds.len() > 10 && events > 10,
+        "the stream ran: {} builds, {events} events",
+        builds.len()
+    );
+
+    w.server = w.server.restart();
+    let (_, listed) = w
+        .call(
+            Method::GET,
+            &format!("/v1/apps/{app}/builds"),
+            Some(&t.deploy),
+            None,
+        )
+        .await;
+    let stored: std::collections::HashSet<u64> = listed["builds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["id"].as_u64().unwrap())
+        .collect();
+    for id in &builds {
+        assert!(stored.contains(id), "acknowledged build {id} was lost");
+    }
+    let (_, stats) = w
+        .call(
+            Method::GET,
+            &format!("/v1/apps/{app}/builds/{seed}/stats"),
+            Some(&t.deploy),
+            None,
+        )
+        .await;
+    let applied = stats["counts"]["applied"].as_u64().unwrap();
+    assert!(
+        applied >= events,
+        "{applied} stored < {events} acknowledged events"
+    );
+}
