@@ -4,6 +4,7 @@
 use anyhow::{Context, Result};
 use clap::Args;
 use liveship_core::env;
+use liveship_core::http::cache::LookupCache;
 use liveship_core::http::{self, CiState, DeviceState, EventState, Urls, DEFAULT_MAX_FILE};
 use liveship_core::model::Scope;
 use liveship_core::store::fs::FsBlobs;
@@ -77,17 +78,22 @@ async fn serve(cfg: ServeConfig) -> Result<()> {
         .clone()
         .unwrap_or_else(|| format!("http://{addr}"));
     let urls = Urls::new(&public_url);
+    // Writes in this process invalidate the cache at once; the TTL only
+    // bounds how long an entry may live.
+    let cache = Arc::new(LookupCache::new(std::time::Duration::from_secs(5)));
     let router = http::router(
         CiState {
             records: records.clone(),
             blobs: blobs.clone(),
             urls: urls.clone(),
             max_file: cfg.max_file_size,
+            invalidate: Some(cache.invalidator()),
         },
         DeviceState {
             records: records.clone(),
             blobs: blobs.clone(),
             urls,
+            cache: Some(cache),
         },
         EventState {
             records: records.clone(),

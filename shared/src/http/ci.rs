@@ -319,7 +319,9 @@ pub(super) async fn register_build(
             ));
         }
     }
-    let doc_bytes = Bytes::from(req.manifest.to_json_bytes());
+    // Stored compact: devices get it inside every update answer.
+    let doc_bytes =
+        Bytes::from(serde_json::to_vec(&req.manifest).map_err(|_| ApiError::internal())?);
     let manifest_sha256 = Sha256Digest::of(&doc_bytes);
     s.blobs
         .put_bytes(&BlobKey::manifest(&app_id, &manifest_sha256), doc_bytes)

@@ -1,5 +1,6 @@
 //! Public device handlers: update lookup, file download, events.
 
+use super::cache::ChannelView;
 use super::{load_app, ApiError, DeviceState, EventState, Json};
 use crate::domain::{AppId, BuildVersion};
 use crate::hash::Sha256Digest;
@@ -13,6 +14,7 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use std::collections::HashMap;
+use std::sync::Arc;
 
 /// Longest device id accepted.
 const MAX_DEVICE_ID: usize = 128;
@@ -90,18 +92,34 @@ pub(crate) async fn offer(
     build: &Build,
     mandatory: bool,
 ) -> Result<Latest, ApiError> {
-    let doc = s
-        .blobs
-        .get_bytes(&BlobKey::manifest(&build.app_id, &build.manifest_sha256))
-        .await?
-        .ok_or_else(|| {
-            tracing::error!(app = %build.app_id, build = build.id, "manifest blob missing");
-            ApiError::internal()
-        })?;
-    let raw = serde_json::value::RawValue::from_string(
-        String::from_utf8(doc.to_vec()).map_err(|_| ApiError::internal())?,
-    )
-    .map_err(|_| ApiError::internal())?;
+    let cached = s
+        .cache
+        .as_ref()
+        .and_then(|c| c.manifest(&build.app_id, &build.manifest_sha256));
+    let raw = match cached {
+        Some(raw) => raw,
+        None => {
+            let bytes = s
+                .blobs
+                .get_bytes(&BlobKey::manifest(&build.app_id, &build.manifest_sha256))
+                .await?
+                .ok_or_else(|| {
+                    tracing::error!(app = %build.app_id, build = build.id, "manifest blob missing");
+                    ApiError::internal()
+                })?;
+            let raw = String::from_utf8(bytes.to_vec())
+                .ok()
+                .and_then(|t| serde_json::value::RawValue::from_string(t).ok())
+                .ok_or_else(|| {
+                    tracing::error!(app = %build.app_id, build = build.id, "stored manifest is not JSON");
+                    ApiError::internal()
+                })?;
+            if let Some(c) = &s.cache {
+                c.put_manifest(&build.app_id, build.manifest_sha256, raw.clone());
+            }
+            raw
+        }
+    };
     let (zip_url, files) = match (build.artifact_type, &build.artifact_url, &build.zip) {
         (ArtifactType::Zip, Some(url), _) => (Some(url.clone()), None),
         (ArtifactType::Zip, None, Some(z)) => (Some(s.urls.file(&build.app_id, &z.sha256)), None),
@@ -162,35 +180,70 @@ fn status_only(status: &str) -> Latest {
     }
 }
 
+/// The app, channel and builds a lookup needs: from the cache when fresh,
+/// else from the record store (and then cached).
+pub(crate) async fn channel_view(
+    s: &DeviceState,
+    app: &str,
+    channel: &str,
+) -> Result<Arc<ChannelView>, ApiError> {
+    let app_id =
+        AppId::new(app).map_err(|_| ApiError::not_found(format!("unknown app {app:?}")))?;
+    if let Some(v) = s.cache.as_ref().and_then(|c| c.view(&app_id, channel)) {
+        return Ok(v);
+    }
+    let generation = s.cache.as_ref().map(|c| c.generation());
+    let app = load_app(&*s.records, app).await?;
+    let ch = s
+        .records
+        .channel(&app.app_id, channel)
+        .await?
+        .ok_or_else(|| {
+            ApiError::not_found(format!("app {} has no channel {channel:?}", app.app_id))
+        })?;
+    let builds = channel_builds(&*s.records, &app.app_id, &ch).await?;
+    let view = Arc::new(ChannelView {
+        app,
+        channel: ch,
+        builds,
+    });
+    if let (Some(c), Some(g)) = (&s.cache, generation) {
+        c.put_view(g, view.clone());
+    }
+    Ok(view)
+}
+
 /// Decides for one device on one channel; shared by every lookup route.
 pub(crate) async fn lookup(
     s: &DeviceState,
-    app: &AppId,
+    app: &str,
     channel: &str,
     q: DeviceQuery,
     current: Option<&str>,
 ) -> Result<Latest, ApiError> {
-    let ch = s
-        .records
-        .channel(app, channel)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("app {app} has no channel {channel:?}")))?;
-    let builds = channel_builds(&*s.records, app, &ch).await?;
-    let current_build = current_build_id(&*s.records, app, &builds, current).await?;
-    let mut builds = builds;
-    if let Some(id) = current_build.filter(|id| !builds.contains_key(id)) {
-        if let Some(b) = s.records.build(app, id).await? {
-            builds.insert(id, b);
-        }
-    }
+    let view = channel_view(s, app, channel).await?;
+    let app = &view.app.app_id;
+    let current_build = current_build_id(&*s.records, app, &view.builds, current).await?;
+    let extra = match current_build.filter(|id| !view.builds.contains_key(id)) {
+        Some(id) => s.records.build(app, id).await?,
+        None => None,
+    };
+    let get = |id: u64| {
+        view.builds
+            .get(&id)
+            .or(extra.as_ref().filter(|b| b.id == id))
+    };
     let q = DeviceQuery { current_build, ..q };
-    match decide(&ch, |id| builds.get(&id), &q) {
+    match decide(&view.channel, get, &q) {
         Decision::UpToDate => Ok(status_only("up_to_date")),
         Decision::RollbackToBuiltin => Ok(status_only("rollback_to_builtin")),
         Decision::Update {
             build_id,
             mandatory,
-        } => offer(s, &builds[&build_id], mandatory).await,
+        } => {
+            let build = get(build_id).ok_or_else(ApiError::internal)?;
+            offer(s, build, mandatory).await
+        }
     }
 }
 
@@ -200,7 +253,6 @@ pub(super) async fn latest(
     Query(q): Query<LatestQuery>,
 ) -> Result<Json<Latest>, ApiError> {
     check_device_id(&q.device_id)?;
-    let app = load_app(&*s.records, &app).await?;
     let query = DeviceQuery {
         device_id: q.device_id,
         platform: q.platform,
@@ -208,7 +260,7 @@ pub(super) async fn latest(
         current_build: None,
     };
     Ok(Json(
-        lookup(&s, &app.app_id, &channel, query, q.current_build.as_deref()).await?,
+        lookup(&s, &app, &channel, query, q.current_build.as_deref()).await?,
     ))
 }
 

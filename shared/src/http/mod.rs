@@ -10,6 +10,7 @@
 //! - [`EventState`] (device events: public) holds read access and the
 //!   append-only event store.
 
+pub mod cache;
 mod ci;
 mod device;
 mod error;
@@ -74,6 +75,8 @@ pub struct CiState {
     pub urls: Urls,
     /// Largest uploaded file.
     pub max_file: u64,
+    /// Invalidates the lookup cache of the same process after writes.
+    pub invalidate: Option<cache::Invalidator>,
 }
 
 /// State of the public device lookup and download routes: read-only.
@@ -85,6 +88,8 @@ pub struct DeviceState {
     pub blobs: Arc<dyn BlobRead>,
     /// URLs handed out.
     pub urls: Urls,
+    /// Short-lived cache of what lookups read.
+    pub cache: Option<Arc<cache::LookupCache>>,
 }
 
 /// State of the public device event routes: read records, append events.
@@ -109,6 +114,7 @@ debug_state!(CiState, DeviceState, EventState);
 
 /// The CI and ops routes.
 pub fn ci_router(state: CiState) -> Router {
+    let invalidate = state.invalidate.clone();
     Router::new()
         .route("/v1/apps", post(ci::create_app))
         .route("/v1/tokens", post(ci::create_token))
@@ -135,6 +141,21 @@ pub fn ci_router(state: CiState) -> Router {
             post(ci::rollback),
         )
         .layer(DefaultBodyLimit::max(JSON_LIMIT))
+        .layer(axum::middleware::from_fn(
+            move |req: Request, next: Next| {
+                let invalidate = invalidate.clone();
+                async move {
+                    let write = req.method() != axum::http::Method::GET;
+                    let response = next.run(req).await;
+                    if write && response.status().is_success() {
+                        if let Some(i) = &invalidate {
+                            i.bump();
+                        }
+                    }
+                    response
+                }
+            },
+        ))
         .with_state(state)
 }
 

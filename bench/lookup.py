@@ -1,0 +1,185 @@
+#!/usr/bin/env python3
+"""Load-tests the device lookup of `liveship serve` against nginx serving the
+same JSON body as a static file, in one run on the same machine.
+
+Two answers are measured, each against nginx serving exactly that body:
+- `update_available` for a deployed 300-file manifest build (device ids vary
+  per request, as real devices do);
+- `up_to_date`, the answer most lookups get once devices have updated.
+
+Load: wrk, 2 threads, 64 connections, 10 s per target (after a 2 s warm-up).
+Reported: requests/s, p50 and p99 latency, the ratio to nginx, and the
+server's peak resident memory (VmHWM) over the whole run.
+"""
+
+import argparse
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+ADMIN = "lsp_bench_admin_token_0123456789abcdef"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def run(argv, **kw):
+    return subprocess.run(argv, check=True, capture_output=True, text=True, **kw)
+
+
+def wrk(url, seconds, script=None):
+    argv = ["wrk", "-t2", "-c64", f"-d{seconds}s", "--latency"]
+    if script:
+        argv += ["-s", str(script)]
+    out = run(argv + [url]).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+
+    def pct(p):
+        m = re.search(rf"^\s+{p}%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
+        v, unit = float(m.group(1)), m.group(2)
+        return v / 1000 if unit == "us" else v * 1000 if unit == "s" else v
+
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    if errors:
+        sys.exit(f"bench: {url} answered {errors.group(1)} errors:\n{out}")
+    return {"rps": rps, "p50_ms": pct(50), "p99_ms": pct(99)}
+
+
+def vm_hwm_kib(pid):
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    return 0
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--liveship", default=str(ROOT / "target/release/liveship"))
+    ap.add_argument("--seconds", type=int, default=10)
+    ap.add_argument("--write-readme", action="store_true")
+    args = ap.parse_args()
+    for tool in ("wrk", "nginx"):
+        if shutil.which(tool) is None and not Path(f"/usr/sbin/{tool}").exists():
+            sys.exit(f"bench: {tool} is needed (apt-get install wrk nginx)")
+    nginx_bin = shutil.which("nginx") or "/usr/sbin/nginx"
+    liveship = Path(args.liveship).resolve()
+    if not liveship.is_file():
+        sys.exit(f"bench: {liveship} not found; cargo build --release -p liveship")
+
+    work = Path(tempfile.mkdtemp(prefix="liveship-bench-"))
+    os.chmod(work, 0o755)
+    port = free_port()
+    env = dict(os.environ, LIVESHIP_ADMIN_TOKEN=ADMIN, LIVESHIP_SERVER=f"http://127.0.0.1:{port}", LIVESHIP_TOKEN=ADMIN)
+    log = open(work / "server.log", "w")
+    server = subprocess.Popen([str(liveship), "serve", "--listen", f"127.0.0.1:{port}", "--data-dir", str(work / "data")],
+                              stdout=subprocess.PIPE, stderr=log, env=env, text=True)
+    nginx = None
+    try:
+        while "listening" not in (server.stdout.readline() or "listening"):
+            pass
+        www = work / "www"
+        for i in range(300):
+            p = www / f"js/chunk-{i:03d}.js"
+            p.parent.mkdir(parents=True, exist_ok=True)
+            p.write_text(f"export const v{i} = {i};\n" * (i % 50 + 1))
+        (www / "index.html").write_text("<!doctype html><app-root></app-root>")
+        run([str(liveship), "live-update", "generate-signing-key"], cwd=work)
+        run([str(liveship), "apps", "create", "--app-id", "com.bench.app", "--public-key", "liveship_public.pem"], cwd=work, env=env)
+        up = json.loads(run([str(liveship), "live-update", "upload-artifact", "--app-id", "com.bench.app", "--build-dir", "www",
+                             "--signing-key", "liveship_private.pem", "--version", "1.0.0", "--channel", "production", "--json"],
+                            cwd=work, env=env).stdout)
+        build = up["build_id"]
+        base = f"http://127.0.0.1:{port}/v1/apps/com.bench.app/channels/production/latest"
+        static = work / "static"
+        static.mkdir()
+        bodies = {
+            "update_available": urllib.request.urlopen(f"{base}?device_id=bench").read(),
+            "up_to_date": urllib.request.urlopen(f"{base}?device_id=bench&current_build={build}").read(),
+        }
+        for name, body in bodies.items():
+            (static / f"{name}.json").write_bytes(body)
+        nport = free_port()
+        conf = work / "nginx.conf"
+        conf.write_text(f"""
+user root;
+worker_processes 2;
+daemon off;
+pid {work}/nginx.pid;
+error_log {work}/nginx-error.log;
+events {{ worker_connections 1024; }}
+http {{
+  access_log off;
+  server {{
+    listen 127.0.0.1:{nport};
+    location / {{ root {static}; default_type application/json; }}
+  }}
+}}
+""")
+        nginx = subprocess.Popen([nginx_bin, "-c", str(conf), "-p", str(work)], stderr=subprocess.DEVNULL)
+        time.sleep(0.5)
+        script = work / "devices.lua"
+        results = []
+        for name, body in bodies.items():
+            query = "" if name == "update_available" else f"&current_build={build}"
+            script.write_text(
+                "math.randomseed(42)\n"
+                f"request = function() return wrk.format(nil, '/v1/apps/com.bench.app/channels/production/latest?device_id=d' .. math.random(1, 1000000) .. '{query}') end\n")
+            wrk(f"http://127.0.0.1:{port}/", 2, script)
+            ours = wrk(f"http://127.0.0.1:{port}/", args.seconds, script)
+            wrk(f"http://127.0.0.1:{nport}/{name}.json", 2)
+            theirs = wrk(f"http://127.0.0.1:{nport}/{name}.json", args.seconds)
+            r = {"answer": name, "body_bytes": len(body), "liveship": ours, "nginx": theirs,
+                 "ratio": round(ours["rps"] / theirs["rps"], 2)}
+            results.append(r)
+            print(f"{name:17} {len(body):7} B  liveship {ours['rps']:9.0f} req/s p50 {ours['p50_ms']:.2f} ms p99 {ours['p99_ms']:.2f} ms"
+                  f"  | nginx {theirs['rps']:9.0f} req/s p50 {theirs['p50_ms']:.2f} ms p99 {theirs['p99_ms']:.2f} ms  | ratio {r['ratio']:.2f}")
+        hwm = vm_hwm_kib(server.pid)
+        print(f"liveship serve peak RSS (VmHWM): {hwm / 1024:.1f} MiB")
+        report = {"date": time.strftime("%Y-%m-%d"), "seconds": args.seconds, "results": results, "peak_rss_mib": round(hwm / 1024, 1)}
+        (HERE / "lookup-results.json").write_text(json.dumps(report, indent=2))
+        if args.write_readme:
+            write_readme(report)
+    finally:
+        if nginx:
+            nginx.send_signal(signal.SIGQUIT)
+            nginx.wait()
+        server.send_signal(signal.SIGTERM)
+        server.wait()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def write_readme(report):
+    readme = HERE / "README.md"
+    text = readme.read_text()
+    start, end = "<!-- lookup:start -->", "<!-- lookup:end -->"
+    lines = [start,
+             f"Last run: {report['date']}, wrk -t2 -c64, {report['seconds']} s per target, same machine (2 cores shared by wrk, nginx and liveship).",
+             "",
+             "| answer | body | liveship req/s | p50 | p99 | nginx req/s | p50 | p99 | ratio |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for r in report["results"]:
+        a, b = r["liveship"], r["nginx"]
+        lines.append(f"| `{r['answer']}` | {r['body_bytes']} B | {a['rps']:.0f} | {a['p50_ms']:.2f} ms | {a['p99_ms']:.2f} ms | "
+                     f"{b['rps']:.0f} | {b['p50_ms']:.2f} ms | {b['p99_ms']:.2f} ms | {r['ratio']:.2f}x |")
+    lines += ["", f"liveship serve peak resident memory over the run: {report['peak_rss_mib']} MiB.", end]
+    before, rest = text.split(start, 1)
+    _, after = rest.split(end, 1)
+    readme.write_text(before + "\n".join(lines) + after)
+
+
+if __name__ == "__main__":
+    main()
