@@ -154,19 +154,32 @@ pub(super) async fn uploads(
     for (f, head) in unique.iter().zip(heads) {
         if head == Some(f.size) {
             already += 1;
-        } else {
-            missing.push(UploadTarget {
-                sha256: f.sha256,
-                size: f.size,
-                method: "PUT".into(),
-                url: s.urls.file(&app_id, &f.sha256),
-                headers: BTreeMap::from([(
-                    "content-type".to_owned(),
-                    "application/octet-stream".to_owned(),
-                )]),
-                auth: "bearer".into(),
-            });
+            continue;
         }
+        let key = BlobKey::file(&app_id, &f.sha256);
+        missing.push(
+            match s.blobs.direct_upload(&key, &f.sha256, f.size).await? {
+                Some(direct) => UploadTarget {
+                    sha256: f.sha256,
+                    size: f.size,
+                    method: direct.method,
+                    url: direct.url,
+                    headers: direct.headers,
+                    auth: "none".into(),
+                },
+                None => UploadTarget {
+                    sha256: f.sha256,
+                    size: f.size,
+                    method: "PUT".into(),
+                    url: s.urls.file(&app_id, &f.sha256),
+                    headers: BTreeMap::from([(
+                        "content-type".to_owned(),
+                        "application/octet-stream".to_owned(),
+                    )]),
+                    auth: "bearer".into(),
+                },
+            },
+        );
     }
     Ok(Json(UploadsResponse {
         missing,

@@ -122,7 +122,14 @@ pub(crate) async fn offer(
     };
     let (zip_url, files) = match (build.artifact_type, &build.artifact_url, &build.zip) {
         (ArtifactType::Zip, Some(url), _) => (Some(url.clone()), None),
-        (ArtifactType::Zip, None, Some(z)) => (Some(s.urls.file(&build.app_id, &z.sha256)), None),
+        (ArtifactType::Zip, None, Some(z)) => {
+            let key = BlobKey::file(&build.app_id, &z.sha256);
+            let url = match s.blobs.download_url(&key).await? {
+                Some(direct) => direct,
+                None => s.urls.file(&build.app_id, &z.sha256),
+            };
+            (Some(url), None)
+        }
         (ArtifactType::Manifest, Some(url), _) => {
             let base = match url.rfind('/') {
                 Some(i) => url[..=i].to_owned(),

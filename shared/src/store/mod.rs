@@ -207,6 +207,24 @@ pub trait BlobRead: Send + Sync + 'static {
         key: &BlobKey,
         range: Option<(u64, u64)>,
     ) -> Result<Option<BlobBody>, StoreError>;
+
+    /// A URL devices can fetch the blob from directly (a CDN or a presigned
+    /// URL), or `None` when the API serves it itself (`GET .../files/{sha256}`),
+    /// as the directory store does.
+    async fn download_url(&self, _key: &BlobKey) -> Result<Option<String>, StoreError> {
+        Ok(None)
+    }
+}
+
+/// Where a client sends the bytes of one blob itself (a presigned URL).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DirectUpload {
+    /// HTTP method.
+    pub method: String,
+    /// The URL.
+    pub url: String,
+    /// Headers the client must send (for example the expected checksum).
+    pub headers: std::collections::BTreeMap<String, String>,
 }
 
 /// Write access to blobs.
@@ -223,4 +241,16 @@ pub trait BlobWrite: BlobRead {
         expected: &Sha256Digest,
         max_size: u64,
     ) -> Result<u64, StoreError>;
+
+    /// Where a client can upload the blob directly, such that the store
+    /// itself refuses bytes with another SHA-256; `None` when uploads go
+    /// through the API (`PUT .../files/{sha256}`), as with the directory store.
+    async fn direct_upload(
+        &self,
+        _key: &BlobKey,
+        _sha256: &Sha256Digest,
+        _size: u64,
+    ) -> Result<Option<DirectUpload>, StoreError> {
+        Ok(None)
+    }
 }
