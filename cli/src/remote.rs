@@ -175,6 +175,9 @@ pub struct DeployArgs {
     /// Staged rollout percentage (1-100).
     #[arg(long, value_name = "PCT", value_parser = clap::value_parser!(u8).range(1..=100))]
     rollout: Option<u8>,
+    /// Let devices switch themselves to this channel (capgo `setChannel`): true or false.
+    #[arg(long, value_name = "BOOL")]
+    allow_self_assign: Option<bool>,
 }
 
 #[derive(Debug, Args)]
@@ -411,7 +414,7 @@ pub fn upload_artifact(a: UploadArgs, remote: &Remote, out: &Output) -> Result<V
             .json(Method::POST, &format!("/v1/apps/{app}/builds"), Some(&body))
             .await?;
         let channel = match &a.channel {
-            Some(c) => Some(deploy_to(&api, app, c, registered.build.id, a.rollout).await?),
+            Some(c) => Some(deploy_to(&api, app, c, registered.build.id, a.rollout, None).await?),
             None => None,
         };
         anyhow::Ok((
@@ -457,11 +460,12 @@ async fn deploy_to(
     channel: &str,
     build_id: u64,
     rollout: Option<u8>,
+    allow_self_assign: Option<bool>,
 ) -> anyhow::Result<Channel> {
     let body = Deploy {
         build_id,
         rollout_percent: rollout,
-        allow_self_assign: None,
+        allow_self_assign,
     };
     api.json(
         Method::PUT,
@@ -564,7 +568,12 @@ pub fn set_native_versions(a: NativeArgs, remote: &Remote, out: &Output) -> Resu
 pub fn deploy(a: DeployArgs, remote: &Remote, out: &Output) -> Result<Value, Failure> {
     let api = remote.api()?;
     let ch = runtime()?.block_on(deploy_to(
-        &api, &a.app_id, &a.channel, a.build_id, a.rollout,
+        &api,
+        &a.app_id,
+        &a.channel,
+        a.build_id,
+        a.rollout,
+        a.allow_self_assign,
     ))?;
     let cur = ch.current.as_ref();
     out.say(format!(

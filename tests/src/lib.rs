@@ -41,6 +41,8 @@ pub fn mixed_build(root: &Path, large_len: usize) {
     write(root, "assets/video/intro.mp4", &noise(large_len, 99));
 }
 
+pub mod world;
+
 /// A real `liveship serve` process on a free loopback port, with its own
 /// data directory. Killed when dropped.
 #[derive(Debug)]

@@ -339,6 +339,24 @@ pub(super) async fn register_build(
     s.blobs
         .put_bytes(&BlobKey::manifest(&app_id, &manifest_sha256), doc_bytes)
         .await?;
+    // Every hosted build can also be fetched as one zip: zip builds bring
+    // theirs; for manifest builds the server makes it from the stored files
+    // (the same manifest already registered: nothing to redo).
+    let zip = match (req.artifact_type, &req.artifact_url, manifest.zip) {
+        (_, _, Some(z)) => Some(z),
+        (ArtifactType::Manifest, None, None) => match s
+            .records
+            .build_by_version(&app_id, &version)
+            .await?
+        {
+            Some(existing) if existing.manifest_sha256 == manifest_sha256 => existing.zip,
+            _ => Some(
+                super::zipgen::make_zip(&*s.blobs, &app_id, manifest, req.manifest.to_json_bytes())
+                    .await?,
+            ),
+        },
+        _ => None,
+    };
     let build = Build {
         id: 0,
         app_id: app_id.clone(),
@@ -346,7 +364,7 @@ pub(super) async fn register_build(
         artifact_type: req.artifact_type,
         artifact_url: req.artifact_url,
         manifest_sha256,
-        zip: manifest.zip,
+        zip,
         file_count: manifest.files.len() as u64,
         total_size: manifest.total_size(),
         key_id: trust.key_id().map(|k| k.to_string()),

@@ -31,7 +31,7 @@ pub(super) struct LatestQuery {
     current_build: Option<String>,
 }
 
-fn check_device_id(id: &str) -> Result<(), ApiError> {
+pub(crate) fn check_device_id(id: &str) -> Result<(), ApiError> {
     if id.is_empty() || id.len() > MAX_DEVICE_ID || id.chars().any(char::is_control) {
         return Err(ApiError::bad_request(format!(
             "device_id must be 1-{MAX_DEVICE_ID} printable characters"
@@ -86,6 +86,22 @@ async fn current_build_id(
     }
 }
 
+/// Where to fetch the build's zip: the registered URL of a self-hosted zip,
+/// else the stored zip (directly from the blob store when it offers URLs).
+pub(crate) async fn zip_url(s: &DeviceState, build: &Build) -> Result<Option<String>, ApiError> {
+    match (build.artifact_type, &build.artifact_url, &build.zip) {
+        (ArtifactType::Zip, Some(url), _) => Ok(Some(url.clone())),
+        (_, None, Some(z)) => {
+            let key = BlobKey::file(&build.app_id, &z.sha256);
+            Ok(Some(match s.blobs.download_url(&key).await? {
+                Some(direct) => direct,
+                None => s.urls.file(&build.app_id, &z.sha256),
+            }))
+        }
+        _ => Ok(None),
+    }
+}
+
 /// Everything a device needs to install `build`.
 pub(crate) async fn offer(
     s: &DeviceState,
@@ -120,16 +136,9 @@ pub(crate) async fn offer(
             raw
         }
     };
+    let zip_url = zip_url(s, build).await?;
     let (zip_url, files) = match (build.artifact_type, &build.artifact_url, &build.zip) {
-        (ArtifactType::Zip, Some(url), _) => (Some(url.clone()), None),
-        (ArtifactType::Zip, None, Some(z)) => {
-            let key = BlobKey::file(&build.app_id, &z.sha256);
-            let url = match s.blobs.download_url(&key).await? {
-                Some(direct) => direct,
-                None => s.urls.file(&build.app_id, &z.sha256),
-            };
-            (Some(url), None)
-        }
+        (ArtifactType::Zip, _, _) => (zip_url, None),
         (ArtifactType::Manifest, Some(url), _) => {
             let base = match url.rfind('/') {
                 Some(i) => url[..=i].to_owned(),
@@ -144,7 +153,7 @@ pub(crate) async fn offer(
             )
         }
         _ => (
-            None,
+            zip_url,
             Some(FileSource {
                 base_url: s.urls.files_base(&build.app_id),
                 key: "sha256".into(),

@@ -12,9 +12,11 @@
 
 pub mod cache;
 mod ci;
+mod compat;
 mod device;
 mod error;
 pub mod openapi;
+mod zipgen;
 
 pub use ci::{new_secret, token_record};
 pub use error::{ApiError, Json};
@@ -167,6 +169,10 @@ pub fn device_router(state: DeviceState) -> Router {
             get(device::latest),
         )
         .route("/v1/apps/{app}/files/{sha256}", get(device::get_file))
+        .route("/capgo/updates", post(compat::capgo_updates))
+        .route("/build/latest", get(compat::cartona_latest))
+        .route("/build/download", get(compat::cartona_download))
+        .layer(DefaultBodyLimit::max(JSON_LIMIT))
         .with_state(state)
 }
 
@@ -174,6 +180,14 @@ pub fn device_router(state: DeviceState) -> Router {
 pub fn event_router(state: EventState) -> Router {
     Router::new()
         .route("/v1/apps/{app}/events", post(device::event))
+        .route("/capgo/stats", post(compat::capgo_stats))
+        .route(
+            "/capgo/channel_self",
+            post(compat::capgo_channel_set)
+                .put(compat::capgo_channel_get)
+                .get(compat::capgo_channel_list),
+        )
+        .route("/build/download/complete", get(compat::cartona_complete))
         .layer(DefaultBodyLimit::max(JSON_LIMIT))
         .with_state(state)
 }

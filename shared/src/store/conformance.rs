@@ -53,6 +53,39 @@ pub async fn records<S: RecordWrite + EventWrite>(store: Arc<S>) {
     channel_compare_and_set(store.clone()).await;
     concurrent_channel_writers(store.clone()).await;
     exact_counters_under_concurrency(store.clone()).await;
+    device_channels(&*store).await;
+}
+
+async fn device_channels<S: RecordRead + EventWrite>(s: &S) {
+    let app = unique_app("devch");
+    assert_eq!(s.device_channel(&app, "d1").await.unwrap(), None);
+    s.set_device_channel(&app, "d1", Some("beta"))
+        .await
+        .unwrap();
+    s.set_device_channel(&app, "d2", Some("alpha"))
+        .await
+        .unwrap();
+    assert_eq!(
+        s.device_channel(&app, "d1").await.unwrap().as_deref(),
+        Some("beta")
+    );
+    s.set_device_channel(&app, "d1", Some("gamma"))
+        .await
+        .unwrap();
+    assert_eq!(
+        s.device_channel(&app, "d1").await.unwrap().as_deref(),
+        Some("gamma")
+    );
+    s.set_device_channel(&app, "d1", None).await.unwrap();
+    assert_eq!(s.device_channel(&app, "d1").await.unwrap(), None);
+    assert_eq!(
+        s.device_channel(&app, "d2").await.unwrap().as_deref(),
+        Some("alpha")
+    );
+    assert_eq!(
+        s.device_channel(&unique_app("other"), "d2").await.unwrap(),
+        None
+    );
 }
 
 /// Runs every blob-store check.

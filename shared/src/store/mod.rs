@@ -111,6 +111,12 @@ pub trait RecordRead: Send + Sync + 'static {
     ) -> Result<Option<Token>, StoreError>;
     /// How many tokens exist (to know whether to bootstrap one).
     async fn token_count(&self) -> Result<u64, StoreError>;
+    /// The channel a device assigned itself to (capgo `channel_self`), if any.
+    async fn device_channel(
+        &self,
+        app: &AppId,
+        device_id: &str,
+    ) -> Result<Option<String>, StoreError>;
     /// Event counts of a build.
     async fn counters(
         &self,
@@ -146,6 +152,15 @@ pub trait EventWrite: Send + Sync + 'static {
     async fn record_events(&self, events: &[Event]) -> Result<(), StoreError>;
     /// Deletes raw events older than `before` (counters stay); returns how many.
     async fn prune_events(&self, before: Timestamp) -> Result<u64, StoreError>;
+    /// Records the channel a device assigned itself to (`None`: back to the
+    /// default). Device-written, like events; channels themselves stay
+    /// read-only to devices.
+    async fn set_device_channel(
+        &self,
+        app: &AppId,
+        device_id: &str,
+        channel: Option<&str>,
+    ) -> Result<(), StoreError>;
 }
 
 /// Where a blob lives: built only from validated ids and digests, so a key

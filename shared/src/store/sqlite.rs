@@ -53,6 +53,12 @@ CREATE TABLE IF NOT EXISTS events (
     at INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS events_by_time ON events (at);
+CREATE TABLE IF NOT EXISTS device_channels (
+    app_id TEXT NOT NULL,
+    device_id TEXT NOT NULL,
+    channel TEXT NOT NULL,
+    PRIMARY KEY (app_id, device_id)
+);
 CREATE TABLE IF NOT EXISTS counters (
     app_id TEXT NOT NULL,
     build_id INTEGER NOT NULL,
@@ -287,6 +293,22 @@ impl RecordRead for SqliteRecords {
         .await
     }
 
+    async fn device_channel(
+        &self,
+        app: &AppId,
+        device_id: &str,
+    ) -> Result<Option<String>, StoreError> {
+        let (app, device) = (app.to_string(), device_id.to_owned());
+        self.read("reading a device channel", move |c| {
+            c.prepare_cached(
+                "SELECT channel FROM device_channels WHERE app_id = ?1 AND device_id = ?2",
+            )?
+            .query_row(params![app, device], |r| r.get(0))
+            .optional()
+        })
+        .await
+    }
+
     async fn counters(
         &self,
         app: &AppId,
@@ -486,6 +508,34 @@ impl EventWrite for SqliteRecords {
                 }
             }
             tx.commit().map_err(err())
+        })
+        .await
+    }
+
+    async fn set_device_channel(
+        &self,
+        app: &AppId,
+        device_id: &str,
+        channel: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let (app, device, channel) = (
+            app.to_string(),
+            device_id.to_owned(),
+            channel.map(str::to_owned),
+        );
+        self.write("storing a device channel", move |c| {
+            let r = match channel {
+                Some(ch) => c.execute(
+                    "INSERT INTO device_channels (app_id, device_id, channel) VALUES (?1, ?2, ?3) \
+                     ON CONFLICT (app_id, device_id) DO UPDATE SET channel = excluded.channel",
+                    params![app, device, ch],
+                ),
+                None => c.execute(
+                    "DELETE FROM device_channels WHERE app_id = ?1 AND device_id = ?2",
+                    params![app, device],
+                ),
+            };
+            r.map(|_| ()).map_err(db_err("storing a device channel"))
         })
         .await
     }

@@ -1,0 +1,72 @@
+//! The zip of a hosted manifest build, made by the server at registration
+//! from the stored files, so every hosted build can also be fetched as one
+//! zip (the stock capgo plugin and Cartona-style clients download zips).
+//! Same layout as `bundle-artifact`: files sorted, then the signed manifest.
+
+use super::ApiError;
+use crate::domain::AppId;
+use crate::manifest::{Manifest, ZipInfo};
+use crate::paths::MANIFEST_FILE_NAME;
+use crate::store::{BlobKey, BlobWrite};
+use crate::zipwrite::{encode, ZipWriter};
+use futures::StreamExt;
+use std::io::{BufWriter, Seek};
+
+fn internal(context: &'static str) -> impl FnOnce(std::io::Error) -> ApiError {
+    move |e| {
+        tracing::error!(error = %e, context, "making a build zip");
+        ApiError::internal()
+    }
+}
+
+/// Writes the zip of `manifest`'s files (read from `blobs`) plus the signed
+/// manifest document, stores it content-addressed, and returns its hash and size.
+pub(crate) async fn make_zip(
+    blobs: &dyn BlobWrite,
+    app: &AppId,
+    manifest: &Manifest,
+    document: Vec<u8>,
+) -> Result<ZipInfo, ApiError> {
+    let tmp = tempfile::NamedTempFile::new().map_err(internal("temporary file"))?;
+    let mut writer = ZipWriter::new(BufWriter::new(
+        tmp.reopen().map_err(internal("temporary file"))?,
+    ));
+    for f in &manifest.files {
+        let bytes = blobs
+            .get_bytes(&BlobKey::file(app, &f.sha256))
+            .await?
+            .ok_or_else(|| {
+                ApiError::unprocessable("files_missing", format!("{} is not stored", f.path))
+            })?;
+        let encoded = tokio::task::spawn_blocking(move || encode(&bytes))
+            .await
+            .map_err(|_| ApiError::internal())?;
+        writer
+            .add_encoded(f.path.as_str(), &encoded)
+            .map_err(internal("writing"))?;
+    }
+    writer
+        .add_encoded(MANIFEST_FILE_NAME, &encode(&document))
+        .map_err(internal("writing"))?;
+    let mut file = writer
+        .finish()
+        .map_err(internal("writing"))?
+        .into_inner()
+        .map_err(|e| internal("flushing")(e.into_error()))?;
+    file.rewind().map_err(internal("rewinding"))?;
+    let (sha256, size) = tokio::task::spawn_blocking({
+        let path = tmp.path().to_owned();
+        move || crate::hash::hash_file(&path)
+    })
+    .await
+    .map_err(|_| ApiError::internal())?
+    .map_err(internal("hashing"))?;
+    let reader = tokio::fs::File::open(tmp.path())
+        .await
+        .map_err(internal("reopening"))?;
+    let stream = tokio_util::io::ReaderStream::new(reader).boxed();
+    blobs
+        .put_verified(&BlobKey::file(app, &sha256), stream, &sha256, u64::MAX)
+        .await?;
+    Ok(ZipInfo { sha256, size })
+}

@@ -1,0 +1,249 @@
+//! A running server with a key pair, an HTTP client, and helpers, shared by
+//! the service and device tests.
+
+use crate::{write, Server};
+use liveship_core::hash::Sha256Digest;
+use liveship_core::keys::{PublicKey, SigningKey};
+use liveship_core::manifest::{FileEntry, Manifest};
+use liveship_core::paths::ManifestPath;
+use liveship_core::wire::Latest;
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+use std::path::Path;
+
+/// A server, a working directory with a key pair, and a client.
+#[derive(Debug)]
+pub struct World {
+    /// The server.
+    pub server: Server,
+    /// Working directory (keys, builds).
+    pub dir: tempfile::TempDir,
+    /// HTTP client.
+    pub http: reqwest::Client,
+}
+
+#[allow(missing_docs)]
+impl World {
+    pub fn new() -> Self {
+        let server = Server::start();
+        let dir = tempfile::tempdir().unwrap();
+        let out = std::process::Command::new(crate::liveship_bin())
+            .current_dir(dir.path())
+            .args(["live-update", "generate-signing-key"])
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        Self {
+            server,
+            dir,
+            http: reqwest::Client::new(),
+        }
+    }
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+    pub fn admin(&self) -> &str {
+        &self.server.admin_token
+    }
+    pub fn cli(&self, token: &str, args: &[&str]) -> Value {
+        self.server.cli_json(token, self.path(), args)
+    }
+    pub fn public_key(&self) -> PublicKey {
+        PublicKey::from_pem(
+            &std::fs::read_to_string(self.path().join("liveship_public.pem")).unwrap(),
+        )
+        .unwrap()
+    }
+    pub fn signing_key(&self) -> SigningKey {
+        SigningKey::from_pem(
+            &std::fs::read_to_string(self.path().join("liveship_private.pem")).unwrap(),
+        )
+        .unwrap()
+    }
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut rb = self
+            .http
+            .request(method, format!("{}{path}", self.server.url));
+        if let Some(t) = token {
+            rb = rb.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            rb = rb.json(&b);
+        }
+        let resp = rb.send().await.unwrap();
+        let status = resp.status();
+        let text = resp.text().await.unwrap();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+    /// An app signed by the world's key, and tokens for it.
+    pub fn app(&self, app: &str) -> Tokens {
+        self.cli(
+            self.admin(),
+            &[
+                "apps",
+                "create",
+                "--app-id",
+                app,
+                "--public-key",
+                "liveship_public.pem",
+            ],
+        );
+        let token = |scopes: &str, name: &str| {
+            self.cli(
+                self.admin(),
+                &[
+                    "tokens", "create", "--name", name, "--app-id", app, "--scopes", scopes,
+                ],
+            )["token"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        };
+        Tokens {
+            upload: token("upload", "ci"),
+            ci: token("upload,deploy", "ci-deploy"),
+            deploy: token("deploy", "release"),
+            admin: token("admin", "app-admin"),
+        }
+    }
+    pub fn build_dir(&self, name: &str, files: &[(&str, &[u8])]) -> String {
+        let dir = self.path().join(name);
+        for (p, body) in files {
+            write(&dir, p, body);
+        }
+        name.to_owned()
+    }
+    pub fn upload(
+        &self,
+        token: &str,
+        app: &str,
+        dir: &str,
+        version: &str,
+        extra: &[&str],
+    ) -> Value {
+        let mut args = vec![
+            "live-update",
+            "upload-artifact",
+            "--app-id",
+            app,
+            "--build-dir",
+            dir,
+            "--signing-key",
+            "liveship_private.pem",
+            "--version",
+            version,
+            "--commit-ref",
+            "main",
+            "--commit-sha",
+            "0123abc",
+            "--commit-message",
+            "test build",
+        ];
+        args.extend_from_slice(extra);
+        self.cli(token, &args)
+    }
+    pub async fn latest(&self, app: &str, channel: &str, query: &str) -> Latest {
+        let (status, v) = self
+            .call(
+                Method::GET,
+                &format!("/v1/apps/{app}/channels/{channel}/latest?{query}"),
+                None,
+                None,
+            )
+            .await;
+        assert_eq!(status, 200, "{v}");
+        serde_json::from_value(v).unwrap()
+    }
+}
+
+/// Tokens of one app.
+#[derive(Debug)]
+#[allow(missing_docs)]
+pub struct Tokens {
+    pub upload: String,
+    pub ci: String,
+    pub deploy: String,
+    pub admin: String,
+}
+
+/// A small web build.
+pub fn sample_files() -> Vec<(&'static str, Vec<u8>)> {
+    vec![
+        (
+            "index.html",
+            b"<!doctype html><script src=js/app.js></script>".to_vec(),
+        ),
+        ("js/app.js", b"console.log('v1')".to_vec()),
+        ("js/vendor.js", b"/* vendor */ function v(){}".repeat(100)),
+        ("assets/logo.png", (0..=255u8).cycle().take(5000).collect()),
+    ]
+}
+
+/// Borrowed view of [`sample_files`].
+pub fn as_refs<'a>(files: &'a [(&'static str, Vec<u8>)]) -> Vec<(&'static str, &'a [u8])> {
+    files.iter().map(|(p, b)| (*p, b.as_slice())).collect()
+}
+
+/// Registers a build directly over HTTP: one small file, a signed manifest.
+pub async fn register(
+    w: &World,
+    token: &str,
+    app: &str,
+    version: &str,
+    body: &[u8],
+    extra: Value,
+) -> (StatusCode, Value) {
+    let sha = Sha256Digest::of(body);
+    let resp = w
+        .http
+        .put(format!("{}/v1/apps/{app}/files/{sha}", w.server.url))
+        .bearer_auth(token)
+        .body(body.to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert!(resp.status().is_success(), "{}", resp.status());
+    let m = Manifest::new(
+        Some(app.parse().unwrap()),
+        Some(version.parse().unwrap()),
+        vec![FileEntry {
+            path: ManifestPath::new("index.html").unwrap(),
+            sha256: sha,
+            size: body.len() as u64,
+        }],
+    )
+    .unwrap();
+    let mut req = json!({"manifest": m.sign(&w.signing_key()), "artifact_type": "manifest"});
+    if let (Some(r), Some(e)) = (req.as_object_mut(), extra.as_object()) {
+        r.extend(e.clone());
+    }
+    w.call(
+        Method::POST,
+        &format!("/v1/apps/{app}/builds"),
+        Some(token),
+        Some(req),
+    )
+    .await
+}
+
+/// Deploys over HTTP, asserting success.
+pub async fn deploy(w: &World, token: &str, app: &str, channel: &str, build: u64, pct: u8) {
+    let (s, v) = w
+        .call(
+            Method::PUT,
+            &format!("/v1/apps/{app}/channels/{channel}"),
+            Some(token),
+            Some(json!({"build_id": build, "rollout_percent": pct})),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+}
