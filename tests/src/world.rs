@@ -22,6 +22,12 @@ pub struct World {
     pub http: reqwest::Client,
 }
 
+impl Default for World {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 #[allow(missing_docs)]
 impl World {
     pub fn new() -> Self {
