@@ -1,0 +1,238 @@
+/**
+ * @liveship/capacitor: verified live updates from a self-hosted liveship
+ * server, applied through the stock @capgo/capacitor-updater plugin
+ * (configured with `autoUpdate: false`).
+ *
+ * The client asks the server, verifies the signed manifest with the public
+ * key compiled into the app, and only then hands the verified file list to
+ * the plugin, whose native code downloads each file and checks its hash.
+ */
+import { ManifestError, parsePublicKey, verifyManifest } from './manifest.js';
+import type { ManifestDocument, PublicKey, VerifiedManifest } from './manifest.js';
+
+export * from './manifest.js';
+
+/** The part of @capgo/capacitor-updater this client uses. */
+export interface UpdaterPlugin {
+  download(options: {
+    url: string;
+    version: string;
+    checksum?: string;
+    manifest?: { file_name: string; file_hash: string; download_url: string }[];
+  }): Promise<BundleInfo>;
+  next(options: { id: string }): Promise<BundleInfo>;
+  set(options: { id: string }): Promise<void>;
+  reset(options?: { toLastSuccessful?: boolean }): Promise<void>;
+  current(): Promise<{ bundle: BundleInfo; native: string }>;
+  notifyAppReady(): Promise<unknown>;
+  getDeviceId(): Promise<{ deviceId: string }>;
+}
+
+export interface BundleInfo {
+  id: string;
+  version: string;
+  status?: string;
+}
+
+/** Where the client keeps what it must remember across app starts. */
+export interface KeyValueStore {
+  get(key: string): string | null | Promise<string | null>;
+  set(key: string, value: string | null): void | Promise<void>;
+}
+
+export interface LiveshipConfig {
+  /** Base URL of the liveship server, such as https://updates.example.com. */
+  serverUrl: string;
+  appId: string;
+  /** Channel to follow (default `production`). */
+  channel?: string;
+  /** The app's public key (SPKI PEM). Null turns signature checks off: never do that in production. */
+  publicKey: string | null;
+  updater: UpdaterPlugin;
+  /** `background`: apply on the next start or when the app goes to the background; `immediate`: now. Mandatory builds always apply now. */
+  autoUpdateMethod?: 'background' | 'immediate';
+  /** `ios`, `android`, ... and the native app version, for native-version limits. */
+  platform?: string;
+  nativeVersion?: string;
+  storage?: KeyValueStore;
+  fetch?: typeof fetch;
+}
+
+export type SyncResult =
+  | { status: 'up_to_date' }
+  | { status: 'applied' | 'scheduled'; buildId: number; version: string; mandatory: boolean }
+  | { status: 'rolled_back_to_builtin' }
+  | { status: 'refused'; reason: string; code: string }
+  | { status: 'failed'; reason: string };
+
+interface Latest {
+  status: 'up_to_date' | 'update_available' | 'rollback_to_builtin';
+  build?: { id: number; version: string; mandatory: boolean; artifact_type: 'manifest' | 'zip' };
+  manifest?: ManifestDocument;
+  zip_url?: string;
+  zip_sha256?: string;
+  zip_size?: number;
+  files?: { base_url: string; key: 'sha256' | 'path' };
+}
+
+type Event = 'download_complete' | 'applied' | 'failed' | 'rolled_back';
+
+const PENDING = 'liveship.pending';
+const REPORTED = 'liveship.reported';
+
+function memoryStore(): KeyValueStore {
+  const m = new Map<string, string>();
+  return { get: (k) => m.get(k) ?? null, set: (k, v) => void (v === null ? m.delete(k) : m.set(k, v)) };
+}
+
+function defaultStore(): KeyValueStore {
+  const ls = (globalThis as { localStorage?: Storage }).localStorage;
+  if (!ls) return memoryStore();
+  return { get: (k) => ls.getItem(k), set: (k, v) => (v === null ? ls.removeItem(k) : ls.setItem(k, v)) };
+}
+
+export class LiveshipUpdater {
+  private readonly cfg: Required<Omit<LiveshipConfig, 'platform' | 'nativeVersion' | 'publicKey'>> &
+    Pick<LiveshipConfig, 'platform' | 'nativeVersion' | 'publicKey'>;
+  private key: Promise<PublicKey | null>;
+
+  constructor(config: LiveshipConfig) {
+    this.cfg = {
+      channel: 'production',
+      autoUpdateMethod: 'background',
+      storage: defaultStore(),
+      fetch: globalThis.fetch.bind(globalThis),
+      ...config,
+      serverUrl: config.serverUrl.replace(/\/+$/, ''),
+    };
+    this.key = config.publicKey ? parsePublicKey(config.publicKey) : Promise.resolve(null);
+  }
+
+  private async report(buildId: number, event: Event, deviceId: string): Promise<void> {
+    try {
+      await this.cfg.fetch(`${this.cfg.serverUrl}/v1/apps/${encodeURIComponent(this.cfg.appId)}/events`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ device_id: deviceId, build_id: buildId, event }),
+      });
+    } catch {
+      // Reporting is best effort: an update never fails because stats did.
+    }
+  }
+
+  /**
+   * Call once the app has started correctly. Tells the plugin the bundle is
+   * good (so it does not roll back), reports `applied` for a new liveship
+   * build, and `rolled_back` when the plugin rolled back a pending one.
+   */
+  async notifyAppReady(): Promise<void> {
+    await this.cfg.updater.notifyAppReady();
+    const { deviceId } = await this.cfg.updater.getDeviceId();
+    const pendingRaw = await this.cfg.storage.get(PENDING);
+    if (!pendingRaw) return;
+    const pending = JSON.parse(pendingRaw) as { buildId: number; version: string; mode: 'set' | 'next'; starts?: number };
+    const { bundle } = await this.cfg.updater.current();
+    if (bundle.version === pending.version) {
+      if ((await this.cfg.storage.get(REPORTED)) !== String(pending.buildId)) {
+        await this.report(pending.buildId, 'applied', deviceId);
+        await this.cfg.storage.set(REPORTED, String(pending.buildId));
+      }
+      await this.cfg.storage.set(PENDING, null);
+      return;
+    }
+    // Not running the pending build. Applied at once ('set'): the plugin
+    // rolled it back. Applied on the next start ('next'): it may not have
+    // been applied yet, so only a second start without it counts as a rollback.
+    const starts = (pending.starts ?? 0) + 1;
+    if (pending.mode === 'set' || starts >= 2) {
+      await this.report(pending.buildId, 'rolled_back', deviceId);
+      await this.cfg.storage.set(PENDING, null);
+    } else {
+      await this.cfg.storage.set(PENDING, JSON.stringify({ ...pending, starts }));
+    }
+  }
+
+  /** Asks for an update, verifies it, downloads it through the plugin and applies it per policy. */
+  async sync(): Promise<SyncResult> {
+    const { updater } = this.cfg;
+    const { deviceId } = await updater.getDeviceId();
+    const { bundle } = await updater.current();
+    const params = new URLSearchParams({ device_id: deviceId });
+    if (this.cfg.platform) params.set('platform', this.cfg.platform);
+    if (this.cfg.nativeVersion) params.set('native_version', this.cfg.nativeVersion);
+    if (bundle.version && bundle.version !== 'builtin') params.set('current_build', bundle.version);
+    const url = `${this.cfg.serverUrl}/v1/apps/${encodeURIComponent(this.cfg.appId)}/channels/${encodeURIComponent(this.cfg.channel)}/latest?${params}`;
+    let latest: Latest;
+    try {
+      const res = await this.cfg.fetch(url);
+      if (!res.ok) return { status: 'failed', reason: `lookup answered ${res.status}` };
+      latest = (await res.json()) as Latest;
+    } catch (e) {
+      return { status: 'failed', reason: `lookup failed: ${String(e)}` };
+    }
+    if (latest.status === 'up_to_date') return { status: 'up_to_date' };
+    if (latest.status === 'rollback_to_builtin') {
+      await updater.reset({ toLastSuccessful: false });
+      return { status: 'rolled_back_to_builtin' };
+    }
+    const build = latest.build;
+    if (latest.status !== 'update_available' || !build || !latest.manifest) {
+      return { status: 'failed', reason: 'unexpected answer from the server' };
+    }
+    let verified: VerifiedManifest;
+    try {
+      verified = await verifyManifest(latest.manifest, await this.key, { appId: this.cfg.appId, version: build.version });
+    } catch (e) {
+      const err = e instanceof ManifestError ? e : new ManifestError('malformed', String(e));
+      await this.report(build.id, 'failed', deviceId);
+      return { status: 'refused', reason: err.message, code: err.code };
+    }
+    const download = this.downloadRequest(latest, verified);
+    if ('refused' in download) {
+      await this.report(build.id, 'failed', deviceId);
+      return { status: 'refused', reason: download.refused, code: 'bad_zip_hash' };
+    }
+    let downloaded: BundleInfo;
+    try {
+      downloaded = await updater.download({ ...download, version: build.version });
+    } catch (e) {
+      await this.report(build.id, 'failed', deviceId);
+      return { status: 'failed', reason: `download failed: ${String(e)}` };
+    }
+    await this.report(build.id, 'download_complete', deviceId);
+    const now = build.mandatory || this.cfg.autoUpdateMethod === 'immediate';
+    await this.cfg.storage.set(PENDING, JSON.stringify({ buildId: build.id, version: build.version, mode: now ? 'set' : 'next' }));
+    if (now) {
+      await updater.set({ id: downloaded.id });
+      return { status: 'applied', buildId: build.id, version: build.version, mandatory: build.mandatory };
+    }
+    await updater.next({ id: downloaded.id });
+    return { status: 'scheduled', buildId: build.id, version: build.version, mandatory: build.mandatory };
+  }
+
+  /**
+   * What to hand the plugin: the verified file list (the plugin downloads
+   * only files it lacks and checks each hash), or for zip builds the zip
+   * with the SHA-256 from the signed manifest.
+   */
+  private downloadRequest(
+    latest: Latest,
+    verified: VerifiedManifest,
+  ): { url: string; checksum?: string; manifest?: { file_name: string; file_hash: string; download_url: string }[] } | { refused: string } {
+    const m = verified.manifest;
+    if (latest.build?.artifact_type === 'zip') {
+      const signed = m.zip?.sha256;
+      if (!latest.zip_url || !signed) return { refused: 'zip build without a signed zip hash' };
+      if (latest.zip_sha256 && latest.zip_sha256 !== signed) return { refused: 'the server named another zip hash than the signed one' };
+      return { url: latest.zip_url, checksum: signed };
+    }
+    const src = latest.files;
+    if (!src) return { refused: 'no file source in the answer' };
+    const manifest = m.files.map((f) => ({
+      file_name: f.path,
+      file_hash: f.sha256,
+      download_url: src.base_url + (src.key === 'path' ? f.path.split('/').map(encodeURIComponent).join('/') : f.sha256),
+    }));
+    return { url: latest.zip_url ?? src.base_url, manifest };
+  }
+}

@@ -1,0 +1,175 @@
+// The client against a real `liveship serve`; only the native plugin is
+// replaced, by a recording fake that checks the hash of everything it is
+// told to download, as the native code does.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { createHash } from 'node:crypto';
+import { LiveshipUpdater } from '../dist/index.js';
+import { startServer } from './server.mjs';
+
+const sha = (b) => createHash('sha256').update(b).digest('hex');
+
+class FakeUpdater {
+  constructor(deviceId = 'device-1') {
+    this.deviceId = deviceId;
+    this.calls = [];
+    this.cur = { id: 'builtin', version: 'builtin' };
+    this.bundles = new Map();
+  }
+  async getDeviceId() { return { deviceId: this.deviceId }; }
+  async current() { return { bundle: this.cur, native: '2.0.0' }; }
+  async notifyAppReady() { this.calls.push(['notifyAppReady']); }
+  async download(opts) {
+    this.calls.push(['download', opts]);
+    if (opts.manifest) {
+      for (const f of opts.manifest) {
+        const body = Buffer.from(await (await fetch(f.download_url)).arrayBuffer());
+        if (sha(body) !== f.file_hash) throw new Error(`hash mismatch for ${f.file_name}`);
+      }
+    } else {
+      const body = Buffer.from(await (await fetch(opts.url)).arrayBuffer());
+      if (sha(body) !== opts.checksum) throw new Error('checksum mismatch');
+    }
+    const bundle = { id: `b${this.bundles.size + 1}`, version: opts.version, status: 'pending' };
+    this.bundles.set(bundle.id, bundle);
+    return bundle;
+  }
+  async next({ id }) { this.calls.push(['next', id]); return this.bundles.get(id); }
+  async set({ id }) { this.calls.push(['set', id]); this.cur = this.bundles.get(id); }
+  async reset(o) { this.calls.push(['reset', o]); this.cur = { id: 'builtin', version: 'builtin' }; }
+  /** Simulates an app restart that applied the `next` bundle. */
+  restartInto(id) { this.cur = this.bundles.get(id); }
+  names() { return this.calls.map((c) => c[0]); }
+}
+
+let s;
+let publicKey;
+const APP = 'com.example.node';
+let build1;
+
+before(async () => {
+  s = await startServer();
+  s.cli(['live-update', 'generate-signing-key']);
+  publicKey = readFileSync(join(s.dir, 'liveship_public.pem'), 'utf8');
+  s.cli(['apps', 'create', '--app-id', APP, '--public-key', 'liveship_public.pem']);
+  s.writeBuild('www', { 'index.html': '<html>v1</html>', 'js/app.js': 'console.log(1)', 'assets/a b.css': 'body{}' });
+  build1 = s.cli(['live-update', 'upload-artifact', '--app-id', APP, '--build-dir', 'www', '--signing-key', 'liveship_private.pem',
+    '--version', '1.0.0', '--channel', 'production']).build_id;
+});
+after(() => s?.stop());
+
+const client = (updater, extra = {}) =>
+  new LiveshipUpdater({ serverUrl: s.url, appId: APP, publicKey, updater, platform: 'android', nativeVersion: '2.0.0', ...extra });
+
+const stats = (id) => s.cli(['stats', '--app-id', APP, '--build-id', String(id)]).counts;
+
+test('sync verifies, downloads only through the plugin, and schedules (background)', async () => {
+  const u = new FakeUpdater('dev-bg');
+  const c = client(u);
+  const before = stats(build1);
+  const r = await c.sync();
+  assert.deepEqual(r, { status: 'scheduled', buildId: build1, version: '1.0.0', mandatory: false });
+  assert.deepEqual(u.names(), ['download', 'next']);
+  const opts = u.calls[0][1];
+  assert.equal(opts.version, '1.0.0');
+  assert.equal(opts.manifest.length, 3);
+  assert.ok(opts.url.startsWith('http://127.0.0.1:'));
+  assert.equal(stats(build1).download_complete, before.download_complete + 1);
+
+  // Next start runs the new bundle: notifyAppReady reports it applied, once.
+  u.restartInto('b1');
+  await c.notifyAppReady();
+  await c.notifyAppReady();
+  assert.equal(stats(build1).applied, before.applied + 1);
+  assert.deepEqual(await c.sync(), { status: 'up_to_date' });
+});
+
+test('immediate policy applies at once', async () => {
+  const u = new FakeUpdater('dev-now');
+  const r = await client(u, { autoUpdateMethod: 'immediate' }).sync();
+  assert.equal(r.status, 'applied');
+  assert.deepEqual(u.names(), ['download', 'set']);
+});
+
+test('mandatory builds apply at once even in background mode', async () => {
+  s.writeBuild('www', { 'js/app.js': 'console.log(2)' });
+  const b = s.cli(['live-update', 'upload-artifact', '--app-id', APP, '--build-dir', 'www', '--signing-key', 'liveship_private.pem',
+    '--version', '1.1.0', '--mandatory', '--channel', 'urgent']);
+  const u = new FakeUpdater('dev-mandatory');
+  const r = await client(u, { channel: 'urgent' }).sync();
+  assert.deepEqual(r, { status: 'applied', buildId: b.build_id, version: '1.1.0', mandatory: true });
+  assert.deepEqual(u.names(), ['download', 'set']);
+});
+
+test('zip builds hand the plugin the signed zip hash', async () => {
+  const b = s.cli(['live-update', 'upload-artifact', '--app-id', APP, '--build-dir', 'www', '--signing-key', 'liveship_private.pem',
+    '--version', '1.2.0-zip', '--artifact-type', 'zip', '--channel', 'zips']);
+  const u = new FakeUpdater('dev-zip');
+  const r = await client(u, { channel: 'zips' }).sync();
+  assert.equal(r.status, 'scheduled');
+  const opts = u.calls[0][1];
+  assert.equal(opts.manifest, undefined);
+  assert.match(opts.checksum, /^[0-9a-f]{64}$/);
+  assert.equal(b.version, '1.2.0-zip');
+});
+
+test('a wrong public key: refused, reported, nothing downloaded', async () => {
+  const other = readFileSync(new URL('../../../tests/vectors/public.pem', import.meta.url), 'utf8');
+  const u = new FakeUpdater('dev-wrongkey');
+  const before = stats(build1).failed;
+  const r = await client(u, { publicKey: other }).sync();
+  assert.equal(r.status, 'refused');
+  assert.equal(r.code, 'unknown_key');
+  assert.deepEqual(u.names(), []);
+  assert.equal(stats(build1).failed, before + 1);
+});
+
+test('a manifest altered in transit is refused', async () => {
+  const tamper = async (url, init) => {
+    const res = await fetch(url, init);
+    if (!url.includes('/latest?')) return res;
+    const body = await res.json();
+    const payload = JSON.parse(Buffer.from(body.manifest.payload, 'base64').toString());
+    payload.files[0].sha256 = sha('evil');
+    body.manifest.payload = Buffer.from(JSON.stringify(payload)).toString('base64');
+    return new Response(JSON.stringify(body), { status: 200 });
+  };
+  const u = new FakeUpdater('dev-tamper');
+  const r = await client(u, { fetch: tamper }).sync();
+  assert.equal(r.code, 'bad_signature');
+  assert.deepEqual(u.names(), []);
+});
+
+test("another app's validly signed build is refused", async () => {
+  s.cli(['apps', 'create', '--app-id', 'com.example.other', '--public-key', 'liveship_public.pem']);
+  s.cli(['live-update', 'upload-artifact', '--app-id', 'com.example.other', '--build-dir', 'www', '--signing-key', 'liveship_private.pem',
+    '--version', '1.0.0', '--channel', 'production']);
+  const swap = (url, init) => fetch(url.replace(`/apps/${APP}/`, '/apps/com.example.other/'), init);
+  const u = new FakeUpdater('dev-swap');
+  const r = await client(u, { fetch: swap }).sync();
+  assert.equal(r.code, 'app_mismatch');
+  assert.deepEqual(u.names(), []);
+});
+
+test('rollback to builtin resets the plugin; a rolled-back bundle is reported', async () => {
+  s.writeBuild('www', { 'js/app.js': 'console.log(3)' });
+  const b = s.cli(['live-update', 'upload-artifact', '--app-id', APP, '--build-dir', 'www', '--signing-key', 'liveship_private.pem',
+    '--version', '1.3.0', '--channel', 'canary']);
+  const u = new FakeUpdater('dev-canary');
+  const c = client(u, { channel: 'canary', autoUpdateMethod: 'immediate' });
+  assert.equal((await c.sync()).status, 'applied');
+  s.cli(['builds', 'disable', '--app-id', APP, '--build-id', String(b.build_id)]);
+  assert.deepEqual(await c.sync(), { status: 'rolled_back_to_builtin' });
+  assert.equal(u.names().at(-1), 'reset');
+
+  // A bundle applied at once that the plugin rolled back on start.
+  const u2 = new FakeUpdater('dev-crash');
+  const c2 = client(u2, { autoUpdateMethod: 'immediate' });
+  const before = stats(build1).rolled_back;
+  await c2.sync();
+  u2.cur = { id: 'builtin', version: 'builtin' };
+  await c2.notifyAppReady();
+  assert.equal(stats(build1).rolled_back, before + 1);
+});

@@ -1,0 +1,41 @@
+// Starts a real `liveship serve` on a free port and drives the real CLI.
+import { spawn, execFileSync } from 'node:child_process';
+import { mkdtempSync, mkdirSync, writeFileSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createInterface } from 'node:readline';
+
+const root = fileURLToPath(new URL('../../../', import.meta.url));
+export const BIN = process.env.LIVESHIP_BIN ?? join(root, 'target/debug/liveship');
+const ADMIN = 'lsp_node_test_admin_token_0123456789';
+
+export async function startServer() {
+  if (!existsSync(BIN)) {
+    throw new Error(`${BIN} not found: build it with \`cargo build -p liveship\` (scripts/test does)`);
+  }
+  const dir = mkdtempSync(join(tmpdir(), 'liveship-node-'));
+  const child = spawn(BIN, ['serve', '--listen', '127.0.0.1:0', '--data-dir', join(dir, 'data')], {
+    env: { ...process.env, LIVESHIP_ADMIN_TOKEN: ADMIN, LIVESHIP_LOG: 'warn' },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const lines = createInterface({ input: child.stdout });
+  const url = await new Promise((resolve, reject) => {
+    child.once('exit', (code) => reject(new Error(`liveship serve exited (${code})`)));
+    lines.on('line', (l) => {
+      const m = /^liveship listening on (\S+)/.exec(l);
+      if (m) resolve(m[1]);
+    });
+  });
+  const cli = (args, token = ADMIN) =>
+    JSON.parse(execFileSync(BIN, [...args, '--json'], { cwd: dir, env: { ...process.env, LIVESHIP_SERVER: url, LIVESHIP_TOKEN: token } }).toString());
+  const writeBuild = (name, files) => {
+    for (const [p, body] of Object.entries(files)) {
+      const full = join(dir, name, p);
+      mkdirSync(dirname(full), { recursive: true });
+      writeFileSync(full, body);
+    }
+    return name;
+  };
+  return { url, dir, cli, writeBuild, stop: () => child.kill('SIGTERM') };
+}

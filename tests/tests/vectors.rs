@@ -1,0 +1,142 @@
+//! Cross-language vectors in tests/vectors/: manifests signed here are
+//! verified by the TypeScript client's tests, and the tampered ones must be
+//! refused by both. `LIVESHIP_WRITE_VECTORS=1` regenerates them (signatures
+//! are deterministic, so regenerating with the stored key changes nothing).
+
+use base64::Engine as _;
+use liveship_core::hash::Sha256Digest;
+use liveship_core::keys::{PublicKey, SigningKey};
+use liveship_core::manifest::{
+    FileEntry, Manifest, ManifestDocument, SignatureBlock, Verifier, VerifyError, ZipInfo,
+};
+use liveship_core::paths::ManifestPath;
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+
+fn dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("vectors")
+}
+
+fn entry(path: &str, body: &[u8]) -> FileEntry {
+    FileEntry {
+        path: ManifestPath::new(path).unwrap(),
+        sha256: Sha256Digest::of(body),
+        size: body.len() as u64,
+    }
+}
+
+fn sign_raw(key: &SigningKey, payload: &str) -> ManifestDocument {
+    let b64 = base64::engine::general_purpose::STANDARD;
+    ManifestDocument {
+        payload: b64.encode(payload),
+        signature: Some(SignatureBlock {
+            alg: "ed25519".into(),
+            key_id: key.public_key().key_id().clone(),
+            sig: b64.encode(key.sign(payload.as_bytes())),
+        }),
+    }
+}
+
+/// (file name, document, expected outcome: "ok" or the TypeScript error code)
+fn vectors(
+    key: &SigningKey,
+    other: &SigningKey,
+) -> Vec<(&'static str, ManifestDocument, &'static str)> {
+    let manifest = Manifest::new(
+        Some("com.example.vectors".parse().unwrap()),
+        Some("1.2.3".parse().unwrap()),
+        vec![
+            entry("index.html", b"<html>"),
+            entry("js/app.js", b"app()"),
+            entry("ünï/文件.css", b"x"),
+        ],
+    )
+    .unwrap();
+    let zipped = manifest.clone().with_zip(ZipInfo {
+        sha256: Sha256Digest::of(b"zip"),
+        size: 3,
+    });
+    let mut tampered = manifest.sign(key);
+    let mut changed = manifest.clone();
+    changed.files[0].sha256 = Sha256Digest::of(b"<html>evil");
+    tampered.payload = changed.unsigned().payload;
+    let mut relabelled = manifest.sign(other);
+    relabelled.signature.as_mut().unwrap().key_id = key.public_key().key_id().clone();
+    let h = Sha256Digest::of(b"").to_hex();
+    let traversal = format!(
+        r#"{{"type":"liveship-manifest","schema":1,"app_id":"com.example.vectors","version":"1.2.3","files":[{{"path":"../outside.js","sha256":"{h}","size":0}}]}}"#
+    );
+    let backslash = traversal.replace("../outside.js", "js\\\\app.js");
+    vec![
+        ("valid.json", manifest.sign(key), "ok"),
+        ("valid-zip.json", zipped.sign(key), "ok"),
+        ("tampered-payload.json", tampered, "bad_signature"),
+        ("wrong-key.json", manifest.sign(other), "unknown_key"),
+        ("relabelled-key.json", relabelled, "bad_signature"),
+        ("unsigned.json", manifest.unsigned(), "unsigned"),
+        ("traversal.json", sign_raw(key, &traversal), "bad_path"),
+        ("backslash.json", sign_raw(key, &backslash), "bad_path"),
+    ]
+}
+
+fn rust_outcome(e: &VerifyError) -> &'static str {
+    match e {
+        VerifyError::Unsigned => "unsigned",
+        VerifyError::UnknownKey { .. } => "unknown_key",
+        VerifyError::BadSignature => "bad_signature",
+        VerifyError::Manifest(_) => "bad_path",
+        _ => "other",
+    }
+}
+
+#[test]
+fn vectors_are_current_and_rust_agrees() {
+    let d = dir();
+    let write = std::env::var_os("LIVESHIP_WRITE_VECTORS").is_some();
+    let key_path = d.join("private.pem");
+    let other_path = d.join("other-private.pem");
+    if write && !key_path.exists() {
+        std::fs::write(&key_path, SigningKey::generate().unwrap().to_pem().unwrap()).unwrap();
+        std::fs::write(
+            &other_path,
+            SigningKey::generate().unwrap().to_pem().unwrap(),
+        )
+        .unwrap();
+    }
+    let key = SigningKey::from_pem(&std::fs::read_to_string(&key_path).unwrap()).unwrap();
+    let other = SigningKey::from_pem(&std::fs::read_to_string(&other_path).unwrap()).unwrap();
+    let public = key.public_key().to_pem();
+    let mut index = serde_json::Map::new();
+    for (name, doc, expected) in vectors(&key, &other) {
+        let bytes = doc.to_json_bytes();
+        if write {
+            std::fs::write(d.join(name), &bytes).unwrap();
+        }
+        assert_eq!(
+            std::fs::read(d.join(name)).unwrap(),
+            bytes,
+            "{name} is stale: LIVESHIP_WRITE_VECTORS=1 regenerates it"
+        );
+        let verifier = Verifier::new([PublicKey::from_pem(&public).unwrap()]);
+        let outcome = match verifier.verify(&ManifestDocument::from_slice(&bytes).unwrap()) {
+            Ok(_) => "ok",
+            Err(e) => rust_outcome(&e),
+        };
+        assert_eq!(outcome, expected, "{name}");
+        index.insert(name.to_owned(), Value::String(expected.to_owned()));
+    }
+    let expected = json!({"app_id": "com.example.vectors", "version": "1.2.3", "vectors": index});
+    let expected_bytes = serde_json::to_vec_pretty(&expected).unwrap();
+    if write {
+        std::fs::write(d.join("public.pem"), &public).unwrap();
+        std::fs::write(d.join("expected.json"), &expected_bytes).unwrap();
+    }
+    assert_eq!(
+        std::fs::read_to_string(d.join("public.pem")).unwrap(),
+        public
+    );
+    assert_eq!(
+        std::fs::read(d.join("expected.json")).unwrap(),
+        expected_bytes
+    );
+}
