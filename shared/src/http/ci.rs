@@ -137,9 +137,7 @@ pub(super) async fn uploads(
     headers: HeaderMap,
     Json(req): Json<UploadsRequest>,
 ) -> Result<Json<UploadsResponse>, ApiError> {
-    let app_id = parse_app(&app)?;
-    authorize(&*s.records, &headers, Some(&app_id), Scope::Upload).await?;
-    load_app(&*s.records, &app).await?;
+    let app_id = access(&s, &headers, &app, Scope::Upload).await?.app_id;
     if req.files.len() > MAX_UPLOAD_LIST {
         return Err(ApiError::too_large(format!(
             "at most {MAX_UPLOAD_LIST} files per request"
@@ -211,9 +209,7 @@ pub(super) async fn put_file(
     headers: HeaderMap,
     body: Body,
 ) -> Result<impl IntoResponse, ApiError> {
-    let app_id = parse_app(&app)?;
-    authorize(&*s.records, &headers, Some(&app_id), Scope::Upload).await?;
-    load_app(&*s.records, &app).await?;
+    let app_id = access(&s, &headers, &app, Scope::Upload).await?.app_id;
     let sha = Sha256Digest::from_hex(&sha).map_err(|e| ApiError::bad_request(e.to_string()))?;
     let stream = body
         .into_data_stream()
@@ -265,9 +261,8 @@ pub(super) async fn register_build(
     headers: HeaderMap,
     Json(req): Json<RegisterBuild>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let app_id = parse_app(&app)?;
-    authorize(&*s.records, &headers, Some(&app_id), Scope::Upload).await?;
-    let app = load_app(&*s.records, &app).await?;
+    let app = access(&s, &headers, &app, Scope::Upload).await?;
+    let app_id = app.app_id.clone();
     let verifier = trusted_keys(&app)?;
     let trust = Trust::open(&req.manifest, verifier.as_ref()).map_err(|e| {
         let code = match e {
@@ -391,6 +386,19 @@ pub(super) async fn register_build(
     }
 }
 
+/// Authorises `scope` on the `{app}` path segment (before revealing whether
+/// the app exists), then loads the app.
+async fn access(
+    s: &CiState,
+    headers: &HeaderMap,
+    app: &str,
+    scope: Scope,
+) -> Result<App, ApiError> {
+    let app_id = parse_app(app)?;
+    authorize(&*s.records, headers, Some(&app_id), scope).await?;
+    load_app(&*s.records, app).await
+}
+
 fn parse_build_id(id: &str) -> Result<u64, ApiError> {
     id.parse()
         .map_err(|_| ApiError::not_found(format!("no build {id:?}: build ids are numbers")))
@@ -408,9 +416,7 @@ pub(super) async fn list_builds(
     Path(app): Path<String>,
     headers: HeaderMap,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let app_id = parse_app(&app)?;
-    authorize(&*s.records, &headers, Some(&app_id), Scope::Deploy).await?;
-    load_app(&*s.records, &app).await?;
+    let app_id = access(&s, &headers, &app, Scope::Deploy).await?.app_id;
     let builds = s.records.builds(&app_id).await?;
     Ok(Json(serde_json::json!({ "builds": builds })))
 }
@@ -420,9 +426,7 @@ pub(super) async fn show_build(
     Path((app, id)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Result<Json<Build>, ApiError> {
-    let app_id = parse_app(&app)?;
-    authorize(&*s.records, &headers, Some(&app_id), Scope::Deploy).await?;
-    load_app(&*s.records, &app).await?;
+    let app_id = access(&s, &headers, &app, Scope::Deploy).await?.app_id;
     Ok(Json(load_build(&s, &app_id, parse_build_id(&id)?).await?))
 }
 
@@ -432,9 +436,7 @@ pub(super) async fn patch_build(
     headers: HeaderMap,
     Json(req): Json<PatchBuild>,
 ) -> Result<Json<Build>, ApiError> {
-    let app_id = parse_app(&app)?;
-    authorize(&*s.records, &headers, Some(&app_id), Scope::Deploy).await?;
-    load_app(&*s.records, &app).await?;
+    let app_id = access(&s, &headers, &app, Scope::Deploy).await?.app_id;
     let mut build = load_build(&s, &app_id, parse_build_id(&id)?).await?;
     if let Some(d) = req.disabled {
         build.disabled = d;
@@ -466,9 +468,7 @@ pub(super) async fn build_stats(
     Path((app, id)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Result<Json<BuildStats>, ApiError> {
-    let app_id = parse_app(&app)?;
-    authorize(&*s.records, &headers, Some(&app_id), Scope::Deploy).await?;
-    load_app(&*s.records, &app).await?;
+    let app_id = access(&s, &headers, &app, Scope::Deploy).await?.app_id;
     let build = load_build(&s, &app_id, parse_build_id(&id)?).await?;
     let counts = s.records.counters(&app_id, build.id).await?;
     Ok(Json(BuildStats {
@@ -482,9 +482,7 @@ pub(super) async fn list_channels(
     Path(app): Path<String>,
     headers: HeaderMap,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let app_id = parse_app(&app)?;
-    authorize(&*s.records, &headers, Some(&app_id), Scope::Deploy).await?;
-    load_app(&*s.records, &app).await?;
+    let app_id = access(&s, &headers, &app, Scope::Deploy).await?.app_id;
     let channels = s.records.channels(&app_id).await?;
     Ok(Json(serde_json::json!({ "channels": channels })))
 }
@@ -523,9 +521,7 @@ pub(super) async fn deploy(
     headers: HeaderMap,
     Json(req): Json<Deploy>,
 ) -> Result<Json<Channel>, ApiError> {
-    let app_id = parse_app(&app)?;
-    authorize(&*s.records, &headers, Some(&app_id), Scope::Deploy).await?;
-    load_app(&*s.records, &app).await?;
+    let app_id = access(&s, &headers, &app, Scope::Deploy).await?.app_id;
     check_channel_name(&channel)?;
     let pct = req.rollout_percent.unwrap_or(100);
     if !(1..=100).contains(&pct) {
@@ -558,9 +554,7 @@ pub(super) async fn rollback(
     Path((app, channel)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Result<Json<Channel>, ApiError> {
-    let app_id = parse_app(&app)?;
-    authorize(&*s.records, &headers, Some(&app_id), Scope::Deploy).await?;
-    load_app(&*s.records, &app).await?;
+    let app_id = access(&s, &headers, &app, Scope::Deploy).await?.app_id;
     check_channel_name(&channel)?;
     if s.records.channel(&app_id, &channel).await?.is_none() {
         return Err(ApiError::not_found(format!(
