@@ -14,7 +14,11 @@
 
 #[cfg(feature = "conformance")]
 pub mod conformance;
+#[cfg(feature = "aws")]
+pub mod dynamodb;
 pub mod fs;
+#[cfg(feature = "aws")]
+pub mod s3;
 pub mod sqlite;
 
 use crate::domain::{AppId, BuildVersion};
@@ -148,7 +152,10 @@ pub trait RecordWrite: RecordRead {
 /// Append-only access to device events (the public event endpoint).
 #[async_trait]
 pub trait EventWrite: Send + Sync + 'static {
-    /// Stores raw events and increments their builds' counters, atomically.
+    /// Stores raw events and increments their builds' counters. Every
+    /// increment is atomic, so concurrent calls never lose a count; SQLite
+    /// also commits the whole call at once, DynamoDB counts first and then
+    /// appends the raw events.
     async fn record_events(&self, events: &[Event]) -> Result<(), StoreError>;
     /// Deletes raw events older than `before` (counters stay); returns how many.
     async fn prune_events(&self, before: Timestamp) -> Result<u64, StoreError>;

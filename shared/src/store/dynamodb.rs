@@ -1,0 +1,726 @@
+//! The DynamoDB record store (feature `aws`). Table design, access patterns
+//! and which function uses each: docs/dynamodb.md.
+//!
+//! Records are stored as a JSON `doc` attribute beside their key attributes,
+//! the same documents the SQLite store keeps. Channel moves are conditional
+//! writes on `revision`; counters are atomic `ADD`s, sharded so one hot
+//! build spreads its writes over [`COUNTER_SHARDS`] items; raw events expire
+//! through the table's TTL attribute `expires_at`.
+
+use super::{BuildInsert, EventWrite, RecordRead, RecordWrite, StoreError};
+use crate::domain::{AppId, BuildVersion};
+use crate::hash::Sha256Digest;
+use crate::model::{App, Build, Channel, Event, EventKind, Timestamp, Token};
+use async_trait::async_trait;
+use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, Put, PutRequest,
+    ReturnValue, ScalarAttributeType, TimeToLiveSpecification, TransactWriteItem, WriteRequest,
+};
+use aws_sdk_dynamodb::Client;
+use serde::de::DeserializeOwned;
+use std::collections::{BTreeMap, HashMap};
+
+/// Items each hot counter is spread over; reads sum them.
+pub const COUNTER_SHARDS: u8 = 8;
+/// Default days raw events are kept before TTL removes them.
+pub const DEFAULT_EVENT_RETENTION_DAYS: i64 = 30;
+
+type Item = HashMap<String, AttributeValue>;
+
+/// A key attribute: name and type.
+pub type KeyAttr = (&'static str, ScalarKind);
+
+/// Every table, by its suffix after the prefix: (suffix, partition key, sort key).
+pub const TABLES: &[(&str, KeyAttr, Option<KeyAttr>)] = &[
+    ("apps", ("app_id", ScalarKind::S), None),
+    ("tokens", ("secret_sha256", ScalarKind::S), None),
+    (
+        "builds",
+        ("app_id", ScalarKind::S),
+        Some(("build_id", ScalarKind::N)),
+    ),
+    (
+        "build_versions",
+        ("app_id", ScalarKind::S),
+        Some(("version", ScalarKind::S)),
+    ),
+    (
+        "channels",
+        ("app_id", ScalarKind::S),
+        Some(("name", ScalarKind::S)),
+    ),
+    (
+        "events",
+        ("app_build", ScalarKind::S),
+        Some(("event_key", ScalarKind::S)),
+    ),
+    (
+        "counters",
+        ("app_build", ScalarKind::S),
+        Some(("kind_shard", ScalarKind::S)),
+    ),
+    (
+        "device_channels",
+        ("app_id", ScalarKind::S),
+        Some(("device_id", ScalarKind::S)),
+    ),
+    ("sequences", ("name", ScalarKind::S), None),
+];
+
+/// Key attribute types.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScalarKind {
+    /// String.
+    S,
+    /// Number.
+    N,
+}
+
+/// Records in DynamoDB tables named `{prefix}{table}`.
+#[derive(Debug, Clone)]
+pub struct DynamoRecords {
+    client: Client,
+    prefix: String,
+    event_retention_secs: i64,
+}
+
+fn ddb_err<E, R>(context: &'static str) -> impl FnOnce(SdkError<E, R>) -> StoreError
+where
+    E: std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    move |e| {
+        StoreError::backend(
+            context,
+            std::io::Error::other(DisplayErrorContext(&e).to_string()),
+        )
+    }
+}
+
+fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+fn n(v: impl ToString) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+fn doc<T: DeserializeOwned>(item: &Item) -> Result<T, StoreError> {
+    let text = item
+        .get("doc")
+        .and_then(|v| v.as_s().ok())
+        .ok_or_else(|| StoreError::Corrupt("item without doc".into()))?;
+    serde_json::from_str(text).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+fn num(item: &Item, name: &str) -> Result<u64, StoreError> {
+    item.get(name)
+        .and_then(|v| v.as_n().ok())
+        .and_then(|v| v.parse().ok())
+        .ok_or_else(|| StoreError::Corrupt(format!("item without number {name}")))
+}
+
+fn to_doc<T: serde::Serialize>(v: &T) -> AttributeValue {
+    s(serde_json::to_string(v).expect("records always serialise"))
+}
+
+fn app_build(app: &AppId, build: u64) -> String {
+    format!("{app}#{build}")
+}
+
+fn is_conditional_failure<E: std::fmt::Debug, R: std::fmt::Debug>(e: &SdkError<E, R>) -> bool {
+    format!("{e:?}").contains("ConditionalCheckFailed")
+}
+
+impl DynamoRecords {
+    /// A store over tables named `{prefix}apps`, `{prefix}builds`, ...
+    pub fn new(client: Client, prefix: impl Into<String>) -> Self {
+        Self {
+            client,
+            prefix: prefix.into(),
+            event_retention_secs: DEFAULT_EVENT_RETENTION_DAYS * 86_400,
+        }
+    }
+
+    /// Sets how long raw events live (TTL).
+    pub fn with_event_retention_days(mut self, days: u32) -> Self {
+        self.event_retention_secs = i64::from(days) * 86_400;
+        self
+    }
+
+    fn t(&self, table: &str) -> String {
+        format!("{}{table}", self.prefix)
+    }
+
+    /// Creates every table (on-demand, TTL on events), for development
+    /// against moto or DynamoDB Local; production tables come from infra/.
+    pub async fn create_tables(&self) -> Result<(), StoreError> {
+        for (table, pk, sk) in TABLES {
+            let mut req = self
+                .client
+                .create_table()
+                .table_name(self.t(table))
+                .billing_mode(BillingMode::PayPerRequest);
+            for (name, kind, key_type) in std::iter::once((pk.0, pk.1, KeyType::Hash))
+                .chain(sk.map(|(nm, k)| (nm, k, KeyType::Range)))
+            {
+                let attr_type = if kind == ScalarKind::S {
+                    ScalarAttributeType::S
+                } else {
+                    ScalarAttributeType::N
+                };
+                req = req
+                    .attribute_definitions(
+                        AttributeDefinition::builder()
+                            .attribute_name(name)
+                            .attribute_type(attr_type)
+                            .build()
+                            .map_err(|e| StoreError::backend("table definition", e))?,
+                    )
+                    .key_schema(
+                        KeySchemaElement::builder()
+                            .attribute_name(name)
+                            .key_type(key_type)
+                            .build()
+                            .map_err(|e| StoreError::backend("table definition", e))?,
+                    );
+            }
+            match req.send().await {
+                Ok(_) => {}
+                Err(e) if format!("{e:?}").contains("ResourceInUse") => {}
+                Err(e) => return Err(ddb_err("creating a table")(e)),
+            }
+        }
+        self.client
+            .update_time_to_live()
+            .table_name(self.t("events"))
+            .time_to_live_specification(
+                TimeToLiveSpecification::builder()
+                    .enabled(true)
+                    .attribute_name("expires_at")
+                    .build()
+                    .map_err(|e| StoreError::backend("ttl", e))?,
+            )
+            .send()
+            .await
+            .map_err(ddb_err("enabling TTL"))?;
+        Ok(())
+    }
+
+    async fn get(
+        &self,
+        table: &str,
+        key: Item,
+        context: &'static str,
+    ) -> Result<Option<Item>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(self.t(table))
+            .set_key(Some(key))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(ddb_err(context))?;
+        Ok(out.item)
+    }
+
+    /// All items of one partition, following pagination.
+    async fn query_all(
+        &self,
+        table: &str,
+        pk_name: &str,
+        pk: AttributeValue,
+        forward: bool,
+        context: &'static str,
+    ) -> Result<Vec<Item>, StoreError> {
+        let mut items = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(self.t(table))
+                .key_condition_expression("#pk = :pk")
+                .expression_attribute_names("#pk", pk_name)
+                .expression_attribute_values(":pk", pk.clone())
+                .scan_index_forward(forward)
+                .consistent_read(true)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(ddb_err(context))?;
+            items.extend(out.items.unwrap_or_default());
+            match out.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => return Ok(items),
+            }
+        }
+    }
+
+    async fn next_build_id(&self) -> Result<u64, StoreError> {
+        let out = self
+            .client
+            .update_item()
+            .table_name(self.t("sequences"))
+            .key("name", s("build_id"))
+            .update_expression("ADD #v :one")
+            .expression_attribute_names("#v", "value")
+            .expression_attribute_values(":one", n(1))
+            .return_values(ReturnValue::UpdatedNew)
+            .send()
+            .await
+            .map_err(ddb_err("allocating a build id"))?;
+        num(&out.attributes.unwrap_or_default(), "value")
+    }
+}
+
+#[async_trait]
+impl RecordRead for DynamoRecords {
+    async fn app(&self, app: &AppId) -> Result<Option<App>, StoreError> {
+        let item = self
+            .get(
+                "apps",
+                HashMap::from([("app_id".into(), s(app.as_str()))]),
+                "reading an app",
+            )
+            .await?;
+        item.as_ref().map(doc).transpose()
+    }
+
+    async fn build(&self, app: &AppId, id: u64) -> Result<Option<Build>, StoreError> {
+        let key = HashMap::from([
+            ("app_id".into(), s(app.as_str())),
+            ("build_id".into(), n(id)),
+        ]);
+        let item = self.get("builds", key, "reading a build").await?;
+        item.as_ref().map(doc).transpose()
+    }
+
+    async fn builds(&self, app: &AppId) -> Result<Vec<Build>, StoreError> {
+        let items = self
+            .query_all("builds", "app_id", s(app.as_str()), false, "listing builds")
+            .await?;
+        items.iter().map(doc).collect()
+    }
+
+    async fn build_by_version(
+        &self,
+        app: &AppId,
+        version: &BuildVersion,
+    ) -> Result<Option<Build>, StoreError> {
+        let key = HashMap::from([
+            ("app_id".into(), s(app.as_str())),
+            ("version".into(), s(version.as_str())),
+        ]);
+        match self
+            .get("build_versions", key, "reading a build version")
+            .await?
+        {
+            Some(item) => self.build(app, num(&item, "build_id")?).await,
+            None => Ok(None),
+        }
+    }
+
+    async fn channel(&self, app: &AppId, name: &str) -> Result<Option<Channel>, StoreError> {
+        let key = HashMap::from([("app_id".into(), s(app.as_str())), ("name".into(), s(name))]);
+        match self.get("channels", key, "reading a channel").await? {
+            Some(item) => {
+                let mut c: Channel = doc(&item)?;
+                c.revision = num(&item, "revision")?;
+                Ok(Some(c))
+            }
+            None => Ok(None),
+        }
+    }
+
+    async fn channels(&self, app: &AppId) -> Result<Vec<Channel>, StoreError> {
+        let items = self
+            .query_all(
+                "channels",
+                "app_id",
+                s(app.as_str()),
+                true,
+                "listing channels",
+            )
+            .await?;
+        items
+            .iter()
+            .map(|item| {
+                let mut c: Channel = doc(item)?;
+                c.revision = num(item, "revision")?;
+                Ok(c)
+            })
+            .collect()
+    }
+
+    async fn token_by_secret_hash(
+        &self,
+        secret_sha256: &Sha256Digest,
+    ) -> Result<Option<Token>, StoreError> {
+        let item = self
+            .get(
+                "tokens",
+                HashMap::from([("secret_sha256".into(), s(secret_sha256.to_hex()))]),
+                "reading a token",
+            )
+            .await?;
+        item.as_ref().map(doc).transpose()
+    }
+
+    async fn token_count(&self) -> Result<u64, StoreError> {
+        let out = self
+            .client
+            .scan()
+            .table_name(self.t("tokens"))
+            .select(aws_sdk_dynamodb::types::Select::Count)
+            .send()
+            .await
+            .map_err(ddb_err("counting tokens"))?;
+        Ok(out.count.max(0) as u64)
+    }
+
+    async fn device_channel(
+        &self,
+        app: &AppId,
+        device_id: &str,
+    ) -> Result<Option<String>, StoreError> {
+        let key = HashMap::from([
+            ("app_id".into(), s(app.as_str())),
+            ("device_id".into(), s(device_id)),
+        ]);
+        let item = self
+            .get("device_channels", key, "reading a device channel")
+            .await?;
+        Ok(item.and_then(|i| i.get("channel").and_then(|v| v.as_s().ok()).cloned()))
+    }
+
+    async fn counters(
+        &self,
+        app: &AppId,
+        build_id: u64,
+    ) -> Result<BTreeMap<EventKind, u64>, StoreError> {
+        let items = self
+            .query_all(
+                "counters",
+                "app_build",
+                s(app_build(app, build_id)),
+                true,
+                "reading counters",
+            )
+            .await?;
+        let mut out: BTreeMap<EventKind, u64> = EventKind::ALL.iter().map(|k| (*k, 0)).collect();
+        for item in &items {
+            let ks = item
+                .get("kind_shard")
+                .and_then(|v| v.as_s().ok())
+                .cloned()
+                .unwrap_or_default();
+            let kind = ks.split('#').next().unwrap_or_default();
+            if let Some(k) = EventKind::parse(kind) {
+                *out.entry(k).or_default() += num(item, "count")?;
+            }
+        }
+        Ok(out)
+    }
+}
+
+#[async_trait]
+impl RecordWrite for DynamoRecords {
+    async fn create_app(&self, app: &App) -> Result<(), StoreError> {
+        let r = self
+            .client
+            .put_item()
+            .table_name(self.t("apps"))
+            .item("app_id", s(app.app_id.as_str()))
+            .item("doc", to_doc(app))
+            .condition_expression("attribute_not_exists(app_id)")
+            .send()
+            .await;
+        match r {
+            Ok(_) => Ok(()),
+            Err(e) if is_conditional_failure(&e) => {
+                Err(StoreError::Conflict(format!("app {}", app.app_id)))
+            }
+            Err(e) => Err(ddb_err("creating an app")(e)),
+        }
+    }
+
+    async fn create_token(&self, token: &Token) -> Result<(), StoreError> {
+        let r = self
+            .client
+            .put_item()
+            .table_name(self.t("tokens"))
+            .item("secret_sha256", s(token.secret_sha256.to_hex()))
+            .item("doc", to_doc(token))
+            .condition_expression("attribute_not_exists(secret_sha256)")
+            .send()
+            .await;
+        match r {
+            Ok(_) => Ok(()),
+            Err(e) if is_conditional_failure(&e) => {
+                Err(StoreError::Conflict(format!("token {}", token.id)))
+            }
+            Err(e) => Err(ddb_err("creating a token")(e)),
+        }
+    }
+
+    async fn insert_build(&self, build: Build) -> Result<BuildInsert, StoreError> {
+        let existing = |b: Build, new: &Build| {
+            if b.manifest_sha256 == new.manifest_sha256 {
+                BuildInsert::Existing(b)
+            } else {
+                BuildInsert::VersionTaken(b)
+            }
+        };
+        if let Some(b) = self.build_by_version(&build.app_id, &build.version).await? {
+            return Ok(existing(b, &build));
+        }
+        let id = self.next_build_id().await?;
+        let stored = Build { id, ..build };
+        let err = |e| StoreError::backend("registering a build", e);
+        let version_item = Put::builder()
+            .table_name(self.t("build_versions"))
+            .item("app_id", s(stored.app_id.as_str()))
+            .item("version", s(stored.version.as_str()))
+            .item("build_id", n(id))
+            .condition_expression("attribute_not_exists(version)")
+            .build()
+            .map_err(err)?;
+        let build_item = Put::builder()
+            .table_name(self.t("builds"))
+            .item("app_id", s(stored.app_id.as_str()))
+            .item("build_id", n(id))
+            .item("doc", to_doc(&stored))
+            .condition_expression("attribute_not_exists(build_id)")
+            .build()
+            .map_err(err)?;
+        let r = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().put(version_item).build())
+            .transact_items(TransactWriteItem::builder().put(build_item).build())
+            .send()
+            .await;
+        match r {
+            Ok(_) => Ok(BuildInsert::Created(stored)),
+            Err(e) if is_conditional_failure(&e) => {
+                // Another writer registered this version first.
+                match self
+                    .build_by_version(&stored.app_id, &stored.version)
+                    .await?
+                {
+                    Some(b) => Ok(existing(b, &stored)),
+                    None => Err(ddb_err("registering a build")(e)),
+                }
+            }
+            Err(e) => Err(ddb_err("registering a build")(e)),
+        }
+    }
+
+    async fn update_build(&self, build: &Build) -> Result<bool, StoreError> {
+        let Some(current) = RecordRead::build(self, &build.app_id, build.id).await? else {
+            return Ok(false);
+        };
+        let updated = Build {
+            disabled: build.disabled,
+            native: build.native.clone(),
+            mandatory: build.mandatory,
+            ..current
+        };
+        let r = self
+            .client
+            .put_item()
+            .table_name(self.t("builds"))
+            .item("app_id", s(updated.app_id.as_str()))
+            .item("build_id", n(updated.id))
+            .item("doc", to_doc(&updated))
+            .condition_expression("attribute_exists(build_id)")
+            .send()
+            .await;
+        match r {
+            Ok(_) => Ok(true),
+            Err(e) if is_conditional_failure(&e) => Ok(false),
+            Err(e) => Err(ddb_err("updating a build")(e)),
+        }
+    }
+
+    async fn put_channel(&self, channel: &Channel) -> Result<bool, StoreError> {
+        let mut req = self
+            .client
+            .put_item()
+            .table_name(self.t("channels"))
+            .item("app_id", s(channel.app_id.as_str()))
+            .item("name", s(channel.name.as_str()))
+            .item("revision", n(channel.revision + 1))
+            .item("doc", to_doc(channel));
+        req = if channel.revision == 0 {
+            req.condition_expression("attribute_not_exists(app_id)")
+        } else {
+            req.condition_expression("revision = :expected")
+                .expression_attribute_values(":expected", n(channel.revision))
+        };
+        match req.send().await {
+            Ok(_) => Ok(true),
+            Err(e) if is_conditional_failure(&e) => Ok(false),
+            Err(e) => Err(ddb_err("storing a channel")(e)),
+        }
+    }
+}
+
+/// Most items in one BatchWriteItem call (a DynamoDB limit).
+const BATCH_WRITE_MAX: usize = 25;
+
+#[async_trait]
+impl EventWrite for DynamoRecords {
+    /// Counters first, one atomic `ADD` per distinct counter (on a random
+    /// shard), then the raw events in batches. Counters are what stats
+    /// report; raw events are a bounded trail, so a crash between the two
+    /// loses at most trail entries, never counts. (Not a transaction: it
+    /// would double the write cost of the busiest path.)
+    async fn record_events(&self, events: &[Event]) -> Result<(), StoreError> {
+        let mut increments: BTreeMap<(String, EventKind), u64> = BTreeMap::new();
+        for e in events {
+            *increments
+                .entry((app_build(&e.app_id, e.build_id), e.kind))
+                .or_default() += 1;
+        }
+        let updates = increments.into_iter().map(|((pk, kind), by)| {
+            let client = self.client.clone();
+            let table = self.t("counters");
+            async move {
+                let mut rnd = [0u8; 1];
+                getrandom::fill(&mut rnd).map_err(|x| {
+                    StoreError::backend("random", std::io::Error::other(x.to_string()))
+                })?;
+                client
+                    .update_item()
+                    .table_name(table)
+                    .key("app_build", s(pk))
+                    .key(
+                        "kind_shard",
+                        s(format!("{}#{}", kind.as_str(), rnd[0] % COUNTER_SHARDS)),
+                    )
+                    .update_expression("ADD #c :by")
+                    .expression_attribute_names("#c", "count")
+                    .expression_attribute_values(":by", n(by))
+                    .send()
+                    .await
+                    .map_err(ddb_err("counting events"))
+            }
+        });
+        futures::future::try_join_all(updates).await?;
+        for chunk in events.chunks(BATCH_WRITE_MAX) {
+            let mut requests = Vec::with_capacity(chunk.len());
+            for e in chunk {
+                let mut rnd = [0u8; 8];
+                getrandom::fill(&mut rnd).map_err(|x| {
+                    StoreError::backend("random", std::io::Error::other(x.to_string()))
+                })?;
+                let put = PutRequest::builder()
+                    .item("app_build", s(app_build(&e.app_id, e.build_id)))
+                    .item(
+                        "event_key",
+                        s(format!(
+                            "{:012}#{}#{}",
+                            e.at,
+                            e.kind.as_str(),
+                            hex::encode(rnd)
+                        )),
+                    )
+                    .item("device_id", s(e.device_id.as_str()))
+                    .item("kind", s(e.kind.as_str()))
+                    .item("at", n(e.at))
+                    .item("expires_at", n(e.at + self.event_retention_secs))
+                    .build()
+                    .map_err(|e| StoreError::backend("recording events", e))?;
+                requests.push(WriteRequest::builder().put_request(put).build());
+            }
+            let mut pending = HashMap::from([(self.t("events"), requests)]);
+            for attempt in 0..8u32 {
+                let out = self
+                    .client
+                    .batch_write_item()
+                    .set_request_items(Some(pending))
+                    .send()
+                    .await
+                    .map_err(ddb_err("recording events"))?;
+                match out.unprocessed_items {
+                    Some(left) if !left.is_empty() => {
+                        pending = left;
+                        tokio::time::sleep(std::time::Duration::from_millis(20 << attempt)).await;
+                    }
+                    _ => break,
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn prune_events(&self, before: Timestamp) -> Result<u64, StoreError> {
+        // TTL removes expired events on its own; this explicit pass serves
+        // development stores and retention changes.
+        let mut removed = 0u64;
+        let mut start: Option<Item> = None;
+        loop {
+            let out = self
+                .client
+                .scan()
+                .table_name(self.t("events"))
+                .filter_expression("#at < :b")
+                .expression_attribute_names("#at", "at")
+                .expression_attribute_values(":b", n(before))
+                .projection_expression("app_build, event_key")
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(ddb_err("pruning events"))?;
+            for item in out.items.unwrap_or_default() {
+                self.client
+                    .delete_item()
+                    .table_name(self.t("events"))
+                    .set_key(Some(item))
+                    .send()
+                    .await
+                    .map_err(ddb_err("pruning events"))?;
+                removed += 1;
+            }
+            match out.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => return Ok(removed),
+            }
+        }
+    }
+
+    async fn set_device_channel(
+        &self,
+        app: &AppId,
+        device_id: &str,
+        channel: Option<&str>,
+    ) -> Result<(), StoreError> {
+        match channel {
+            Some(c) => self
+                .client
+                .put_item()
+                .table_name(self.t("device_channels"))
+                .item("app_id", s(app.as_str()))
+                .item("device_id", s(device_id))
+                .item("channel", s(c))
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(ddb_err("storing a device channel")),
+            None => self
+                .client
+                .delete_item()
+                .table_name(self.t("device_channels"))
+                .key("app_id", s(app.as_str()))
+                .key("device_id", s(device_id))
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(ddb_err("storing a device channel")),
+        }
+    }
+}

@@ -1,0 +1,273 @@
+//! The S3 blob store (feature `aws`). Keys are the blob keys
+//! (`apps/{app}/files/{sha256}`, ...), so one bucket serves CloudFront as is.
+//!
+//! Uploads are verified twice: the bytes are hashed while they stream in,
+//! and S3 is handed the expected SHA-256 (`x-amz-checksum-sha256`), so S3
+//! itself refuses bytes that do not match. Presigned PUT URLs carry the same
+//! checksum, so a client uploading directly cannot store other bytes either.
+
+use super::{BlobBody, BlobKey, BlobRead, BlobWrite, ByteStream, DirectUpload, StoreError};
+use crate::hash::Sha256Digest;
+use async_trait::async_trait;
+use aws_sdk_s3::error::{DisplayErrorContext, SdkError};
+use aws_sdk_s3::presigning::PresigningConfig;
+use aws_sdk_s3::primitives::ByteStream as S3Body;
+use aws_sdk_s3::types::ChecksumAlgorithm;
+use base64::Engine as _;
+use bytes::Bytes;
+use futures::StreamExt;
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+use std::time::Duration;
+use tokio::io::AsyncWriteExt;
+
+/// How long presigned URLs stay valid.
+const PRESIGN_TTL: Duration = Duration::from_secs(3600);
+
+/// Blobs in one S3 bucket.
+#[derive(Debug, Clone)]
+pub struct S3Blobs {
+    client: aws_sdk_s3::Client,
+    bucket: String,
+    public_base_url: Option<String>,
+}
+
+fn s3_err<E, R>(context: &'static str) -> impl FnOnce(SdkError<E, R>) -> StoreError
+where
+    E: std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    move |e| {
+        let text = DisplayErrorContext(&e).to_string();
+        StoreError::backend(context, std::io::Error::other(text))
+    }
+}
+
+fn is_not_found<E, R: std::fmt::Debug>(e: &SdkError<E, R>) -> bool
+where
+    E: aws_sdk_s3::error::ProvideErrorMetadata,
+{
+    match e {
+        SdkError::ServiceError(se) => {
+            matches!(se.err().code(), Some("NoSuchKey" | "NotFound" | "404"))
+                || format!("{:?}", se.raw()).contains("status: StatusCode(404)")
+        }
+        _ => false,
+    }
+}
+
+impl S3Blobs {
+    /// A store on `bucket`. With `public_base_url` (the CloudFront URL),
+    /// download URLs are `{base}/{key}`; without it, presigned GETs.
+    pub fn new(
+        client: aws_sdk_s3::Client,
+        bucket: impl Into<String>,
+        public_base_url: Option<String>,
+    ) -> Self {
+        Self {
+            client,
+            bucket: bucket.into(),
+            public_base_url: public_base_url.map(|u| u.trim_end_matches('/').to_owned()),
+        }
+    }
+
+    /// Creates the bucket (for development against moto or MinIO).
+    pub async fn create_bucket(&self) -> Result<(), StoreError> {
+        match self.client.create_bucket().bucket(&self.bucket).send().await {
+            Ok(_) => Ok(()),
+            Err(e) if matches!(e.as_service_error().map(|s| s.is_bucket_already_owned_by_you() || s.is_bucket_already_exists()), Some(true)) => Ok(()),
+            Err(e) => Err(s3_err("creating the bucket")(e)),
+        }
+    }
+}
+
+#[async_trait]
+impl BlobRead for S3Blobs {
+    async fn head(&self, key: &BlobKey) -> Result<Option<u64>, StoreError> {
+        match self
+            .client
+            .head_object()
+            .bucket(&self.bucket)
+            .key(key.as_str())
+            .send()
+            .await
+        {
+            Ok(o) => Ok(Some(o.content_length().unwrap_or(0).max(0) as u64)),
+            Err(e) if is_not_found(&e) => Ok(None),
+            Err(e) => Err(s3_err("reading object metadata")(e)),
+        }
+    }
+
+    async fn get_bytes(&self, key: &BlobKey) -> Result<Option<Bytes>, StoreError> {
+        match self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key.as_str())
+            .send()
+            .await
+        {
+            Ok(o) => {
+                let data = o
+                    .body
+                    .collect()
+                    .await
+                    .map_err(|e| StoreError::backend("reading an object", e))?;
+                Ok(Some(data.into_bytes()))
+            }
+            Err(e) if is_not_found(&e) => Ok(None),
+            Err(e) => Err(s3_err("reading an object")(e)),
+        }
+    }
+
+    async fn open(
+        &self,
+        key: &BlobKey,
+        range: Option<(u64, u64)>,
+    ) -> Result<Option<BlobBody>, StoreError> {
+        let mut req = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key.as_str());
+        if let Some((a, b)) = range {
+            req = req.range(format!("bytes={a}-{b}"));
+        }
+        match req.send().await {
+            Ok(o) => {
+                let total_size = match o.content_range().and_then(|r| r.rsplit_once('/')) {
+                    Some((_, total)) => total.parse().unwrap_or(0),
+                    None => o.content_length().unwrap_or(0).max(0) as u64,
+                };
+                Ok(Some(BlobBody {
+                    total_size,
+                    body: Box::pin(o.body.into_async_read()),
+                }))
+            }
+            Err(e) if is_not_found(&e) => Ok(None),
+            Err(e) => Err(s3_err("reading an object")(e)),
+        }
+    }
+
+    async fn download_url(&self, key: &BlobKey) -> Result<Option<String>, StoreError> {
+        if let Some(base) = &self.public_base_url {
+            return Ok(Some(format!("{base}/{}", key.as_str())));
+        }
+        let cfg = PresigningConfig::expires_in(PRESIGN_TTL)
+            .map_err(|e| StoreError::backend("presigning", e))?;
+        let req = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key.as_str())
+            .presigned(cfg)
+            .await
+            .map_err(s3_err("presigning a download"))?;
+        Ok(Some(req.uri().to_owned()))
+    }
+}
+
+fn checksum_b64(sha: &Sha256Digest) -> String {
+    base64::engine::general_purpose::STANDARD.encode(sha.as_bytes())
+}
+
+#[async_trait]
+impl BlobWrite for S3Blobs {
+    async fn put_bytes(&self, key: &BlobKey, bytes: Bytes) -> Result<(), StoreError> {
+        let sha = Sha256Digest::of(&bytes);
+        self.client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key.as_str())
+            .checksum_sha256(checksum_b64(&sha))
+            .body(S3Body::from(bytes))
+            .send()
+            .await
+            .map_err(s3_err("writing an object"))?;
+        Ok(())
+    }
+
+    async fn put_verified(
+        &self,
+        key: &BlobKey,
+        mut body: ByteStream,
+        expected: &Sha256Digest,
+        max_size: u64,
+    ) -> Result<u64, StoreError> {
+        // Spool to a temporary file while hashing: nothing reaches the bucket
+        // unless it is complete, within the limit, and hashes right.
+        let tmp = tempfile::NamedTempFile::new()
+            .map_err(|e| StoreError::backend("spooling an upload", e))?;
+        let mut file = tokio::fs::File::from_std(
+            tmp.reopen()
+                .map_err(|e| StoreError::backend("spooling an upload", e))?,
+        );
+        let mut hasher = Sha256::new();
+        let mut size = 0u64;
+        while let Some(chunk) = body.next().await {
+            let chunk = chunk.map_err(|e| StoreError::backend("receiving an upload", e))?;
+            size += chunk.len() as u64;
+            if size > max_size {
+                return Err(StoreError::TooLarge { limit: max_size });
+            }
+            hasher.update(&chunk);
+            file.write_all(&chunk)
+                .await
+                .map_err(|e| StoreError::backend("spooling an upload", e))?;
+        }
+        file.flush()
+            .await
+            .map_err(|e| StoreError::backend("spooling an upload", e))?;
+        let actual = Sha256Digest::from_bytes(hasher.finalize().into());
+        if &actual != expected {
+            return Err(StoreError::HashMismatch {
+                expected: *expected,
+                actual,
+            });
+        }
+        let s3_body = S3Body::from_path(tmp.path())
+            .await
+            .map_err(|e| StoreError::backend("reading a spooled upload", e))?;
+        self.client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key.as_str())
+            .checksum_sha256(checksum_b64(expected))
+            .body(s3_body)
+            .send()
+            .await
+            .map_err(s3_err("writing an object"))?;
+        Ok(size)
+    }
+
+    async fn direct_upload(
+        &self,
+        key: &BlobKey,
+        sha256: &Sha256Digest,
+        size: u64,
+    ) -> Result<Option<DirectUpload>, StoreError> {
+        let cfg = PresigningConfig::expires_in(PRESIGN_TTL)
+            .map_err(|e| StoreError::backend("presigning", e))?;
+        let req = self
+            .client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key.as_str())
+            .content_length(size as i64)
+            .checksum_algorithm(ChecksumAlgorithm::Sha256)
+            .checksum_sha256(checksum_b64(sha256))
+            .presigned(cfg)
+            .await
+            .map_err(s3_err("presigning an upload"))?;
+        let headers: BTreeMap<String, String> = req
+            .headers()
+            .map(|(k, v)| (k.to_ascii_lowercase(), v.to_owned()))
+            .filter(|(k, _)| k != "content-length")
+            .collect();
+        Ok(Some(DirectUpload {
+            method: req.method().to_owned(),
+            url: req.uri().to_owned(),
+            headers,
+        }))
+    }
+}
