@@ -3,20 +3,38 @@
 
 use anyhow::{Context, Result};
 use clap::Args;
+use liveship_core::aws::AwsSettings;
 use liveship_core::env;
 use liveship_core::http::cache::LookupCache;
 use liveship_core::http::{self, CiState, DeviceState, EventState, Urls, DEFAULT_MAX_FILE};
 use liveship_core::model::Scope;
 use liveship_core::store::fs::FsBlobs;
 use liveship_core::store::sqlite::SqliteRecords;
-use liveship_core::store::{EventWrite, RecordRead, RecordWrite};
+use liveship_core::store::{BlobWrite, EventWrite, RecordWrite};
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+/// Where `liveship serve` keeps its data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Backend {
+    /// SQLite and a local directory (no cloud account).
+    Embedded,
+    /// DynamoDB and S3, configured by LIVESHIP_BUCKET, LIVESHIP_TABLE_PREFIX,
+    /// LIVESHIP_PUBLIC_BASE_URL and the standard AWS variables.
+    Aws,
+}
+
 /// Configuration of `liveship serve`, read once at start (flags or environment).
 #[derive(Debug, Args)]
 pub struct ServeConfig {
+    /// Storage backend.
+    #[arg(long, env = env::BACKEND, value_enum, default_value = "embedded")]
+    backend: Backend,
+    /// With `--backend aws`: create the bucket and tables if missing (for
+    /// development against moto or MinIO; production uses infra/).
+    #[arg(long)]
+    create_resources: bool,
     /// Address to listen on (port 0: any free port, printed at start).
     #[arg(long, env = env::LISTEN, default_value = "127.0.0.1:8080")]
     listen: String,
@@ -60,14 +78,41 @@ fn init_logging() {
 }
 
 async fn serve(cfg: ServeConfig) -> Result<()> {
-    std::fs::create_dir_all(&cfg.data_dir)
-        .with_context(|| format!("cannot create data directory {}", cfg.data_dir.display()))?;
-    let records = Arc::new(
-        SqliteRecords::open(&cfg.data_dir.join("liveship.db")).context("opening the database")?,
-    );
-    let blobs =
-        Arc::new(FsBlobs::open(&cfg.data_dir.join("blobs")).context("opening the blob directory")?);
-    bootstrap_admin(&records, cfg.admin_token.as_deref()).await?;
+    let (records, events, blobs): (
+        Arc<dyn RecordWrite>,
+        Arc<dyn EventWrite>,
+        Arc<dyn BlobWrite>,
+    ) = match cfg.backend {
+        Backend::Embedded => {
+            std::fs::create_dir_all(&cfg.data_dir).with_context(|| {
+                format!("cannot create data directory {}", cfg.data_dir.display())
+            })?;
+            let records = Arc::new(
+                SqliteRecords::open(&cfg.data_dir.join("liveship.db"))
+                    .context("opening the database")?,
+            );
+            let blobs = Arc::new(
+                FsBlobs::open(&cfg.data_dir.join("blobs")).context("opening the blob directory")?,
+            );
+            spawn_event_pruning(records.clone(), cfg.event_retention_days);
+            (records.clone(), records, blobs)
+        }
+        Backend::Aws => {
+            let settings = AwsSettings::from_env()?;
+            let (blobs, records) = settings.connect().await;
+            if cfg.create_resources {
+                blobs.create_bucket().await.context("creating the bucket")?;
+                records
+                    .create_tables()
+                    .await
+                    .context("creating the tables")?;
+            }
+            // Raw events expire through the DynamoDB TTL.
+            let records = Arc::new(records);
+            (records.clone(), records, Arc::new(blobs))
+        }
+    };
+    bootstrap_admin(&*records, cfg.admin_token.as_deref()).await?;
 
     let listener = tokio::net::TcpListener::bind(&cfg.listen)
         .await
@@ -97,14 +142,14 @@ async fn serve(cfg: ServeConfig) -> Result<()> {
         },
         EventState {
             records: records.clone(),
-            events: records.clone(),
+            events,
         },
     );
-    spawn_event_pruning(records.clone(), cfg.event_retention_days);
-    println!(
-        "liveship listening on http://{addr} (public URL {public_url}, data in {})",
-        cfg.data_dir.display()
-    );
+    let data = match cfg.backend {
+        Backend::Embedded => format!("data in {}", cfg.data_dir.display()),
+        Backend::Aws => "data in S3 and DynamoDB".to_owned(),
+    };
+    println!("liveship listening on http://{addr} (public URL {public_url}, {data})");
     std::io::stdout().flush().ok();
     tracing::info!(%addr, "listening");
     axum::serve(listener, router)
@@ -117,7 +162,7 @@ async fn serve(cfg: ServeConfig) -> Result<()> {
 
 /// Makes sure an admin token exists: the configured one, or on a first
 /// start a new one printed once on stdout (never to the log).
-async fn bootstrap_admin(records: &SqliteRecords, configured: Option<&str>) -> Result<()> {
+async fn bootstrap_admin(records: &dyn RecordWrite, configured: Option<&str>) -> Result<()> {
     use liveship_core::hash::Sha256Digest;
     if let Some(secret) = configured.filter(|s| !s.is_empty()) {
         if secret.len() < 16 {

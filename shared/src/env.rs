@@ -23,3 +23,14 @@ pub const ADMIN_TOKEN: &str = "LIVESHIP_ADMIN_TOKEN";
 pub const EVENT_RETENTION_DAYS: &str = "LIVESHIP_EVENT_RETENTION_DAYS";
 /// Log filter (`info`, `liveship=debug`, ...).
 pub const LOG: &str = "LIVESHIP_LOG";
+/// Backend of `liveship serve`: `embedded` (SQLite + directory) or `aws`.
+pub const BACKEND: &str = "LIVESHIP_BACKEND";
+/// S3 bucket of the AWS backend.
+pub const BUCKET: &str = "LIVESHIP_BUCKET";
+/// Prefix of every DynamoDB table name of the AWS backend.
+pub const TABLE_PREFIX: &str = "LIVESHIP_TABLE_PREFIX";
+/// Public base URL of the bucket (the CloudFront URL); without it, download
+/// URLs are presigned GETs.
+pub const PUBLIC_BASE_URL: &str = "LIVESHIP_PUBLIC_BASE_URL";
+/// Standard AWS variable, honoured so moto, MinIO or LocalStack work.
+pub const AWS_ENDPOINT_URL: &str = "AWS_ENDPOINT_URL";

@@ -13,6 +13,8 @@
 #![warn(missing_docs)]
 
 pub mod artifact;
+#[cfg(feature = "aws")]
+pub mod aws;
 pub mod domain;
 pub mod env;
 pub mod fsutil;

@@ -106,8 +106,45 @@ impl Server {
         s
     }
 
+    /// Starts a server on the AWS backend against moto at `moto_url`, with a
+    /// fresh bucket and table prefix (`--create-resources`).
+    pub fn start_aws(moto_url: &str) -> Self {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let unique = format!(
+            "t{}{}",
+            std::process::id(),
+            tmp.path()
+                .file_name()
+                .unwrap()
+                .to_string_lossy()
+                .to_lowercase()
+                .replace(|c: char| !c.is_ascii_alphanumeric(), "")
+        );
+        let env = vec![
+            ("LIVESHIP_BACKEND".to_owned(), "aws".to_owned()),
+            ("LIVESHIP_BUCKET".to_owned(), format!("liveship-{unique}")),
+            ("LIVESHIP_TABLE_PREFIX".to_owned(), format!("{unique}-")),
+            ("AWS_ENDPOINT_URL".to_owned(), moto_url.to_owned()),
+            ("AWS_ACCESS_KEY_ID".to_owned(), "test".to_owned()),
+            ("AWS_SECRET_ACCESS_KEY".to_owned(), "test".to_owned()),
+            ("AWS_REGION".to_owned(), "us-east-1".to_owned()),
+        ];
+        let mut s = Self::spawn(
+            &tmp.path().join("data"),
+            "lsp_test_admin_token_0123456789abcdef",
+            &env,
+            &["--create-resources"],
+        );
+        s._tmp = Some(tmp);
+        s
+    }
+
     /// Starts a server on `data_dir` (which may hold data from an earlier run).
     pub fn start_in(data_dir: &Path, admin_token: &str) -> Self {
+        Self::spawn(data_dir, admin_token, &[], &[])
+    }
+
+    fn spawn(data_dir: &Path, admin_token: &str, env: &[(String, String)], args: &[&str]) -> Self {
         use std::io::BufRead;
         fs::create_dir_all(data_dir).expect("data dir");
         let stderr_path = data_dir.with_extension(format!("stderr-{}.log", std::process::id()));
@@ -119,8 +156,11 @@ impl Server {
         let mut child = std::process::Command::new(liveship_bin())
             .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(data_dir)
+            .args(args)
             .env("LIVESHIP_ADMIN_TOKEN", admin_token)
             .env_remove("LIVESHIP_PUBLIC_URL")
+            .env_remove("LIVESHIP_BACKEND")
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .stdout(std::process::Stdio::piped())
             .stderr(stderr)
             .spawn()

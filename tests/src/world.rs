@@ -31,7 +31,11 @@ impl Default for World {
 #[allow(missing_docs)]
 impl World {
     pub fn new() -> Self {
-        let server = Server::start();
+        Self::with_server(Server::start())
+    }
+
+    /// A world around a given server (for example one on the AWS backend).
+    pub fn with_server(server: Server) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let out = std::process::Command::new(crate::liveship_bin())
             .current_dir(dir.path())
