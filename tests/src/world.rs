@@ -132,6 +132,7 @@ impl World {
         }
         name.to_owned()
     }
+    /// `upload-artifact` of `dir`, asserting success; the JSON answer.
     pub fn upload(
         &self,
         token: &str,
@@ -140,6 +141,31 @@ impl World {
         version: &str,
         extra: &[&str],
     ) -> Value {
+        self.cli(token, &Self::upload_args(app, dir, version, extra))
+    }
+
+    /// `upload-artifact` of `dir` that may fail: (exit code, stdout, stderr).
+    pub fn try_upload(
+        &self,
+        token: &str,
+        app: &str,
+        dir: &str,
+        version: &str,
+        extra: &[&str],
+    ) -> (i32, String, String) {
+        self.server.cli(
+            token,
+            self.path(),
+            &Self::upload_args(app, dir, version, extra),
+        )
+    }
+
+    fn upload_args<'a>(
+        app: &'a str,
+        dir: &'a str,
+        version: &'a str,
+        extra: &[&'a str],
+    ) -> Vec<&'a str> {
         let mut args = vec![
             "live-update",
             "upload-artifact",
@@ -159,7 +185,7 @@ impl World {
             "test build",
         ];
         args.extend_from_slice(extra);
-        self.cli(token, &args)
+        args
     }
     pub async fn latest(&self, app: &str, channel: &str, query: &str) -> Latest {
         let (status, v) = self

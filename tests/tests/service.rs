@@ -120,22 +120,7 @@ async fn full_story_publish_deploy_download_report() {
     assert_eq!(again["build_id"], second["build_id"]);
     // A different manifest under an existing version is a conflict.
     write(&w.path().join("www"), "js/app.js", b"console.log('v3')");
-    let (code, _, err) = w.server.cli(
-        &t.upload,
-        w.path(),
-        &[
-            "live-update",
-            "upload-artifact",
-            "--app-id",
-            "com.example.story",
-            "--build-dir",
-            "www",
-            "--signing-key",
-            "liveship_private.pem",
-            "--version",
-            "1.0.1",
-        ],
-    );
+    let (code, _, err) = w.try_upload(&t.upload, "com.example.story", &dir, "1.0.1", &[]);
     assert_eq!(code, 1);
     assert!(
         err.contains("409") && err.contains("already build"),
@@ -151,25 +136,12 @@ async fn full_story_publish_deploy_download_report() {
         &["--artifact-type", "zip", "--channel", "zips"],
     );
     // Without the deploy scope, --channel is refused after the build is registered.
-    let (code, _, err) = w.server.cli(
+    let (code, _, err) = w.try_upload(
         &t.upload,
-        w.path(),
-        &[
-            "live-update",
-            "upload-artifact",
-            "--app-id",
-            "com.example.story",
-            "--build-dir",
-            "www",
-            "--signing-key",
-            "liveship_private.pem",
-            "--version",
-            "1.1.0-zip",
-            "--artifact-type",
-            "zip",
-            "--channel",
-            "zips",
-        ],
+        "com.example.story",
+        &dir,
+        "1.1.0-zip",
+        &["--artifact-type", "zip", "--channel", "zips"],
     );
     assert_eq!(code, 1);
     assert!(err.contains("403"), "{err}");
