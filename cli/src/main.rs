@@ -38,6 +38,10 @@ enum Command {
     LiveUpdate(live_update::LiveUpdate),
     /// Run the update service on this machine (SQLite and a directory).
     Serve(serve::ServeConfig),
+    /// Prepare a deployment's data without serving it: create the first
+    /// admin token (printed once), and with --create-resources the bucket
+    /// and tables. Run once after `terraform apply`.
+    Bootstrap(serve::StoreConfig),
     /// Point a channel at a build, optionally as a staged rollout.
     Deploy(remote::DeployArgs),
     /// Put a channel back on its previous build.
@@ -69,6 +73,12 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve(cfg) => {
             return match serve::run(cfg) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => out.finish(Err(e.into())),
+            }
+        }
+        Command::Bootstrap(cfg) => {
+            return match serve::bootstrap(cfg) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => out.finish(Err(e.into())),
             }

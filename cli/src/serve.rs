@@ -25,9 +25,9 @@ pub enum Backend {
     Aws,
 }
 
-/// Configuration of `liveship serve`, read once at start (flags or environment).
+/// Where the data lives: shared by `liveship serve` and `liveship bootstrap`.
 #[derive(Debug, Args)]
-pub struct ServeConfig {
+pub struct StoreConfig {
     /// Storage backend.
     #[arg(long, env = env::BACKEND, value_enum, default_value = "embedded")]
     backend: Backend,
@@ -35,25 +35,48 @@ pub struct ServeConfig {
     /// development against moto or MinIO; production uses infra/).
     #[arg(long)]
     create_resources: bool,
-    /// Address to listen on (port 0: any free port, printed at start).
-    #[arg(long, env = env::LISTEN, default_value = "127.0.0.1:8080")]
-    listen: String,
     /// Where the SQLite database and the blobs live.
     #[arg(long, env = env::DATA_DIR, default_value = "./liveship-data")]
     data_dir: PathBuf,
-    /// URL devices and CI reach this server at [default: http://LISTEN].
-    #[arg(long, env = env::PUBLIC_URL)]
-    public_url: Option<String>,
+    /// Days raw device events are kept; counters are kept forever.
+    #[arg(long, env = env::EVENT_RETENTION_DAYS, default_value_t = 30)]
+    event_retention_days: u32,
     /// Bootstrap admin token (created if missing). Without it, the first
     /// start generates one and prints it once.
     #[arg(long, env = env::ADMIN_TOKEN, hide_env_values = true)]
     admin_token: Option<String>,
-    /// Days raw device events are kept; counters are kept forever.
-    #[arg(long, env = env::EVENT_RETENTION_DAYS, default_value_t = 30)]
-    event_retention_days: u32,
+}
+
+/// Configuration of `liveship serve`, read once at start (flags or environment).
+#[derive(Debug, Args)]
+pub struct ServeConfig {
+    #[command(flatten)]
+    store: StoreConfig,
+    /// Address to listen on (port 0: any free port, printed at start).
+    #[arg(long, env = env::LISTEN, default_value = "127.0.0.1:8080")]
+    listen: String,
+    /// URL devices and CI reach this server at [default: http://LISTEN].
+    #[arg(long, env = env::PUBLIC_URL)]
+    public_url: Option<String>,
     /// Largest file accepted by an upload, in bytes.
     #[arg(long, default_value_t = DEFAULT_MAX_FILE)]
     max_file_size: u64,
+}
+
+/// `liveship bootstrap`: prepares a deployment's data without serving it,
+/// such as the DynamoDB tables behind the Lambda functions.
+pub fn bootstrap(cfg: StoreConfig) -> Result<()> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?
+        .block_on(async {
+            let (records, _, _) = open_stores(&cfg).await?;
+            if !bootstrap_admin(&*records, cfg.admin_token.as_deref()).await? {
+                println!("liveship: an admin token already exists; nothing to do");
+            }
+            Ok(())
+        })
 }
 
 pub fn run(cfg: ServeConfig) -> Result<()> {
@@ -77,12 +100,14 @@ fn init_logging() {
         .init();
 }
 
-async fn serve(cfg: ServeConfig) -> Result<()> {
-    let (records, events, blobs): (
-        Arc<dyn RecordWrite>,
-        Arc<dyn EventWrite>,
-        Arc<dyn BlobWrite>,
-    ) = match cfg.backend {
+type Opened = (
+    Arc<dyn RecordWrite>,
+    Arc<dyn EventWrite>,
+    Arc<dyn BlobWrite>,
+);
+
+async fn open_stores(cfg: &StoreConfig) -> Result<Opened> {
+    Ok(match cfg.backend {
         Backend::Embedded => {
             std::fs::create_dir_all(&cfg.data_dir).with_context(|| {
                 format!("cannot create data directory {}", cfg.data_dir.display())
@@ -111,8 +136,12 @@ async fn serve(cfg: ServeConfig) -> Result<()> {
             let records = Arc::new(records);
             (records.clone(), records, Arc::new(blobs))
         }
-    };
-    bootstrap_admin(&*records, cfg.admin_token.as_deref()).await?;
+    })
+}
+
+async fn serve(cfg: ServeConfig) -> Result<()> {
+    let (records, events, blobs) = open_stores(&cfg.store).await?;
+    bootstrap_admin(&*records, cfg.store.admin_token.as_deref()).await?;
 
     let listener = tokio::net::TcpListener::bind(&cfg.listen)
         .await
@@ -145,8 +174,8 @@ async fn serve(cfg: ServeConfig) -> Result<()> {
             events,
         },
     );
-    let data = match cfg.backend {
-        Backend::Embedded => format!("data in {}", cfg.data_dir.display()),
+    let data = match cfg.store.backend {
+        Backend::Embedded => format!("data in {}", cfg.store.data_dir.display()),
         Backend::Aws => "data in S3 and DynamoDB".to_owned(),
     };
     println!("liveship listening on http://{addr} (public URL {public_url}, {data})");
@@ -161,8 +190,9 @@ async fn serve(cfg: ServeConfig) -> Result<()> {
 }
 
 /// Makes sure an admin token exists: the configured one, or on a first
-/// start a new one printed once on stdout (never to the log).
-async fn bootstrap_admin(records: &dyn RecordWrite, configured: Option<&str>) -> Result<()> {
+/// start a new one printed once on stdout (never to the log). True if a
+/// token was created.
+async fn bootstrap_admin(records: &dyn RecordWrite, configured: Option<&str>) -> Result<bool> {
     use liveship_core::hash::Sha256Digest;
     if let Some(secret) = configured.filter(|s| !s.is_empty()) {
         if secret.len() < 16 {
@@ -180,8 +210,9 @@ async fn bootstrap_admin(records: &dyn RecordWrite, configured: Option<&str>) ->
                 vec![Scope::Admin],
             );
             records.create_token(&token).await?;
+            return Ok(true);
         }
-        return Ok(());
+        return Ok(false);
     }
     if records.token_count().await? == 0 {
         let secret = liveship_core::http::new_secret().map_err(|e| anyhow::anyhow!(e.message))?;
@@ -190,8 +221,9 @@ async fn bootstrap_admin(records: &dyn RecordWrite, configured: Option<&str>) ->
         records.create_token(&token).await?;
         println!("liveship: admin token (shown once; store it now): {secret}");
         std::io::stdout().flush().ok();
+        return Ok(true);
     }
-    Ok(())
+    Ok(false)
 }
 
 fn spawn_event_pruning(events: Arc<SqliteRecords>, days: u32) {

@@ -2,6 +2,7 @@
 //! start (the same names infra/ sets on the Lambda functions).
 
 use crate::env;
+use crate::http::{self, Function, Stores, Urls};
 use crate::store::dynamodb::DynamoRecords;
 use crate::store::s3::S3Blobs;
 
@@ -24,7 +25,15 @@ pub struct AwsSettings {
     pub endpoint_url: Option<String>,
     /// `LIVESHIP_EVENT_RETENTION_DAYS` (default 30).
     pub event_retention_days: u32,
+    /// `LIVESHIP_PUBLIC_URL`: where clients reach the API (required by the
+    /// Lambda functions, which cannot know their API Gateway URL).
+    pub public_url: Option<String>,
+    /// `LIVESHIP_CACHE_TTL_SECONDS` (default 5).
+    pub cache_ttl: std::time::Duration,
 }
+
+/// Default of `LIVESHIP_CACHE_TTL_SECONDS`.
+pub const DEFAULT_CACHE_TTL_SECONDS: u64 = 5;
 
 fn var(name: &'static str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.is_empty())
@@ -41,6 +50,12 @@ impl AwsSettings {
             event_retention_days: var(env::EVENT_RETENTION_DAYS)
                 .and_then(|d| d.parse().ok())
                 .unwrap_or(30),
+            public_url: var(env::PUBLIC_URL),
+            cache_ttl: std::time::Duration::from_secs(
+                var(env::CACHE_TTL_SECONDS)
+                    .and_then(|d| d.parse().ok())
+                    .unwrap_or(DEFAULT_CACHE_TTL_SECONDS),
+            ),
         })
     }
 
@@ -62,5 +77,29 @@ impl AwsSettings {
         )
         .with_event_retention_days(self.event_retention_days);
         (blobs, records)
+    }
+}
+
+impl AwsSettings {
+    /// The router of one Lambda function, on stores built once (at cold
+    /// start) from these settings.
+    pub async fn function_router(&self, function: Function) -> Result<axum::Router, MissingVar> {
+        let public_url = self
+            .public_url
+            .as_deref()
+            .ok_or(MissingVar(env::PUBLIC_URL))?;
+        let (blobs, records) = self.connect().await;
+        let records = std::sync::Arc::new(records);
+        let stores = Stores {
+            records: records.clone(),
+            events: records,
+            blobs: std::sync::Arc::new(blobs),
+        };
+        Ok(http::function_router(
+            function,
+            stores,
+            Urls::new(public_url),
+            self.cache_ttl,
+        ))
     }
 }

@@ -34,3 +34,6 @@ pub const TABLE_PREFIX: &str = "LIVESHIP_TABLE_PREFIX";
 pub const PUBLIC_BASE_URL: &str = "LIVESHIP_PUBLIC_BASE_URL";
 /// Standard AWS variable, honoured so moto, MinIO or LocalStack work.
 pub const AWS_ENDPOINT_URL: &str = "AWS_ENDPOINT_URL";
+/// Seconds a warm `latest` function keeps channel state before reading
+/// DynamoDB again (0: no cache). Deploys reach devices within this time.
+pub const CACHE_TTL_SECONDS: &str = "LIVESHIP_CACHE_TTL_SECONDS";

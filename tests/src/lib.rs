@@ -41,6 +41,7 @@ pub fn mixed_build(root: &Path, large_len: usize) {
     write(root, "assets/video/intro.mp4", &noise(large_len, 99));
 }
 
+pub mod lambda;
 pub mod world;
 
 /// A real `liveship serve` process on a free loopback port, with its own
@@ -54,8 +55,10 @@ pub struct Server {
     /// The data directory (kept across restarts).
     pub data_dir: std::path::PathBuf,
     _tmp: Option<tempfile::TempDir>,
-    child: std::process::Child,
+    child: Option<std::process::Child>,
     stderr_path: std::path::PathBuf,
+    /// The Lambda deployment, when this server is one ([`Server::start_lambda`]).
+    pub stack: Option<lambda::Stack>,
 }
 
 /// The `liveship` binary beside this test binary (`target/<profile>/liveship`),
@@ -110,25 +113,7 @@ impl Server {
     /// fresh bucket and table prefix (`--create-resources`).
     pub fn start_aws(moto_url: &str) -> Self {
         let tmp = tempfile::tempdir().expect("tempdir");
-        let unique = format!(
-            "t{}{}",
-            std::process::id(),
-            tmp.path()
-                .file_name()
-                .unwrap()
-                .to_string_lossy()
-                .to_lowercase()
-                .replace(|c: char| !c.is_ascii_alphanumeric(), "")
-        );
-        let env = vec![
-            ("LIVESHIP_BACKEND".to_owned(), "aws".to_owned()),
-            ("LIVESHIP_BUCKET".to_owned(), format!("liveship-{unique}")),
-            ("LIVESHIP_TABLE_PREFIX".to_owned(), format!("{unique}-")),
-            ("AWS_ENDPOINT_URL".to_owned(), moto_url.to_owned()),
-            ("AWS_ACCESS_KEY_ID".to_owned(), "test".to_owned()),
-            ("AWS_SECRET_ACCESS_KEY".to_owned(), "test".to_owned()),
-            ("AWS_REGION".to_owned(), "us-east-1".to_owned()),
-        ];
+        let env = aws_env(moto_url, &tmp);
         let mut s = Self::spawn(
             &tmp.path().join("data"),
             "lsp_test_admin_token_0123456789abcdef",
@@ -139,6 +124,69 @@ impl Server {
         s
     }
 
+    /// The three Lambda functions behind a local API Gateway, on S3 and
+    /// DynamoDB in moto at `moto_url`: a fresh bucket and tables, and the
+    /// admin token, made first by `liveship bootstrap --create-resources`.
+    /// `extra` is more environment for the functions.
+    pub fn start_lambda(moto_url: &str, extra: &[(&str, &str)]) -> Self {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let admin_token = "lsp_test_admin_token_0123456789abcdef";
+        let mut env = aws_env(moto_url, &tmp);
+        env.retain(|(k, _)| k != "LIVESHIP_BACKEND");
+        let out = std::process::Command::new(liveship_bin())
+            .args(["bootstrap", "--backend", "aws", "--create-resources"])
+            .env("LIVESHIP_ADMIN_TOKEN", admin_token)
+            .envs(env.iter().map(|(k, v)| (k, v)))
+            .output()
+            .expect("run liveship bootstrap");
+        assert!(
+            out.status.success(),
+            "liveship bootstrap failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        env.retain(|(k, _)| k != "AWS_ENDPOINT_URL");
+        env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        let stack = lambda::Stack::start(moto_url, &env, tmp.path());
+        Self {
+            url: stack.url.clone(),
+            admin_token: admin_token.to_owned(),
+            data_dir: tmp.path().to_owned(),
+            stderr_path: tmp.path().join("none.log"),
+            _tmp: Some(tmp),
+            child: None,
+            stack: Some(stack),
+        }
+    }
+}
+
+/// Environment of the AWS backend against moto, with a fresh bucket and
+/// table prefix.
+fn aws_env(moto_url: &str, tmp: &tempfile::TempDir) -> Vec<(String, String)> {
+    let unique = format!(
+        "t{}{}",
+        std::process::id(),
+        tmp.path()
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .to_lowercase()
+            .replace(|c: char| !c.is_ascii_alphanumeric(), "")
+    );
+    [
+        ("LIVESHIP_BACKEND", "aws".to_owned()),
+        ("LIVESHIP_BUCKET", format!("liveship-{unique}")),
+        ("LIVESHIP_TABLE_PREFIX", format!("{unique}-")),
+        ("AWS_ENDPOINT_URL", moto_url.to_owned()),
+        ("AWS_ACCESS_KEY_ID", "test".to_owned()),
+        ("AWS_SECRET_ACCESS_KEY", "test".to_owned()),
+        ("AWS_REGION", "us-east-1".to_owned()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect()
+}
+
+impl Server {
     /// Starts a server on `data_dir` (which may hold data from an earlier run).
     pub fn start_in(data_dir: &Path, admin_token: &str) -> Self {
         Self::spawn(data_dir, admin_token, &[], &[])
@@ -183,19 +231,25 @@ impl Server {
             admin_token: admin_token.to_owned(),
             data_dir: data_dir.to_owned(),
             _tmp: None,
-            child,
+            child: Some(child),
             stderr_path,
+            stack: None,
         }
     }
 
     /// `kill -9`: no shutdown, no flush, no goodbye.
     pub fn kill_hard(&mut self) {
-        let _ = self.child.kill(); // SIGKILL on Unix
-        let _ = self.child.wait();
+        if let Some(child) = &mut self.child {
+            let _ = child.kill(); // SIGKILL on Unix
+            let _ = child.wait();
+        }
     }
 
-    /// Everything the server logged so far.
+    /// Everything the server (or each function) logged so far.
     pub fn log(&self) -> String {
+        if let Some(stack) = &self.stack {
+            return stack.gateway.logs();
+        }
         fs::read_to_string(&self.stderr_path).unwrap_or_default()
     }
 
@@ -237,8 +291,7 @@ impl Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.kill_hard();
         let _ = fs::remove_file(&self.stderr_path);
     }
 }

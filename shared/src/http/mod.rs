@@ -20,6 +20,7 @@ mod zipgen;
 
 pub use ci::{new_secret, token_record};
 pub use error::{ApiError, Json};
+pub use openapi::Function;
 
 use crate::domain::AppId;
 use crate::hash::Sha256Digest;
@@ -224,6 +225,50 @@ pub fn router(ci: CiState, device: DeviceState, events: EventState) -> Router {
             .merge(device_router(device))
             .merge(event_router(events)),
     )
+}
+
+/// The stores of a deployment, from which each Lambda function's slice takes
+/// only the capabilities it needs.
+#[derive(Clone)]
+pub struct Stores {
+    /// Records.
+    pub records: Arc<dyn RecordWrite>,
+    /// Device events.
+    pub events: Arc<dyn EventWrite>,
+    /// Blobs.
+    pub blobs: Arc<dyn BlobWrite>,
+}
+debug_state!(Stores);
+
+/// The router one Lambda function runs: its slice and the common routes.
+/// The writer runs in another process, so the lookup cache of [`Function::Latest`]
+/// relies on `cache_ttl` alone (zero: no cache).
+pub fn function_router(
+    function: Function,
+    stores: Stores,
+    urls: Urls,
+    cache_ttl: std::time::Duration,
+) -> Router {
+    let slice = match function {
+        Function::Register => ci_router(CiState {
+            records: stores.records,
+            blobs: stores.blobs,
+            urls,
+            max_file: DEFAULT_MAX_FILE,
+            invalidate: None,
+        }),
+        Function::Latest => device_router(DeviceState {
+            records: stores.records,
+            blobs: stores.blobs,
+            urls,
+            cache: (!cache_ttl.is_zero()).then(|| Arc::new(cache::LookupCache::new(cache_ttl))),
+        }),
+        Function::DownloadComplete => event_router(EventState {
+            records: stores.records,
+            events: stores.events,
+        }),
+    };
+    finish(common_router().merge(slice))
 }
 
 async fn log_request(req: Request, next: Next) -> Response {

@@ -19,6 +19,40 @@ pub enum Access {
     Deploy,
 }
 
+/// The three Lambda functions of the AWS deployment. Each serves one slice
+/// of the router with only the store capabilities that slice needs, so each
+/// can have its own minimal IAM policy; infra/ wires every route in
+/// [`ROUTES`] to its function.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Function {
+    /// CI and ops routes (authenticated writes), plus liveness and this
+    /// description.
+    Register,
+    /// Device lookups and file downloads (read-only).
+    Latest,
+    /// Device events (read records, append events).
+    DownloadComplete,
+}
+
+impl Function {
+    /// All functions.
+    pub const ALL: [Function; 3] = [Self::Register, Self::Latest, Self::DownloadComplete];
+
+    /// Name of the package, binary and (after the name prefix) Lambda function.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Register => "register",
+            Self::Latest => "latest",
+            Self::DownloadComplete => "download-complete",
+        }
+    }
+
+    /// The routes this function serves.
+    pub fn routes(self) -> impl Iterator<Item = &'static RouteDoc> {
+        ROUTES.iter().filter(move |r| r.function == self)
+    }
+}
+
 /// One route of the API.
 #[derive(Debug, Clone, Copy)]
 pub struct RouteDoc {
@@ -28,6 +62,8 @@ pub struct RouteDoc {
     pub path: &'static str,
     /// Who may call it.
     pub access: Access,
+    /// The Lambda function that serves it.
+    pub function: Function,
     /// What it does.
     pub summary: &'static str,
     /// Success status.
@@ -41,6 +77,7 @@ pub const ROUTES: &[RouteDoc] = &[
         path: "/healthz",
         access: Access::Public,
         summary: "Liveness",
+        function: Function::Register,
         success: 200,
     },
     RouteDoc {
@@ -48,6 +85,7 @@ pub const ROUTES: &[RouteDoc] = &[
         path: "/v1/openapi.json",
         access: Access::Public,
         summary: "This description",
+        function: Function::Register,
         success: 200,
     },
     RouteDoc {
@@ -55,6 +93,7 @@ pub const ROUTES: &[RouteDoc] = &[
         path: "/v1/apps",
         access: Access::GlobalAdmin,
         summary: "Create an app, with optional public keys that must sign every build",
+        function: Function::Register,
         success: 201,
     },
     RouteDoc {
@@ -62,6 +101,7 @@ pub const ROUTES: &[RouteDoc] = &[
         path: "/v1/tokens",
         access: Access::Admin,
         summary: "Create a token (the secret is in the answer, once)",
+        function: Function::Register,
         success: 201,
     },
     RouteDoc {
@@ -69,6 +109,7 @@ pub const ROUTES: &[RouteDoc] = &[
         path: "/v1/apps/{app}/uploads",
         access: Access::Upload,
         summary: "Which of these files are missing, and where to PUT each",
+        function: Function::Register,
         success: 200,
     },
     RouteDoc {
@@ -76,6 +117,7 @@ pub const ROUTES: &[RouteDoc] = &[
         path: "/v1/apps/{app}/files/{sha256}",
         access: Access::Upload,
         summary: "Store one file; bytes whose SHA-256 differs are refused",
+        function: Function::Register,
         success: 201,
     },
     RouteDoc {
@@ -83,6 +125,7 @@ pub const ROUTES: &[RouteDoc] = &[
         path: "/v1/apps/{app}/files/{sha256}",
         access: Access::Public,
         summary: "One file: immutable cache headers, ETag, Range",
+        function: Function::Latest,
         success: 200,
     },
     RouteDoc {
@@ -90,6 +133,7 @@ pub const ROUTES: &[RouteDoc] = &[
         path: "/v1/apps/{app}/builds",
         access: Access::Upload,
         summary: "Register a build from its signed manifest",
+        function: Function::Register,
         success: 201,
     },
     RouteDoc {
@@ -97,6 +141,7 @@ pub const ROUTES: &[RouteDoc] = &[
         path: "/v1/apps/{app}/builds",
         access: Access::Deploy,
         summary: "List builds, newest first",
+        function: Function::Register,
         success: 200,
     },
     RouteDoc {
@@ -104,6 +149,7 @@ pub const ROUTES: &[RouteDoc] = &[
         path: "/v1/apps/{app}/builds/{id}",
         access: Access::Deploy,
         summary: "Show a build",
+        function: Function::Register,
         success: 200,
     },
     RouteDoc {
@@ -111,6 +157,7 @@ pub const ROUTES: &[RouteDoc] = &[
         path: "/v1/apps/{app}/builds/{id}",
         access: Access::Deploy,
         summary: "Disable or enable a build, mark it mandatory, set native-version limits",
+        function: Function::Register,
         success: 200,
     },
     RouteDoc {
@@ -118,6 +165,7 @@ pub const ROUTES: &[RouteDoc] = &[
         path: "/v1/apps/{app}/builds/{id}/stats",
         access: Access::Deploy,
         summary: "Event counts of a build",
+        function: Function::Register,
         success: 200,
     },
     RouteDoc {
@@ -125,6 +173,7 @@ pub const ROUTES: &[RouteDoc] = &[
         path: "/v1/apps/{app}/channels",
         access: Access::Deploy,
         summary: "Channels with current build, rollout and history",
+        function: Function::Register,
         success: 200,
     },
     RouteDoc {
@@ -132,6 +181,7 @@ pub const ROUTES: &[RouteDoc] = &[
         path: "/v1/apps/{app}/channels/{channel}",
         access: Access::Deploy,
         summary: "Point a channel at a build, with an optional staged rollout",
+        function: Function::Register,
         success: 200,
     },
     RouteDoc {
@@ -139,6 +189,7 @@ pub const ROUTES: &[RouteDoc] = &[
         path: "/v1/apps/{app}/channels/{channel}/rollback",
         access: Access::Deploy,
         summary: "Go back to the channel's previous build",
+        function: Function::Register,
         success: 200,
     },
     RouteDoc {
@@ -146,6 +197,7 @@ pub const ROUTES: &[RouteDoc] = &[
         path: "/v1/apps/{app}/channels/{channel}/latest",
         access: Access::Public,
         summary: "Device update lookup",
+        function: Function::Latest,
         success: 200,
     },
     RouteDoc {
@@ -153,7 +205,72 @@ pub const ROUTES: &[RouteDoc] = &[
         path: "/v1/apps/{app}/events",
         access: Access::Public,
         summary: "Device event: download_complete, applied, failed, rolled_back",
+        function: Function::DownloadComplete,
         success: 202,
+    },
+    RouteDoc {
+        method: "POST",
+        path: "/capgo/updates",
+        access: Access::Public,
+        function: Function::Latest,
+        summary: "capgo-compatible update lookup (@capgo/capacitor-updater updateUrl)",
+        success: 200,
+    },
+    RouteDoc {
+        method: "POST",
+        path: "/capgo/stats",
+        access: Access::Public,
+        function: Function::DownloadComplete,
+        summary: "capgo-compatible device statistics (statsUrl)",
+        success: 200,
+    },
+    RouteDoc {
+        method: "POST",
+        path: "/capgo/channel_self",
+        access: Access::Public,
+        function: Function::DownloadComplete,
+        summary: "capgo-compatible: a device assigns itself to a channel that allows it",
+        success: 200,
+    },
+    RouteDoc {
+        method: "PUT",
+        path: "/capgo/channel_self",
+        access: Access::Public,
+        function: Function::DownloadComplete,
+        summary: "capgo-compatible: the device's channel",
+        success: 200,
+    },
+    RouteDoc {
+        method: "GET",
+        path: "/capgo/channel_self",
+        access: Access::Public,
+        function: Function::DownloadComplete,
+        summary: "capgo-compatible: channels a device may assign itself to",
+        success: 200,
+    },
+    RouteDoc {
+        method: "GET",
+        path: "/build/latest",
+        access: Access::Public,
+        function: Function::Latest,
+        summary: "Cartona-style update lookup",
+        success: 200,
+    },
+    RouteDoc {
+        method: "GET",
+        path: "/build/download",
+        access: Access::Public,
+        function: Function::Latest,
+        summary: "Cartona-style download: redirect to the build's zip",
+        success: 302,
+    },
+    RouteDoc {
+        method: "GET",
+        path: "/build/download/complete",
+        access: Access::Public,
+        function: Function::DownloadComplete,
+        summary: "Cartona-style download completion",
+        success: 200,
     },
 ];
 

@@ -262,7 +262,9 @@ impl BlobWrite for S3Blobs {
         let headers: BTreeMap<String, String> = req
             .headers()
             .map(|(k, v)| (k.to_ascii_lowercase(), v.to_owned()))
-            .filter(|(k, _)| k != "content-length")
+            // The length is the client's to send; the trace id the SDK adds
+            // inside Lambda is this invocation's, not the uploader's.
+            .filter(|(k, _)| k != "content-length" && k != "x-amzn-trace-id")
             .collect();
         Ok(Some(DirectUpload {
             method: req.method().to_owned(),
