@@ -27,6 +27,9 @@ pub enum LiveUpdate {
     Verify(VerifyArgs),
     /// Sign, upload only missing files, register (and optionally deploy) a build.
     UploadArtifact(crate::remote::UploadArgs),
+    /// Copy a signed build directory to your own bucket (s3://BUCKET/PREFIX),
+    /// with AWS credentials from the usual chain; then register-artifact.
+    Upload(crate::s3_upload::UploadToArgs),
     /// Register a build whose files you host yourself.
     RegisterArtifact(crate::remote::RegisterArgs),
     /// Set a build's native (binary) version limits.
@@ -129,6 +132,7 @@ pub fn run(
         LiveUpdate::BundleArtifact(a) => bundle_artifact(a, out),
         LiveUpdate::Verify(a) => verify(a, out),
         LiveUpdate::UploadArtifact(a) => crate::remote::upload_artifact(a, remote, out),
+        LiveUpdate::Upload(a) => crate::s3_upload::upload_to(a, out),
         LiveUpdate::RegisterArtifact(a) => crate::remote::register_artifact(a, remote, out),
         LiveUpdate::SetNativeVersions(a) => crate::remote::set_native_versions(a, remote, out),
     }

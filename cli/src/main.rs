@@ -6,6 +6,7 @@ mod live_update;
 mod output;
 mod progress;
 mod remote;
+mod s3_upload;
 mod serve;
 
 use clap::{Parser, Subcommand};

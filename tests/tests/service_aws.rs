@@ -113,3 +113,149 @@ async fn the_story_on_s3_and_dynamodb() {
     );
     assert_eq!(ch["channel"]["current"]["build_id"], first["build_id"]);
 }
+
+/// Appflow's self-hosted storage flow: `generate-manifest`, then
+/// `live-update upload --to s3://BUCKET/PREFIX` with AWS credentials (only
+/// missing or changed files go up; a tampered build goes nowhere), then
+/// `register-artifact --artifact-url`; devices fetch the files by path from
+/// the team's bucket.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "needs moto: scripts/test runs it"]
+async fn self_hosted_upload_to_s3_then_register() {
+    let moto = moto_url();
+    let w = World::new();
+    let app = "com.example.selfhosted";
+    let t = w.app(app);
+    let bucket = format!("selfhosted-{}", std::process::id());
+    let aws_env = [
+        ("AWS_ENDPOINT_URL", moto.as_str()),
+        ("AWS_ACCESS_KEY_ID", "test"),
+        ("AWS_SECRET_ACCESS_KEY", "test"),
+        ("AWS_REGION", "us-east-1"),
+    ];
+    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(&moto)
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_s3::config::Credentials::new(
+            "test", "test", None, None, "t",
+        ))
+        .load()
+        .await;
+    let s3 = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&sdk)
+            .force_path_style(true)
+            .build(),
+    );
+    s3.create_bucket().bucket(&bucket).send().await.unwrap();
+    // Devices read the team's bucket anonymously (in production through
+    // CloudFront; here a public-read policy stands in for it).
+    let policy = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+        "Principal": "*", "Action": "s3:GetObject", "Resource": format!("arn:aws:s3:::{bucket}/*")}]});
+    s3.put_bucket_policy()
+        .bucket(&bucket)
+        .policy(policy.to_string())
+        .send()
+        .await
+        .unwrap();
+
+    let files = sample_files();
+    let dir = w.build_dir("www", &as_refs(&files));
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(liveship_tests::liveship_bin())
+            .current_dir(w.path())
+            .args(args)
+            .arg("--json")
+            .envs(aws_env)
+            .env("LIVESHIP_SERVER", &w.server.url)
+            .env("LIVESHIP_TOKEN", &t.upload)
+            .env_remove("LIVESHIP_PUBLIC_BASE_URL")
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let v: serde_json::Value = serde_json::from_str(text.trim())
+            .unwrap_or_else(|e| panic!("{args:?}: not JSON ({e}): {text}"));
+        (out.status.code(), v)
+    };
+    let to = format!("s3://{bucket}/releases/1.0.0");
+    // Not signed yet: refused, with the way forward.
+    let (code, v) = run(&["live-update", "upload", "--build-dir", &dir, "--to", &to]);
+    assert_eq!(code, Some(1), "{v}");
+    assert!(
+        v["message"].as_str().unwrap().contains("generate-manifest"),
+        "{v}"
+    );
+
+    let (code, v) = run(&[
+        "live-update",
+        "generate-manifest",
+        "--build-dir",
+        &dir,
+        "--signing-key",
+        "liveship_private.pem",
+        "--app-id",
+        app,
+        "--version",
+        "1.0.0",
+    ]);
+    assert_eq!(code, Some(0), "{v}");
+    let (code, first) = run(&["live-update", "upload", "--build-dir", &dir, "--to", &to]);
+    assert_eq!(code, Some(0), "{first}");
+    assert_eq!(
+        (first["uploaded"].as_u64(), first["already_stored"].as_u64()),
+        (Some(4), Some(0))
+    );
+    let (_, again) = run(&["live-update", "upload", "--build-dir", &dir, "--to", &to]);
+    assert_eq!(
+        (again["uploaded"].as_u64(), again["already_stored"].as_u64()),
+        (Some(0), Some(4))
+    );
+    let url = first["artifact_url"].as_str().unwrap().to_owned();
+    assert_eq!(
+        url,
+        format!("{moto}/{bucket}/releases/1.0.0/live-update-manifest.json")
+    );
+
+    // Bytes that no longer match the signed manifest never leave the machine.
+    liveship_tests::write(&w.path().join("www"), "js/app.js", b"tampered");
+    let (code, v) = run(&["live-update", "upload", "--build-dir", &dir, "--to", &to]);
+    assert_eq!(code, Some(3), "{v}");
+    liveship_tests::write(&w.path().join("www"), "js/app.js", b"console.log('v1')");
+
+    let (code, reg) = run(&[
+        "live-update",
+        "register-artifact",
+        "--app-id",
+        app,
+        "--artifact-type",
+        "manifest",
+        "--artifact-url",
+        &url,
+    ]);
+    assert_eq!(code, Some(0), "{reg}");
+    let build = reg["build_id"].as_u64().unwrap().to_string();
+    w.cli(
+        &t.deploy,
+        &[
+            "deploy",
+            "--app-id",
+            app,
+            "--channel",
+            "production",
+            "--build-id",
+            &build,
+        ],
+    );
+    let latest = w.latest(app, "production", "device_id=dev-1").await;
+    let src = latest.files.unwrap();
+    assert_eq!(src.key, "path");
+    for (path, body) in &files {
+        let got = w
+            .http
+            .get(format!("{}{path}", src.base_url))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(got.status(), 200, "{path}");
+        assert_eq!(&got.bytes().await.unwrap()[..], &body[..], "{path}");
+    }
+}

@@ -155,7 +155,11 @@ pub(crate) async fn offer(
         _ => (
             zip_url,
             Some(FileSource {
-                base_url: s.urls.files_base(&build.app_id),
+                // Straight from the CDN when there is one: no API call per file.
+                base_url: s
+                    .blobs
+                    .public_files_base(&build.app_id)
+                    .unwrap_or_else(|| s.urls.files_base(&build.app_id)),
                 key: "sha256".into(),
             }),
         ),

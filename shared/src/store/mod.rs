@@ -178,7 +178,11 @@ pub struct BlobKey(String);
 impl BlobKey {
     /// A content-addressed file (or zip) of an app.
     pub fn file(app: &AppId, sha256: &Sha256Digest) -> Self {
-        Self(format!("apps/{app}/files/{sha256}"))
+        Self(format!("{}{sha256}", Self::files_prefix(app)))
+    }
+    /// The key prefix of every file of an app.
+    pub fn files_prefix(app: &AppId) -> String {
+        format!("apps/{app}/files/")
     }
     /// A stored manifest document, by the SHA-256 of its bytes.
     pub fn manifest(app: &AppId, sha256: &Sha256Digest) -> Self {
@@ -235,6 +239,13 @@ pub trait BlobRead: Send + Sync + 'static {
     /// as the directory store does.
     async fn download_url(&self, _key: &BlobKey) -> Result<Option<String>, StoreError> {
         Ok(None)
+    }
+
+    /// The public URL every file of `app` starts with, followed by its
+    /// SHA-256 (a CDN in front of the bucket), so devices fetch files
+    /// without going through the API at all; `None` when there is none.
+    fn public_files_base(&self, _app: &AppId) -> Option<String> {
+        None
     }
 }
 

@@ -7,6 +7,7 @@
 //! checksum, so a client uploading directly cannot store other bytes either.
 
 use super::{BlobBody, BlobKey, BlobRead, BlobWrite, ByteStream, DirectUpload, StoreError};
+use crate::domain::AppId;
 use crate::hash::Sha256Digest;
 use async_trait::async_trait;
 use aws_sdk_s3::error::{DisplayErrorContext, SdkError};
@@ -165,6 +166,12 @@ impl BlobRead for S3Blobs {
             .map_err(s3_err("presigning a download"))?;
         Ok(Some(req.uri().to_owned()))
     }
+
+    fn public_files_base(&self, app: &AppId) -> Option<String> {
+        self.public_base_url
+            .as_ref()
+            .map(|base| format!("{base}/{}", BlobKey::files_prefix(app)))
+    }
 }
 
 fn checksum_b64(sha: &Sha256Digest) -> String {
@@ -271,5 +278,43 @@ impl BlobWrite for S3Blobs {
             url: req.uri().to_owned(),
             headers,
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn blobs(base: Option<&str>) -> S3Blobs {
+        let conf = aws_sdk_s3::Config::builder()
+            .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
+            .region(aws_sdk_s3::config::Region::new("eu-west-1"))
+            .credentials_provider(aws_sdk_s3::config::Credentials::new(
+                "a", "b", None, None, "t",
+            ))
+            .build();
+        S3Blobs::new(
+            aws_sdk_s3::Client::from_conf(conf),
+            "bucket",
+            base.map(str::to_owned),
+        )
+    }
+
+    /// Devices build file URLs as base + SHA-256: that must be exactly the
+    /// URL of the stored object behind the CDN.
+    #[tokio::test]
+    async fn cdn_file_base_matches_the_object_urls() {
+        let app = AppId::new("com.example.cdn").unwrap();
+        let sha = Sha256Digest::of(b"x");
+        let b = blobs(Some("https://d111.cloudfront.net/"));
+        let base = b.public_files_base(&app).unwrap();
+        assert_eq!(
+            base,
+            "https://d111.cloudfront.net/apps/com.example.cdn/files/"
+        );
+        let direct = b.download_url(&BlobKey::file(&app, &sha)).await.unwrap();
+        assert_eq!(direct, Some(format!("{base}{sha}")));
+        // Without a CDN there is no shared base: each file is presigned.
+        assert_eq!(blobs(None).public_files_base(&app), None);
     }
 }
