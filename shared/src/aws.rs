@@ -103,3 +103,88 @@ impl AwsSettings {
         ))
     }
 }
+
+/// DynamoDB actions a function's store capabilities call, by table suffix.
+/// infra/iam.tf grants exactly these (the infra test checks it), and the
+/// Lambda tests check every request a function makes is covered. Nothing
+/// here deletes a table; only the device functions' own per-device rows
+/// (`device_channels`) can be deleted.
+pub fn dynamodb_actions(function: Function) -> &'static [(&'static str, &'static [&'static str])] {
+    const READ: &[&str] = &["dynamodb:GetItem", "dynamodb:Query"];
+    match function {
+        Function::Register => &[
+            ("apps", &["dynamodb:GetItem", "dynamodb:PutItem"]),
+            // token_count (the bootstrap check) scans the token table.
+            (
+                "tokens",
+                &["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Scan"],
+            ),
+            (
+                "builds",
+                &[
+                    "dynamodb:GetItem",
+                    "dynamodb:Query",
+                    "dynamodb:PutItem",
+                    "dynamodb:ConditionCheckItem",
+                    "dynamodb:TransactWriteItems",
+                ],
+            ),
+            (
+                "build_versions",
+                &[
+                    "dynamodb:GetItem",
+                    "dynamodb:PutItem",
+                    "dynamodb:ConditionCheckItem",
+                    "dynamodb:TransactWriteItems",
+                ],
+            ),
+            (
+                "channels",
+                &["dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem"],
+            ),
+            ("counters", READ),
+            ("sequences", &["dynamodb:UpdateItem"]),
+        ],
+        Function::Latest => &[
+            ("apps", READ),
+            ("builds", READ),
+            ("build_versions", READ),
+            ("channels", READ),
+            ("device_channels", READ),
+        ],
+        Function::DownloadComplete => &[
+            ("apps", READ),
+            ("builds", READ),
+            ("channels", READ),
+            (
+                "device_channels",
+                &[
+                    "dynamodb:GetItem",
+                    "dynamodb:Query",
+                    "dynamodb:PutItem",
+                    "dynamodb:DeleteItem",
+                ],
+            ),
+            ("events", &["dynamodb:BatchWriteItem", "dynamodb:PutItem"]),
+            ("counters", &["dynamodb:UpdateItem"]),
+        ],
+    }
+}
+
+/// S3 actions a function calls on the bucket's objects (`ListBucket` on the
+/// bucket itself makes a missing object a 404 rather than a 403). Presigned
+/// URLs act with the signer's rights, so register's `PutObject` is what
+/// lets CI upload straight to S3, and latest's `GetObject` what lets devices
+/// download without CloudFront.
+pub fn s3_actions(function: Function) -> &'static [&'static str] {
+    match function {
+        Function::Register => &[
+            "s3:GetObject",
+            "s3:PutObject",
+            "s3:AbortMultipartUpload",
+            "s3:ListBucket",
+        ],
+        Function::Latest => &["s3:GetObject", "s3:ListBucket"],
+        Function::DownloadComplete => &[],
+    }
+}

@@ -513,6 +513,29 @@ async fn gateway(State(g): State<Arc<Gateway>>, req: Request) -> Response {
 #[derive(Debug, Clone, Default)]
 pub struct CountingProxy {
     counts: Arc<Mutex<HashMap<String, u64>>>,
+    /// (IAM action, table name) of every DynamoDB request; ("s3:METHOD", "")
+    /// of every other request.
+    calls: Arc<Mutex<std::collections::BTreeSet<(String, String)>>>,
+}
+
+/// Tables a DynamoDB request body names.
+fn tables_of(body: &[u8]) -> Vec<String> {
+    let v: Value = serde_json::from_slice(body).unwrap_or_default();
+    let mut out: Vec<String> = Vec::new();
+    if let Some(t) = v["TableName"].as_str() {
+        out.push(t.to_owned());
+    }
+    if let Some(m) = v["RequestItems"].as_object() {
+        out.extend(m.keys().cloned());
+    }
+    for item in v["TransactItems"].as_array().into_iter().flatten() {
+        for op in item.as_object().into_iter().flat_map(|o| o.values()) {
+            if let Some(t) = op["TableName"].as_str() {
+                out.push(t.to_owned());
+            }
+        }
+    }
+    out
 }
 
 impl CountingProxy {
@@ -526,14 +549,27 @@ impl CountingProxy {
         self.counts.lock().unwrap().values().sum()
     }
 
+    /// Every (action, table) seen so far.
+    pub fn calls(&self) -> std::collections::BTreeSet<(String, String)> {
+        self.calls.lock().unwrap().clone()
+    }
+
     /// Starts forwarding from a free loopback port to `upstream`; its URL.
     async fn start(&self, upstream: String) -> String {
         let client = reqwest::Client::new();
-        let counts = self.counts.clone();
+        let (counts, calls) = (self.counts.clone(), self.calls.clone());
         let app = Router::new().fallback(move |req: Request| {
-            let (client, counts, upstream) = (client.clone(), counts.clone(), upstream.clone());
+            let (client, counts, calls, upstream) = (
+                client.clone(),
+                counts.clone(),
+                calls.clone(),
+                upstream.clone(),
+            );
             async move {
                 let (parts, body) = req.into_parts();
+                let body = axum::body::to_bytes(body, usize::MAX)
+                    .await
+                    .unwrap_or_default();
                 if let Some(op) = parts
                     .headers
                     .get("x-amz-target")
@@ -541,10 +577,15 @@ impl CountingProxy {
                     .and_then(|t| t.strip_prefix("DynamoDB_20120810."))
                 {
                     *counts.lock().unwrap().entry(op.to_owned()).or_default() += 1;
+                    for t in tables_of(&body) {
+                        calls.lock().unwrap().insert((format!("dynamodb:{op}"), t));
+                    }
+                } else {
+                    calls
+                        .lock()
+                        .unwrap()
+                        .insert((format!("s3:{}", parts.method), String::new()));
                 }
-                let body = axum::body::to_bytes(body, usize::MAX)
-                    .await
-                    .unwrap_or_default();
                 let url = format!(
                     "{upstream}{}",
                     parts
@@ -591,8 +632,8 @@ pub struct Stack {
     pub url: String,
     /// The gateway, for invocation counts, start times and logs.
     pub gateway: Arc<Gateway>,
-    /// DynamoDB request counts of every function.
-    pub proxy: CountingProxy,
+    /// What each function asked of moto (DynamoDB and S3).
+    pub proxies: HashMap<Function, CountingProxy>,
     /// The environment the functions run with.
     pub env: Vec<(String, String)>,
     stop: Option<oneshot::Sender<()>>,
@@ -613,18 +654,24 @@ impl Stack {
                 .build()
                 .unwrap();
             rt.block_on(async move {
-                let proxy = CountingProxy::default();
-                let endpoint = proxy.start(moto_url).await;
                 let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
                 let url = format!("http://{}", listener.local_addr().unwrap());
                 let mut env = env;
-                env.push(("AWS_ENDPOINT_URL".into(), endpoint));
                 env.push(("LIVESHIP_PUBLIC_URL".into(), url.clone()));
                 let mut functions = HashMap::new();
-                let env = env;
+                let mut proxies = HashMap::new();
                 for f in Function::ALL {
+                    // Each function reaches moto through its own proxy.
+                    let proxy = CountingProxy::default();
+                    let mut env = env.clone();
+                    env.push((
+                        "AWS_ENDPOINT_URL".into(),
+                        proxy.start(moto_url.clone()).await,
+                    ));
                     functions.insert(f, FunctionProcess::start(f, &env, &log_dir).await);
+                    proxies.insert(f, proxy);
                 }
+                env.push(("AWS_ENDPOINT_URL".into(), moto_url.clone()));
                 let gateway = Arc::new(Gateway {
                     functions,
                     invocations: Mutex::default(),
@@ -633,15 +680,15 @@ impl Stack {
                     .fallback(gateway_handler)
                     .with_state(gateway.clone());
                 tokio::spawn(async move { axum::serve(listener, app).await });
-                tx.send((url, gateway, proxy, env)).unwrap();
+                tx.send((url, gateway, proxies, env)).unwrap();
                 let _ = stopped.await;
             });
         });
-        let (url, gateway, proxy, env) = rx.recv().expect("the Lambda stack did not start");
+        let (url, gateway, proxies, env) = rx.recv().expect("the Lambda stack did not start");
         Self {
             url,
             gateway,
-            proxy,
+            proxies,
             env,
             stop: Some(stop),
             thread: Some(thread),

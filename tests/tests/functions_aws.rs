@@ -136,6 +136,47 @@ async fn ci_and_devices_through_the_three_functions() {
         );
     }
     println!("invocations: {invocations:?}");
+
+    // Every request each function made is one its IAM policy grants
+    // (liveship_core::aws::{dynamodb_actions, s3_actions}, which infra/iam.tf
+    // is held to by tests/tests/infra.rs).
+    let prefix = stack
+        .env
+        .iter()
+        .find(|(k, _)| k == "LIVESHIP_TABLE_PREFIX")
+        .map(|(_, v)| v.clone())
+        .unwrap();
+    for f in Function::ALL {
+        let calls = stack.proxies[&f].calls();
+        assert!(!calls.is_empty(), "{} made no AWS calls", f.name());
+        for (action, table) in calls {
+            if let Some(method) = action.strip_prefix("s3:") {
+                let needed = match method {
+                    "GET" | "HEAD" => "s3:GetObject",
+                    "PUT" | "POST" => "s3:PutObject",
+                    "DELETE" => "s3:AbortMultipartUpload",
+                    other => panic!("{}: unexpected S3 call {other}", f.name()),
+                };
+                assert!(
+                    liveship_core::aws::s3_actions(f).contains(&needed),
+                    "{} calls {needed} but may not",
+                    f.name()
+                );
+                continue;
+            }
+            let suffix = table.strip_prefix(&prefix).unwrap_or(&table);
+            let granted = liveship_core::aws::dynamodb_actions(f)
+                .iter()
+                .find(|(t, _)| *t == suffix)
+                .map(|(_, a)| *a)
+                .unwrap_or_default();
+            assert!(
+                granted.contains(&action.as_str()),
+                "{} calls {action} on {suffix}, which its IAM policy does not grant",
+                f.name()
+            );
+        }
+    }
 }
 
 /// A warm `latest` function reads DynamoDB once per cache period, not once
@@ -155,7 +196,7 @@ async fn dynamodb_reads_per_thousand_lookups() {
         let files = sample_files();
         let dir = w.build_dir("www", &as_refs(&files));
         w.upload(&t.ci, app, &dir, "1.0.0", &["--channel", "production"]);
-        let proxy = &w.server.stack.as_ref().unwrap().proxy;
+        let proxy = &w.server.stack.as_ref().unwrap().proxies[&Function::Latest];
         let before = proxy.dynamodb_total();
         let start = Instant::now();
         let pace = Duration::from_millis(10);
