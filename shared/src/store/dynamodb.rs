@@ -23,6 +23,8 @@ use std::collections::{BTreeMap, HashMap};
 
 /// Items each hot counter is spread over; reads sum them.
 pub const COUNTER_SHARDS: u8 = 8;
+/// The TTL attribute of the events table (infra/database.tf enables it).
+pub const TTL_ATTRIBUTE: &str = "expires_at";
 /// Default days raw events are kept before TTL removes them.
 pub const DEFAULT_EVENT_RETENTION_DAYS: i64 = 30;
 
@@ -198,7 +200,7 @@ impl DynamoRecords {
             .time_to_live_specification(
                 TimeToLiveSpecification::builder()
                     .enabled(true)
-                    .attribute_name("expires_at")
+                    .attribute_name(TTL_ATTRIBUTE)
                     .build()
                     .map_err(|e| StoreError::backend("ttl", e))?,
             )
@@ -632,7 +634,7 @@ impl EventWrite for DynamoRecords {
                     .item("device_id", s(e.device_id.as_str()))
                     .item("kind", s(e.kind.as_str()))
                     .item("at", n(e.at))
-                    .item("expires_at", n(e.at + self.event_retention_secs))
+                    .item(TTL_ATTRIBUTE, n(e.at + self.event_retention_secs))
                     .build()
                     .map_err(|e| StoreError::backend("recording events", e))?;
                 requests.push(WriteRequest::builder().put_request(put).build());
