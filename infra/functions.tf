@@ -60,6 +60,7 @@ resource "aws_lambda_function" "function" {
   #checkov:skip=CKV_AWS_117:the functions only call S3 and DynamoDB public endpoints; a VPC would add NAT cost and cold-start time for nothing
   #checkov:skip=CKV_AWS_115:reserved concurrency fails on new accounts (limit 10); API Gateway stage throttling caps load instead
   #checkov:skip=CKV_AWS_173:the environment holds names and URLs only, no secrets
+  #checkov:skip=CKV_AWS_50:X-Ray is var.xray_tracing, off by default: at 10M devices sampled traces cost more than the functions (docs/cost.md)
   #checkov:skip=CKV_AWS_272:the zips are built by the operator with cargo lambda; Lambda code signing needs a Signer profile they may not have
 
   depends_on = [aws_cloudwatch_log_group.function]

@@ -10,7 +10,7 @@ locals {
   dynamodb_grants = {
     register = {
       apps           = ["dynamodb:GetItem", "dynamodb:PutItem"]
-      tokens         = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Scan"]
+      tokens         = ["dynamodb:GetItem", "dynamodb:PutItem"]
       builds         = ["dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem", "dynamodb:ConditionCheckItem", "dynamodb:TransactWriteItems"]
       build_versions = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:ConditionCheckItem", "dynamodb:TransactWriteItems"]
       channels       = ["dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem"]
@@ -27,6 +27,7 @@ locals {
     download-complete = {
       apps            = ["dynamodb:GetItem", "dynamodb:Query"]
       builds          = ["dynamodb:GetItem", "dynamodb:Query"]
+      build_versions  = ["dynamodb:GetItem", "dynamodb:Query"]
       channels        = ["dynamodb:GetItem", "dynamodb:Query"]
       device_channels = ["dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem", "dynamodb:DeleteItem"]
       events          = ["dynamodb:BatchWriteItem", "dynamodb:PutItem"]

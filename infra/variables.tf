@@ -96,8 +96,8 @@ variable "cache_ttl_seconds" {
 
 variable "xray_tracing" {
   type        = bool
-  description = "Active X-Ray tracing on the functions."
-  default     = true
+  description = "Active X-Ray tracing on the functions (docs/cost.md: at millions of devices traces cost more than the functions)."
+  default     = false
 }
 
 variable "throttle_rate" {

@@ -114,11 +114,7 @@ pub fn dynamodb_actions(function: Function) -> &'static [(&'static str, &'static
     match function {
         Function::Register => &[
             ("apps", &["dynamodb:GetItem", "dynamodb:PutItem"]),
-            // token_count (the bootstrap check) scans the token table.
-            (
-                "tokens",
-                &["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Scan"],
-            ),
+            ("tokens", &["dynamodb:GetItem", "dynamodb:PutItem"]),
             (
                 "builds",
                 &[
@@ -155,6 +151,8 @@ pub fn dynamodb_actions(function: Function) -> &'static [(&'static str, &'static
         Function::DownloadComplete => &[
             ("apps", READ),
             ("builds", READ),
+            // capgo stats name the build by version.
+            ("build_versions", READ),
             ("channels", READ),
             (
                 "device_channels",
