@@ -5,6 +5,8 @@
 //! and S3 is handed the expected SHA-256 (`x-amz-checksum-sha256`), so S3
 //! itself refuses bytes that do not match. Presigned PUT URLs carry the same
 //! checksum, so a client uploading directly cannot store other bytes either.
+//! Objects from [`MULTIPART_THRESHOLD`] up (large zips) go up in parts, each
+//! with its own SHA-256.
 
 use super::{BlobBody, BlobKey, BlobRead, BlobWrite, ByteStream, DirectUpload, StoreError};
 use crate::domain::AppId;
@@ -31,7 +33,23 @@ pub struct S3Blobs {
     client: aws_sdk_s3::Client,
     bucket: String,
     public_base_url: Option<String>,
+    multipart: Multipart,
 }
+
+/// When and how large uploads are sent in parts.
+#[derive(Debug, Clone, Copy)]
+struct Multipart {
+    /// Objects at least this large go up in parts.
+    threshold: u64,
+    /// Size of each part but the last (S3's minimum is 5 MiB).
+    part_size: u64,
+}
+
+/// Default multipart threshold: large zips go up in parts, so memory and
+/// each request stay bounded and a failed part is retried alone.
+pub const MULTIPART_THRESHOLD: u64 = 64 * 1024 * 1024;
+/// Default part size.
+pub const PART_SIZE: u64 = 16 * 1024 * 1024;
 
 fn s3_err<E, R>(context: &'static str) -> impl FnOnce(SdkError<E, R>) -> StoreError
 where
@@ -69,7 +87,121 @@ impl S3Blobs {
             client,
             bucket: bucket.into(),
             public_base_url: public_base_url.map(|u| u.trim_end_matches('/').to_owned()),
+            multipart: Multipart {
+                threshold: MULTIPART_THRESHOLD,
+                part_size: PART_SIZE,
+            },
         }
+    }
+
+    /// Sends objects of at least `threshold` bytes in parts of `part_size`
+    /// (at least 5 MiB, S3's minimum); tests use small values.
+    pub fn with_multipart(mut self, threshold: u64, part_size: u64) -> Self {
+        self.multipart = Multipart {
+            threshold,
+            part_size: part_size.max(5 * 1024 * 1024),
+        };
+        self
+    }
+
+    /// Uploads a spooled, already verified file in parts, each carrying its
+    /// own SHA-256 so S3 checks every part; aborts the upload on any error
+    /// so no orphaned parts are billed (the bucket lifecycle also aborts
+    /// leftovers after 7 days).
+    async fn put_multipart(
+        &self,
+        key: &BlobKey,
+        path: &std::path::Path,
+        size: u64,
+    ) -> Result<(), StoreError> {
+        let created = self
+            .client
+            .create_multipart_upload()
+            .bucket(&self.bucket)
+            .key(key.as_str())
+            .checksum_algorithm(ChecksumAlgorithm::Sha256)
+            .send()
+            .await
+            .map_err(s3_err("starting a multipart upload"))?;
+        let upload_id = created
+            .upload_id()
+            .ok_or_else(|| StoreError::backend("starting a multipart upload", NoUploadId))?
+            .to_owned();
+        let result = self.send_parts(key, path, size, &upload_id).await;
+        if result.is_err() {
+            let _ = self
+                .client
+                .abort_multipart_upload()
+                .bucket(&self.bucket)
+                .key(key.as_str())
+                .upload_id(&upload_id)
+                .send()
+                .await;
+        }
+        result
+    }
+
+    async fn send_parts(
+        &self,
+        key: &BlobKey,
+        path: &std::path::Path,
+        size: u64,
+        upload_id: &str,
+    ) -> Result<(), StoreError> {
+        use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
+        use tokio::io::{AsyncReadExt, AsyncSeekExt};
+        let mut file = tokio::fs::File::open(path)
+            .await
+            .map_err(|e| StoreError::backend("reading a spooled upload", e))?;
+        let mut parts = Vec::new();
+        let mut offset = 0u64;
+        let mut number = 1i32;
+        while offset < size {
+            let len = self.multipart.part_size.min(size - offset);
+            let mut buf = vec![0u8; len as usize];
+            file.seek(std::io::SeekFrom::Start(offset))
+                .await
+                .map_err(|e| StoreError::backend("reading a spooled upload", e))?;
+            file.read_exact(&mut buf)
+                .await
+                .map_err(|e| StoreError::backend("reading a spooled upload", e))?;
+            let part_sha = checksum_b64(&Sha256Digest::of(&buf));
+            let out = self
+                .client
+                .upload_part()
+                .bucket(&self.bucket)
+                .key(key.as_str())
+                .upload_id(upload_id)
+                .part_number(number)
+                .checksum_sha256(&part_sha)
+                .body(S3Body::from(buf))
+                .send()
+                .await
+                .map_err(s3_err("uploading a part"))?;
+            parts.push(
+                CompletedPart::builder()
+                    .part_number(number)
+                    .set_e_tag(out.e_tag().map(str::to_owned))
+                    .checksum_sha256(part_sha)
+                    .build(),
+            );
+            offset += len;
+            number += 1;
+        }
+        self.client
+            .complete_multipart_upload()
+            .bucket(&self.bucket)
+            .key(key.as_str())
+            .upload_id(upload_id)
+            .multipart_upload(
+                CompletedMultipartUpload::builder()
+                    .set_parts(Some(parts))
+                    .build(),
+            )
+            .send()
+            .await
+            .map_err(s3_err("completing a multipart upload"))?;
+        Ok(())
     }
 
     /// Creates the bucket (for development against moto or MinIO).
@@ -174,6 +306,11 @@ impl BlobRead for S3Blobs {
     }
 }
 
+/// S3 answered a multipart start without an upload id.
+#[derive(Debug, thiserror::Error)]
+#[error("S3 returned no upload id")]
+struct NoUploadId;
+
 fn checksum_b64(sha: &Sha256Digest) -> String {
     base64::engine::general_purpose::STANDARD.encode(sha.as_bytes())
 }
@@ -231,6 +368,10 @@ impl BlobWrite for S3Blobs {
                 expected: *expected,
                 actual,
             });
+        }
+        if size >= self.multipart.threshold {
+            self.put_multipart(key, tmp.path(), size).await?;
+            return Ok(size);
         }
         let s3_body = S3Body::from_path(tmp.path())
             .await
