@@ -56,11 +56,7 @@ pub fn function_bin(function: Function) -> PathBuf {
             String::from_utf8_lossy(&out.stderr)
         );
     });
-    let exe = std::env::current_exe().expect("test binary path");
-    exe.parent()
-        .and_then(|deps| deps.parent())
-        .expect("target/<profile>/deps")
-        .join(name)
+    crate::profile_dir().join(name)
 }
 
 type Reply = oneshot::Sender<Result<Value, String>>;

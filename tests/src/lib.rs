@@ -85,18 +85,25 @@ pub fn liveship_bin() -> std::path::PathBuf {
             String::from_utf8_lossy(&out.stderr)
         );
     });
-    let exe = std::env::current_exe().expect("test binary path");
-    let dir = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("target/<profile>/deps");
-    let bin = dir.join(format!("liveship{}", std::env::consts::EXE_SUFFIX));
+    let bin = profile_dir().join(format!("liveship{}", std::env::consts::EXE_SUFFIX));
     assert!(
         bin.is_file(),
         "{} is missing: run `cargo build -p liveship` (cargo test --workspace builds it)",
         bin.display()
     );
     bin
+}
+
+/// `target/<profile>`: where the binaries are, seen from a test binary
+/// (`target/<profile>/deps/...`) or a helper binary (`target/<profile>/...`).
+pub fn profile_dir() -> std::path::PathBuf {
+    let exe = std::env::current_exe().expect("own path");
+    let dir = exe.parent().expect("a binary is in a directory");
+    if dir.file_name().is_some_and(|n| n == "deps") {
+        dir.parent().expect("target/<profile>").to_owned()
+    } else {
+        dir.to_owned()
+    }
 }
 
 impl Server {
@@ -129,8 +136,16 @@ impl Server {
     /// admin token, made first by `liveship bootstrap --create-resources`.
     /// `extra` is more environment for the functions.
     pub fn start_lambda(moto_url: &str, extra: &[(&str, &str)]) -> Self {
+        Self::start_lambda_with_admin(moto_url, extra, "lsp_test_admin_token_0123456789abcdef")
+    }
+
+    /// [`Server::start_lambda`] with a given admin token.
+    pub fn start_lambda_with_admin(
+        moto_url: &str,
+        extra: &[(&str, &str)],
+        admin_token: &str,
+    ) -> Self {
         let tmp = tempfile::tempdir().expect("tempdir");
-        let admin_token = "lsp_test_admin_token_0123456789abcdef";
         let mut env = aws_env(moto_url, &tmp);
         env.retain(|(k, _)| k != "LIVESHIP_BACKEND");
         let out = std::process::Command::new(liveship_bin())

@@ -1,4 +1,8 @@
 // Starts a real `liveship serve` on a free port and drives the real CLI.
+// With LIVESHIP_TEST_STACK=lambda, the server is instead the three Lambda
+// function binaries behind a local API Gateway on moto (the tests crate's
+// lambda-stack binary; LIVESHIP_TEST_MOTO_URL must be set): the same tests,
+// unchanged, against the AWS deployment's code.
 import { spawn, execFileSync } from 'node:child_process';
 import { mkdtempSync, mkdirSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -10,14 +14,26 @@ const root = fileURLToPath(new URL('../../../', import.meta.url));
 export const BIN = process.env.LIVESHIP_BIN ?? join(root, 'target/debug/liveship');
 const ADMIN = 'lsp_node_test_admin_token_0123456789';
 
+const STACK_BIN = join(root, 'target/debug/lambda-stack');
+
 export async function startServer() {
   if (!existsSync(BIN)) {
     throw new Error(`${BIN} not found: build it with \`cargo build -p liveship\` (scripts/test does)`);
   }
   const dir = mkdtempSync(join(tmpdir(), 'liveship-node-'));
-  const child = spawn(BIN, ['serve', '--listen', '127.0.0.1:0', '--data-dir', join(dir, 'data')], {
-    env: { ...process.env, LIVESHIP_ADMIN_TOKEN: ADMIN, LIVESHIP_LOG: 'warn' },
-    stdio: ['ignore', 'pipe', 'inherit'],
+  const lambda = process.env.LIVESHIP_TEST_STACK === 'lambda';
+  if (lambda && !existsSync(STACK_BIN)) {
+    throw new Error(`${STACK_BIN} not found: build it with \`cargo build --workspace --bins\` (scripts/test does)`);
+  }
+  const [cmd, args] = lambda
+    ? [STACK_BIN, []]
+    : [BIN, ['serve', '--listen', '127.0.0.1:0', '--data-dir', join(dir, 'data')]];
+  const child = spawn(cmd, args, {
+    // On Lambda, a warm function may serve channel state up to its cache
+    // TTL old; these tests expect CI writes to show at once, so it is off.
+    env: { ...process.env, LIVESHIP_ADMIN_TOKEN: ADMIN, LIVESHIP_LOG: 'warn', LIVESHIP_CACHE_TTL_SECONDS: '0' },
+    // The Lambda stack serves until its stdin closes.
+    stdio: [lambda ? 'pipe' : 'ignore', 'pipe', 'inherit'],
   });
   const lines = createInterface({ input: child.stdout });
   const url = await new Promise((resolve, reject) => {
@@ -37,5 +53,6 @@ export async function startServer() {
     }
     return name;
   };
-  return { url, dir, cli, writeBuild, stop: () => child.kill('SIGTERM') };
+  const stop = () => (lambda ? child.stdin.end() : child.kill('SIGTERM'));
+  return { url, dir, cli, writeBuild, stop };
 }
