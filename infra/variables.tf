@@ -102,25 +102,29 @@ variable "xray_tracing" {
 
 variable "throttle_rate" {
   type        = number
-  description = "Steady requests per second the API stage allows on the CI and ops routes."
-  default     = 50
+  description = "Stage default: steady requests per second on each route (the CI and ops routes, which need a token)."
+  default     = 2000
 }
 
 variable "throttle_burst" {
   type        = number
-  description = "Burst the API stage allows on the CI and ops routes."
-  default     = 100
+  description = "Stage default burst on each route."
+  default     = 4000
 }
 
 variable "device_throttle_rate" {
   type        = number
-  description = "Steady requests per second allowed on each public device route (lookups, events)."
+  description = "Tighter limit on each public device route (lookups, events, capgo and Cartona routes), requests per second. 10M devices opening the app 5 times a day average about 600 lookups/s."
   default     = 1000
+  validation {
+    condition     = var.device_throttle_rate <= var.throttle_rate
+    error_message = "device_throttle_rate must not exceed the stage default throttle_rate: the public routes are the tighter ones."
+  }
 }
 
 variable "device_throttle_burst" {
   type        = number
-  description = "Burst allowed on each public device route."
+  description = "Tighter burst on each public device route."
   default     = 2000
 }
 

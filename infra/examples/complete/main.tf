@@ -4,7 +4,7 @@
 # then, here: terraform init && terraform apply
 
 terraform {
-  required_version = ">= 1.6.0, < 2.0.0"
+  required_version = ">= 1.9.0, < 2.0.0"
   required_providers {
     aws = {
       source  = "hashicorp/aws"
