@@ -90,11 +90,46 @@ fn every_route_goes_to_its_function_and_no_other() {
     let integration = resource(&hcl, "api.tf", "aws_apigatewayv2_integration", "function");
     assert_eq!(integration["payload_format_version"], "2.0");
     assert_eq!(integration["integration_type"], "AWS_PROXY");
-    // Device routes get their own throttle.
+    // Device routes (every route of latest and download-complete, all
+    // public) get a per-route throttle tighter than the stage default.
     assert_eq!(
         local(&hcl, "api.tf", "device_routes"),
         "${{for k, r in local.routes : k => r if r.function != \"register\"}}"
     );
+    let stage = resource(&hcl, "api.tf", "aws_apigatewayv2_stage", "default");
+    let per_route = &stage["dynamic"][0]["route_settings"];
+    assert_eq!(per_route["for_each"], "${local.device_routes}");
+    assert_eq!(
+        per_route["content"][0]["throttling_rate_limit"],
+        "${var.device_throttle_rate}"
+    );
+    assert_eq!(
+        stage["default_route_settings"][0]["throttling_rate_limit"],
+        "${var.throttle_rate}"
+    );
+    let default_of = |name: &str| {
+        hcl["variables.tf"]["variable"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find_map(|v| v.get(name))
+            .and_then(|v| v["default"].as_f64())
+            .unwrap_or_else(|| panic!("variable {name} has no number default"))
+    };
+    assert!(default_of("device_throttle_rate") < default_of("throttle_rate"));
+    assert!(default_of("device_throttle_burst") < default_of("throttle_burst"));
+    for r in ROUTES.iter().filter(|r| r.function != Function::Register) {
+        assert_eq!(
+            r.access,
+            liveship_core::http::openapi::Access::Public,
+            "{} {} is a device route",
+            r.method,
+            r.path
+        );
+    }
+    assert!(stage["access_log_settings"][0]["format"]
+        .as_str()
+        .is_some_and(|f| !f.contains("header") && !f.contains("querystring")));
 }
 
 #[test]
