@@ -106,8 +106,8 @@ async fn ci_and_devices_through_the_three_functions() {
     );
     assert_eq!(ch["channel"]["current"]["build_id"], first["build_id"]);
 
-    // A device route cannot reach the register function's writes: the
-    // gateway sends it to latest, which has no such route.
+    // The file path has two owners by method: PUT goes to register, which
+    // wants a token; a method no function owns stops at the gateway.
     let (s, _) = w
         .call(
             Method::PUT,
@@ -117,6 +117,15 @@ async fn ci_and_devices_through_the_three_functions() {
         )
         .await;
     assert_eq!(s, 401, "the upload route needs a token");
+    let (s, body) = w
+        .call(
+            Method::DELETE,
+            &format!("/v1/apps/{app}/files/{}", Sha256Digest::of(b"x")),
+            None,
+            None,
+        )
+        .await;
+    assert_eq!((s.as_u16(), &body["message"]), (404, &json!("Not Found")));
 
     let stack = w.server.stack.as_ref().unwrap();
     let invocations = stack.gateway.invocations.lock().unwrap().clone();
