@@ -71,7 +71,7 @@ pub fn bootstrap(cfg: StoreConfig) -> Result<()> {
         .build()
         .context("starting the async runtime")?
         .block_on(async {
-            let (records, _, _) = open_stores(&cfg).await?;
+            let (records, _, _) = open_stores(&cfg, false).await?;
             if !bootstrap_admin(&*records, cfg.admin_token.as_deref()).await? {
                 println!("liveship: an admin token already exists; nothing to do");
             }
@@ -106,7 +106,9 @@ type Opened = (
     Arc<dyn BlobWrite>,
 );
 
-async fn open_stores(cfg: &StoreConfig) -> Result<Opened> {
+/// Opens the configured stores; `serving`: also start the embedded
+/// backend's hourly pruning of old events.
+async fn open_stores(cfg: &StoreConfig, serving: bool) -> Result<Opened> {
     Ok(match cfg.backend {
         Backend::Embedded => {
             std::fs::create_dir_all(&cfg.data_dir).with_context(|| {
@@ -119,7 +121,9 @@ async fn open_stores(cfg: &StoreConfig) -> Result<Opened> {
             let blobs = Arc::new(
                 FsBlobs::open(&cfg.data_dir.join("blobs")).context("opening the blob directory")?,
             );
-            spawn_event_pruning(records.clone(), cfg.event_retention_days);
+            if serving {
+                spawn_event_pruning(records.clone(), cfg.event_retention_days);
+            }
             (records.clone(), records, blobs)
         }
         Backend::Aws => {
@@ -140,7 +144,7 @@ async fn open_stores(cfg: &StoreConfig) -> Result<Opened> {
 }
 
 async fn serve(cfg: ServeConfig) -> Result<()> {
-    let (records, events, blobs) = open_stores(&cfg.store).await?;
+    let (records, events, blobs) = open_stores(&cfg.store, true).await?;
     bootstrap_admin(&*records, cfg.store.admin_token.as_deref()).await?;
 
     let listener = tokio::net::TcpListener::bind(&cfg.listen)
