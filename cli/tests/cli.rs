@@ -891,3 +891,43 @@ fn add_entry(bytes: &[u8], name: &str, body: &[u8]) -> Vec<u8> {
     out.write_all(body).unwrap();
     out.finish().unwrap().into_inner()
 }
+
+/// `liveship bootstrap` creates the first admin token once (printed once,
+/// stored hashed), does nothing the second time, and refuses a short one.
+#[test]
+fn bootstrap_creates_the_first_admin_token_once() {
+    let d = tempfile::tempdir().unwrap();
+    let data = d.path().join("data");
+    let data = data.to_str().unwrap();
+    let first = liveship(d.path(), &["bootstrap", "--data-dir", data]);
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    let secret = first
+        .stdout
+        .split_whitespace()
+        .find(|w| w.starts_with("lsp_"))
+        .unwrap_or_else(|| panic!("no token printed: {}", first.stdout))
+        .to_owned();
+    // Neither the database nor its write-ahead log holds the secret.
+    for entry in fs::read_dir(d.path().join("data")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_file() {
+            let bytes = fs::read(&path).unwrap();
+            assert!(
+                !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
+                "{} holds the secret itself",
+                path.display()
+            );
+        }
+    }
+    let again = liveship(d.path(), &["bootstrap", "--data-dir", data]);
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    assert!(!again.stdout.contains("lsp_"), "{}", again.stdout);
+    assert!(again.stdout.contains("already exists"), "{}", again.stdout);
+    let short = liveship_env(
+        d.path(),
+        &["bootstrap", "--data-dir", data],
+        &[("LIVESHIP_ADMIN_TOKEN", "short")],
+    );
+    assert_eq!(short.code, 1);
+    assert!(short.stderr.contains("too short"), "{}", short.stderr);
+}
