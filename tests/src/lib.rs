@@ -44,6 +44,37 @@ pub fn mixed_build(root: &Path, large_len: usize) {
 pub mod lambda;
 pub mod world;
 
+/// The moto_server the AWS tests run against (`LIVESHIP_TEST_MOTO_URL`).
+/// Missing, the tests fail rather than pass vacuously.
+pub fn moto_url() -> String {
+    std::env::var("LIVESHIP_TEST_MOTO_URL").unwrap_or_else(|_| {
+        panic!("LIVESHIP_TEST_MOTO_URL is not set: run scripts/test, or start `moto_server -H 127.0.0.1 -p 5000` and set it to http://127.0.0.1:5000")
+    })
+}
+
+/// AWS SDK configuration for moto: its endpoint, a fixed region, and test
+/// credentials.
+pub async fn moto_sdk_config() -> aws_config::SdkConfig {
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(moto_url())
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_s3::config::Credentials::new(
+            "test", "test", None, None, "moto",
+        ))
+        .load()
+        .await
+}
+
+/// An S3 client for moto (path-style addressing, which moto needs).
+pub async fn moto_s3() -> aws_sdk_s3::Client {
+    let cfg = moto_sdk_config().await;
+    aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&cfg)
+            .force_path_style(true)
+            .build(),
+    )
+}
+
 /// A real `liveship serve` process on a free loopback port, with its own
 /// data directory. Killed when dropped.
 #[derive(Debug)]

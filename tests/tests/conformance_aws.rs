@@ -3,26 +3,11 @@
 //! loopback. `scripts/test` starts moto and runs these with `--ignored`;
 //! without `LIVESHIP_TEST_MOTO_URL` they fail rather than pass vacuously.
 
-use aws_sdk_dynamodb::config::Credentials;
 use liveship_core::store::conformance;
 use liveship_core::store::dynamodb::DynamoRecords;
 use liveship_core::store::s3::S3Blobs;
+use liveship_tests::{moto_s3, moto_sdk_config};
 use std::sync::Arc;
-
-fn moto_url() -> String {
-    std::env::var("LIVESHIP_TEST_MOTO_URL").unwrap_or_else(|_| {
-        panic!("LIVESHIP_TEST_MOTO_URL is not set: run scripts/test, or start `moto_server -H 127.0.0.1 -p 5000` and set it to http://127.0.0.1:5000")
-    })
-}
-
-async fn sdk_config() -> aws_config::SdkConfig {
-    aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .endpoint_url(moto_url())
-        .region(aws_config::Region::new("us-east-1"))
-        .credentials_provider(Credentials::new("test", "test", None, None, "moto"))
-        .load()
-        .await
-}
 
 fn unique(prefix: &str) -> String {
     let mut r = [0u8; 4];
@@ -46,7 +31,7 @@ fn getrandom_fill(buf: &mut [u8]) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 #[ignore = "needs moto: scripts/test runs it"]
 async fn dynamodb_records_conform() {
-    let cfg = sdk_config().await;
+    let cfg = moto_sdk_config().await;
     let store = DynamoRecords::new(aws_sdk_dynamodb::Client::new(&cfg), unique("conf-"));
     store.create_tables().await.unwrap();
     conformance::records(Arc::new(store)).await;
@@ -55,12 +40,7 @@ async fn dynamodb_records_conform() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 #[ignore = "needs moto: scripts/test runs it"]
 async fn s3_blobs_conform() {
-    let cfg = sdk_config().await;
-    let s3 = aws_sdk_s3::Client::from_conf(
-        aws_sdk_s3::config::Builder::from(&cfg)
-            .force_path_style(true)
-            .build(),
-    );
+    let s3 = moto_s3().await;
     let store = S3Blobs::new(s3, unique("liveship-conf-"), None);
     store.create_bucket().await.unwrap();
     conformance::blobs(Arc::new(store)).await;
@@ -77,12 +57,7 @@ async fn s3_large_objects_go_up_in_parts() {
     use liveship_core::domain::AppId;
     use liveship_core::hash::Sha256Digest;
     use liveship_core::store::{BlobKey, BlobRead, BlobWrite};
-    let cfg = sdk_config().await;
-    let s3 = aws_sdk_s3::Client::from_conf(
-        aws_sdk_s3::config::Builder::from(&cfg)
-            .force_path_style(true)
-            .build(),
-    );
+    let s3 = moto_s3().await;
     let bucket = unique("liveship-parts-");
     let store = S3Blobs::new(s3.clone(), &bucket, None).with_multipart(6 << 20, 5 << 20);
     store.create_bucket().await.unwrap();

@@ -6,19 +6,12 @@
 use liveship_core::hash::Sha256Digest;
 use liveship_core::http::Function;
 use liveship_core::manifest::{ManifestDocument, Verifier};
+use liveship_tests::moto_url;
 use liveship_tests::world::{as_refs, sample_files, World};
 use liveship_tests::Server;
 use reqwest::Method;
 use serde_json::json;
 use std::time::{Duration, Instant};
-
-fn moto_url() -> String {
-    std::env::var("LIVESHIP_TEST_MOTO_URL").unwrap_or_else(|_| {
-        panic!(
-            "LIVESHIP_TEST_MOTO_URL is not set: run scripts/test, or start moto_server and set it"
-        )
-    })
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 #[ignore = "needs moto: scripts/test runs it"]

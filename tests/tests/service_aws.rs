@@ -4,18 +4,11 @@
 
 use liveship_core::hash::Sha256Digest;
 use liveship_core::manifest::{ManifestDocument, Verifier};
+use liveship_tests::moto_url;
 use liveship_tests::world::{as_refs, sample_files, World};
 use liveship_tests::Server;
 use reqwest::Method;
 use serde_json::json;
-
-fn moto_url() -> String {
-    std::env::var("LIVESHIP_TEST_MOTO_URL").unwrap_or_else(|_| {
-        panic!(
-            "LIVESHIP_TEST_MOTO_URL is not set: run scripts/test, or start moto_server and set it"
-        )
-    })
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 #[ignore = "needs moto: scripts/test runs it"]
@@ -133,19 +126,7 @@ async fn self_hosted_upload_to_s3_then_register() {
         ("AWS_SECRET_ACCESS_KEY", "test"),
         ("AWS_REGION", "us-east-1"),
     ];
-    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .endpoint_url(&moto)
-        .region(aws_config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_s3::config::Credentials::new(
-            "test", "test", None, None, "t",
-        ))
-        .load()
-        .await;
-    let s3 = aws_sdk_s3::Client::from_conf(
-        aws_sdk_s3::config::Builder::from(&sdk)
-            .force_path_style(true)
-            .build(),
-    );
+    let s3 = liveship_tests::moto_s3().await;
     s3.create_bucket().bucket(&bucket).send().await.unwrap();
     // Devices read the team's bucket anonymously (in production through
     // CloudFront; here a public-read policy stands in for it).

@@ -7,8 +7,7 @@
 use std::io::{Read, Write};
 
 fn main() {
-    let moto = std::env::var("LIVESHIP_TEST_MOTO_URL")
-        .expect("LIVESHIP_TEST_MOTO_URL is not set: start moto_server (scripts/test does)");
+    let moto = liveship_tests::moto_url();
     let admin = std::env::var("LIVESHIP_ADMIN_TOKEN").expect("LIVESHIP_ADMIN_TOKEN is not set");
     // Passed on to the functions (the Node tests turn the warm cache off,
     // since they assert that a CI write takes effect at once).
