@@ -4,7 +4,7 @@
 use crate::{write, Server};
 use liveship_core::hash::Sha256Digest;
 use liveship_core::keys::{PublicKey, SigningKey};
-use liveship_core::manifest::{FileEntry, Manifest};
+use liveship_core::manifest::{FileEntry, Manifest, ManifestDocument, Verifier};
 use liveship_core::paths::ManifestPath;
 use liveship_core::wire::Latest;
 use reqwest::{Method, StatusCode};
@@ -198,6 +198,41 @@ impl World {
             .await;
         assert_eq!(status, 200, "{v}");
         serde_json::from_value(v).unwrap()
+    }
+
+    /// GET `url` (redirects followed), asserting 200; the body.
+    pub async fn fetch(&self, url: &str) -> bytes::Bytes {
+        let resp = self.http.get(url).send().await.unwrap();
+        assert_eq!(resp.status(), 200, "GET {url}");
+        resp.bytes().await.unwrap()
+    }
+
+    /// Checks an offered build as a device would: its manifest verifies
+    /// with this world's key, every file at the offered file source (by
+    /// SHA-256) hashes right, and so does the zip, when there is one.
+    pub async fn check_offer(&self, latest: &Latest) {
+        let doc = ManifestDocument::from_slice(
+            latest
+                .manifest
+                .as_ref()
+                .expect("a manifest")
+                .get()
+                .as_bytes(),
+        )
+        .unwrap();
+        let verified = Verifier::new([self.public_key()]).verify(&doc).unwrap();
+        if let Some(src) = &latest.files {
+            assert_eq!(src.key, "sha256");
+            for f in &verified.files {
+                let body = self.fetch(&format!("{}{}", src.base_url, f.sha256)).await;
+                assert_eq!(Sha256Digest::of(&body), f.sha256, "{}", f.path);
+            }
+        }
+        if let Some(url) = &latest.zip_url {
+            let zip = self.fetch(url).await;
+            assert_eq!(Some(Sha256Digest::of(&zip)), latest.zip_sha256);
+            assert_eq!(Some(zip.len() as u64), latest.zip_size);
+        }
     }
 }
 

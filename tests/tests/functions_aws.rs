@@ -5,7 +5,6 @@
 
 use liveship_core::hash::Sha256Digest;
 use liveship_core::http::Function;
-use liveship_core::manifest::{ManifestDocument, Verifier};
 use liveship_tests::moto_url;
 use liveship_tests::world::{as_refs, sample_files, World};
 use liveship_tests::Server;
@@ -29,30 +28,8 @@ async fn ci_and_devices_through_the_three_functions() {
     // redirect to S3, checked against the signed manifest.
     let latest = w.latest(app, "production", "device_id=dev-1").await;
     assert_eq!(latest.status, "update_available");
-    let doc =
-        ManifestDocument::from_slice(latest.manifest.as_ref().unwrap().get().as_bytes()).unwrap();
-    let verified = Verifier::new([w.public_key()]).verify(&doc).unwrap();
-    let src = latest.files.as_ref().unwrap();
-    for f in &verified.files {
-        let resp = w
-            .http
-            .get(format!("{}{}", src.base_url, f.sha256))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(resp.status(), 200, "{}", f.path);
-        assert_eq!(Sha256Digest::of(&resp.bytes().await.unwrap()), f.sha256);
-    }
-    let zip = w
-        .http
-        .get(latest.zip_url.clone().unwrap())
-        .send()
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap();
-    assert_eq!(Sha256Digest::of(&zip), latest.zip_sha256.unwrap());
+    w.check_offer(&latest).await;
+    assert!(latest.files.is_some() && latest.zip_url.is_some());
 
     // capgo's lookup (latest) and stats (download-complete).
     let (s, capgo) = w

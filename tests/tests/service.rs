@@ -152,15 +152,7 @@ async fn full_story_publish_deploy_download_report() {
         latest.build.as_ref().unwrap().id,
         zip["build_id"].as_u64().unwrap()
     );
-    let bytes = w
-        .http
-        .get(latest.zip_url.clone().unwrap())
-        .send()
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap();
+    let bytes = w.fetch(&latest.zip_url.clone().unwrap()).await;
     assert_eq!(Sha256Digest::of(&bytes), latest.zip_sha256.unwrap());
     assert_eq!(bytes.len() as u64, latest.zip_size.unwrap());
 
