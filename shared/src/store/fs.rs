@@ -7,8 +7,6 @@ use super::{BlobBody, BlobKey, BlobRead, BlobWrite, ByteStream, StoreError};
 use crate::hash::Sha256Digest;
 use async_trait::async_trait;
 use bytes::Bytes;
-use futures::StreamExt;
-use sha2::{Digest, Sha256};
 use std::io;
 use std::path::{Path, PathBuf};
 use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
@@ -120,37 +118,13 @@ impl BlobWrite for FsBlobs {
     async fn put_verified(
         &self,
         key: &BlobKey,
-        mut body: ByteStream,
+        body: ByteStream,
         expected: &Sha256Digest,
         max_size: u64,
     ) -> Result<u64, StoreError> {
         let target = self.path(key);
         let (mut f, tmp) = self.temp_beside(&target).await?;
-        let outcome: Result<u64, StoreError> = async {
-            let mut hasher = Sha256::new();
-            let mut size = 0u64;
-            while let Some(chunk) = body.next().await {
-                let chunk = chunk.map_err(io_err("receiving an upload"))?;
-                size += chunk.len() as u64;
-                if size > max_size {
-                    return Err(StoreError::TooLarge { limit: max_size });
-                }
-                hasher.update(&chunk);
-                f.write_all(&chunk)
-                    .await
-                    .map_err(io_err("writing an upload"))?;
-            }
-            f.flush().await.map_err(io_err("writing an upload"))?;
-            let actual = Sha256Digest::from_bytes(hasher.finalize().into());
-            if &actual != expected {
-                return Err(StoreError::HashMismatch {
-                    expected: *expected,
-                    actual,
-                });
-            }
-            Ok(size)
-        }
-        .await;
+        let outcome = super::spool_verified(body, &mut f, expected, max_size).await;
         drop(f);
         match outcome {
             Ok(size) => {

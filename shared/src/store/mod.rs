@@ -287,3 +287,42 @@ pub trait BlobWrite: BlobRead {
         Ok(None)
     }
 }
+
+/// Writes an upload to `file` while hashing it: the bytes' size, or
+/// [`StoreError::TooLarge`] past `max_size`, or [`StoreError::HashMismatch`]
+/// when they are not the `expected` bytes. Every blob store spools through
+/// this before anything becomes visible.
+pub(crate) async fn spool_verified(
+    mut body: ByteStream,
+    file: &mut tokio::fs::File,
+    expected: &Sha256Digest,
+    max_size: u64,
+) -> Result<u64, StoreError> {
+    use futures::StreamExt;
+    use sha2::{Digest, Sha256};
+    use tokio::io::AsyncWriteExt;
+    let mut hasher = Sha256::new();
+    let mut size = 0u64;
+    while let Some(chunk) = body.next().await {
+        let chunk = chunk.map_err(|e| StoreError::backend("receiving an upload", e))?;
+        size += chunk.len() as u64;
+        if size > max_size {
+            return Err(StoreError::TooLarge { limit: max_size });
+        }
+        hasher.update(&chunk);
+        file.write_all(&chunk)
+            .await
+            .map_err(|e| StoreError::backend("writing an upload", e))?;
+    }
+    file.flush()
+        .await
+        .map_err(|e| StoreError::backend("writing an upload", e))?;
+    let actual = Sha256Digest::from_bytes(hasher.finalize().into());
+    if &actual != expected {
+        return Err(StoreError::HashMismatch {
+            expected: *expected,
+            actual,
+        });
+    }
+    Ok(size)
+}

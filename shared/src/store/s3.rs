@@ -18,11 +18,8 @@ use aws_sdk_s3::primitives::ByteStream as S3Body;
 use aws_sdk_s3::types::ChecksumAlgorithm;
 use base64::Engine as _;
 use bytes::Bytes;
-use futures::StreamExt;
-use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::time::Duration;
-use tokio::io::AsyncWriteExt;
 
 /// How long presigned URLs stay valid.
 const PRESIGN_TTL: Duration = Duration::from_secs(3600);
@@ -334,7 +331,7 @@ impl BlobWrite for S3Blobs {
     async fn put_verified(
         &self,
         key: &BlobKey,
-        mut body: ByteStream,
+        body: ByteStream,
         expected: &Sha256Digest,
         max_size: u64,
     ) -> Result<u64, StoreError> {
@@ -346,29 +343,7 @@ impl BlobWrite for S3Blobs {
             tmp.reopen()
                 .map_err(|e| StoreError::backend("spooling an upload", e))?,
         );
-        let mut hasher = Sha256::new();
-        let mut size = 0u64;
-        while let Some(chunk) = body.next().await {
-            let chunk = chunk.map_err(|e| StoreError::backend("receiving an upload", e))?;
-            size += chunk.len() as u64;
-            if size > max_size {
-                return Err(StoreError::TooLarge { limit: max_size });
-            }
-            hasher.update(&chunk);
-            file.write_all(&chunk)
-                .await
-                .map_err(|e| StoreError::backend("spooling an upload", e))?;
-        }
-        file.flush()
-            .await
-            .map_err(|e| StoreError::backend("spooling an upload", e))?;
-        let actual = Sha256Digest::from_bytes(hasher.finalize().into());
-        if &actual != expected {
-            return Err(StoreError::HashMismatch {
-                expected: *expected,
-                actual,
-            });
-        }
+        let size = super::spool_verified(body, &mut file, expected, max_size).await?;
         if size >= self.multipart.threshold {
             self.put_multipart(key, tmp.path(), size).await?;
             return Ok(size);
