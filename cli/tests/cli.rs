@@ -4,7 +4,7 @@ mod common;
 
 use common::*;
 use liveship_core::keys::SigningKey;
-use liveship_core::manifest::{ManifestDocument, SignatureBlock};
+use liveship_core::manifest::ManifestDocument;
 use std::fs;
 
 #[test]
@@ -315,7 +315,7 @@ fn hand_written_manifests_with_bad_paths_are_refused() {
         let payload = format!(
             r#"{{"type":"liveship-manifest","schema":1,"files":[{{"path":"{path}","sha256":"{hash}","size":0}}]}}"#
         );
-        let doc = sign_raw(&key, &payload);
+        let doc = ManifestDocument::sign_payload(payload.as_bytes(), &key);
         fs::write(
             f.www().join("live-update-manifest.json"),
             doc.to_json_bytes(),
@@ -343,23 +343,10 @@ fn hand_written_manifests_with_bad_paths_are_refused() {
     );
     fs::write(
         f.www().join("live-update-manifest.json"),
-        sign_raw(&key, &payload).to_json_bytes(),
+        ManifestDocument::sign_payload(payload.as_bytes(), &key).to_json_bytes(),
     )
     .unwrap();
     assert!(verify_dir(&f).verify_failed().contains("more than once"));
-}
-
-fn sign_raw(key: &SigningKey, payload: &str) -> ManifestDocument {
-    use base64::Engine as _;
-    let b64 = base64::engine::general_purpose::STANDARD;
-    ManifestDocument {
-        payload: b64.encode(payload),
-        signature: Some(SignatureBlock {
-            alg: "ed25519".into(),
-            key_id: key.public_key().key_id().clone(),
-            sig: b64.encode(key.sign(payload.as_bytes())),
-        }),
-    }
 }
 
 #[cfg(unix)]

@@ -192,16 +192,7 @@ impl Manifest {
 
     /// The signed document for this manifest.
     pub fn sign(&self, key: &SigningKey) -> ManifestDocument {
-        let payload = self.to_payload_bytes();
-        let sig = key.sign(&payload);
-        ManifestDocument {
-            payload: B64.encode(&payload),
-            signature: Some(SignatureBlock {
-                alg: ALG_ED25519.to_owned(),
-                key_id: key.public_key().key_id().clone(),
-                sig: B64.encode(sig),
-            }),
-        }
+        ManifestDocument::sign_payload(&self.to_payload_bytes(), key)
     }
 
     /// The document for this manifest without a signature.
@@ -236,6 +227,20 @@ pub struct ManifestDocument {
 }
 
 impl ManifestDocument {
+    /// Signs payload bytes exactly as given, without checking that they are a
+    /// manifest: [`Manifest::sign`] uses it, and so do tests and test-vector
+    /// tools that need correctly signed documents the verifier must refuse.
+    pub fn sign_payload(payload: &[u8], key: &SigningKey) -> ManifestDocument {
+        ManifestDocument {
+            payload: B64.encode(payload),
+            signature: Some(SignatureBlock {
+                alg: ALG_ED25519.to_owned(),
+                key_id: key.public_key().key_id().clone(),
+                sig: B64.encode(key.sign(payload)),
+            }),
+        }
+    }
+
     /// Parses a stored document (size-limited; nothing is trusted yet).
     pub fn from_slice(bytes: &[u8]) -> Result<Self, ManifestError> {
         if bytes.len() > MAX_MANIFEST_BYTES {
