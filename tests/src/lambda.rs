@@ -31,11 +31,17 @@ pub const MAX_PAYLOAD: usize = 6 * 1024 * 1024;
 /// The binary of a function (`target/<profile>/<name>`), built on first use
 /// with `cargo build -p <name>`; `LIVESHIP_FUNCTIONS_DIR` overrides the
 /// directory (scripts/test sets it, and the benchmark points it at release
-/// builds).
+/// builds). A directory in cargo-lambda's layout, `<dir>/<name>/bootstrap`,
+/// works too, so the packaged arm64 bootstraps can be tested as deployed
+/// (scripts/check-arm64).
 pub fn function_bin(function: Function) -> PathBuf {
     static BUILT: std::sync::OnceLock<()> = std::sync::OnceLock::new();
     let name = function.name();
     if let Ok(dir) = std::env::var("LIVESHIP_FUNCTIONS_DIR") {
+        let packaged = PathBuf::from(&dir).join(name).join("bootstrap");
+        if packaged.is_file() {
+            return packaged;
+        }
         return PathBuf::from(dir).join(name);
     }
     BUILT.get_or_init(|| {
@@ -199,7 +205,21 @@ impl FunctionProcess {
         let log = log_dir.join(format!("{}.log", function.name()));
         let out = std::fs::File::create(&log).expect("function log");
         let started = Instant::now();
-        let child = std::process::Command::new(function_bin(function))
+        // LIVESHIP_FUNCTION_RUNNER runs the binary through another program,
+        // as cargo's target runner does (words split on whitespace):
+        // `qemu-aarch64-static -L /usr/aarch64-linux-gnu` runs the arm64
+        // bootstraps on an x86_64 machine.
+        let runner = std::env::var("LIVESHIP_FUNCTION_RUNNER").unwrap_or_default();
+        let mut words = runner.split_whitespace();
+        let mut cmd = match words.next() {
+            Some(program) => {
+                let mut c = std::process::Command::new(program);
+                c.args(words).arg(function_bin(function));
+                c
+            }
+            None => std::process::Command::new(function_bin(function)),
+        };
+        let child = cmd
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .env("AWS_LAMBDA_RUNTIME_API", &runtime.addr)
