@@ -10,6 +10,7 @@
 #   - DynamoDB requests per 1,000 lookups with the warm cache and without.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/moto.sh
 
 for f in register latest download-complete; do
   zip=target/lambda/$f/bootstrap.zip
@@ -23,18 +24,7 @@ done
 
 cargo build --release --locked -p liveship -p register -p latest -p download-complete
 cargo build --locked --workspace --bins
-if [ ! -x .venv/moto/bin/moto_server ]; then
-  python3 -m venv .venv/moto
-  .venv/moto/bin/pip install --quiet --disable-pip-version-check 'moto[server]==5.2.*'
-fi
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-.venv/moto/bin/moto_server -H 127.0.0.1 -p "$port" > target/moto-bench.log 2>&1 &
-moto=$!
-trap 'kill $moto 2>/dev/null || true' EXIT
-for _ in $(seq 1 100); do
-  python3 -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:$port/moto-api/')" 2>/dev/null && break
-  sleep 0.2
-done
+start_moto target/moto-bench.log
 
 python3 - <<'PY'
 import statistics, subprocess, time
@@ -46,7 +36,7 @@ for _ in range(5):
 print(f"baseline: liveship --version, start to exit: median {statistics.median(runs):.1f} ms")
 PY
 LIVESHIP_BIN="$PWD/target/debug/liveship" LIVESHIP_FUNCTIONS_DIR="$PWD/target/release" \
-LIVESHIP_TEST_MOTO_URL="http://127.0.0.1:$port" \
+LIVESHIP_TEST_MOTO_URL="$MOTO_URL" \
   cargo test --locked --workspace --test functions_aws -- --ignored --nocapture \
   cold_start_to_first_answer dynamodb_reads_per_thousand_lookups 2>&1 \
   | grep -E 'cold start|cache ttl|test result'
