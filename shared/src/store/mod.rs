@@ -9,7 +9,8 @@
 //! read side (the device lookup) cannot write builds or channels, and the
 //! device event handler can only append events.
 //!
-//! Embedded implementations: [`sqlite::SqliteRecords`] and [`fs::FsBlobs`].
+//! Embedded implementations: [`sqlite::SqliteRecords`] (feature `sqlite`, on
+//! by default) and [`fs::FsBlobs`].
 //! Every implementation must pass [`conformance`] (feature `conformance`).
 
 #[cfg(feature = "conformance")]
@@ -19,6 +20,7 @@ pub mod dynamodb;
 pub mod fs;
 #[cfg(feature = "aws")]
 pub mod s3;
+#[cfg(feature = "sqlite")]
 pub mod sqlite;
 
 use crate::domain::{AppId, BuildVersion};
