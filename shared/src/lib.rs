@@ -8,7 +8,7 @@
 //!   -> [`manifest::Verified`], which only [`manifest::Verifier`] can build);
 //! - [`tree`]: scanning and checking a build directory;
 //! - [`artifact`]: reproducible zip bundles, and verifying and extracting them;
-//! - [`env`]: the names of the environment variables liveship reads.
+//! - [`mod@env`]: the names of the environment variables liveship reads.
 
 #![warn(missing_docs)]
 
