@@ -44,24 +44,7 @@ pub fn function_bin(function: Function) -> PathBuf {
         }
         return PathBuf::from(dir).join(name);
     }
-    BUILT.get_or_init(|| {
-        let manifest = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../Cargo.toml");
-        let mut cmd = std::process::Command::new(env!("CARGO"));
-        cmd.args(["build", "--quiet", "--manifest-path"])
-            .arg(manifest);
-        for f in Function::ALL {
-            cmd.args(["-p", f.name()]);
-        }
-        if !cfg!(debug_assertions) {
-            cmd.arg("--release");
-        }
-        let out = cmd.output().expect("run cargo build");
-        assert!(
-            out.status.success(),
-            "building the functions failed:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    });
+    BUILT.get_or_init(|| crate::cargo_build(&Function::ALL.map(Function::name)));
     crate::profile_dir().join(name)
 }
 

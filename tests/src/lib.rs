@@ -101,21 +101,7 @@ pub fn liveship_bin() -> std::path::PathBuf {
     if let Ok(p) = std::env::var("LIVESHIP_BIN") {
         return p.into();
     }
-    BUILT.get_or_init(|| {
-        let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../Cargo.toml");
-        let mut cmd = std::process::Command::new(env!("CARGO"));
-        cmd.args(["build", "--quiet", "-p", "liveship", "--manifest-path"])
-            .arg(manifest);
-        if !cfg!(debug_assertions) {
-            cmd.arg("--release");
-        }
-        let out = cmd.output().expect("run cargo build -p liveship");
-        assert!(
-            out.status.success(),
-            "cargo build -p liveship failed:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    });
+    BUILT.get_or_init(|| cargo_build(&["liveship"]));
     let bin = profile_dir().join(format!("liveship{}", std::env::consts::EXE_SUFFIX));
     assert!(
         bin.is_file(),
@@ -123,6 +109,28 @@ pub fn liveship_bin() -> std::path::PathBuf {
         bin.display()
     );
     bin
+}
+
+/// Runs `cargo build -p <package>...` on this workspace, in the profile this
+/// test binary was built with; panics with cargo's output if it fails.
+pub fn cargo_build(packages: &[&str]) {
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../Cargo.toml");
+    let mut cmd = std::process::Command::new(env!("CARGO"));
+    cmd.args(["build", "--quiet", "--manifest-path"])
+        .arg(manifest);
+    for p in packages {
+        cmd.args(["-p", p]);
+    }
+    if !cfg!(debug_assertions) {
+        cmd.arg("--release");
+    }
+    let out = cmd.output().expect("run cargo build");
+    assert!(
+        out.status.success(),
+        "cargo build -p {} failed:\n{}",
+        packages.join(" -p "),
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// `target/<profile>`: where the binaries are, seen from a test binary
