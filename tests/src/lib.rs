@@ -111,6 +111,21 @@ pub fn liveship_bin() -> std::path::PathBuf {
     bin
 }
 
+/// Runs `cmd` to the end and returns its standard output; panics, naming
+/// `what` and showing the standard error, if it cannot start or fails.
+pub fn run_ok(cmd: &mut std::process::Command, what: &str) -> Vec<u8> {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("{what} could not start: {e}"));
+    assert!(
+        out.status.success(),
+        "{what} failed ({}):\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
 /// Runs `cargo build -p <package>...` on this workspace, in the profile this
 /// test binary was built with; panics with cargo's output if it fails.
 pub fn cargo_build(packages: &[&str]) {
@@ -124,12 +139,9 @@ pub fn cargo_build(packages: &[&str]) {
     if !cfg!(debug_assertions) {
         cmd.arg("--release");
     }
-    let out = cmd.output().expect("run cargo build");
-    assert!(
-        out.status.success(),
-        "cargo build -p {} failed:\n{}",
-        packages.join(" -p "),
-        String::from_utf8_lossy(&out.stderr)
+    run_ok(
+        &mut cmd,
+        &format!("cargo build -p {}", packages.join(" -p ")),
     );
 }
 
@@ -187,16 +199,12 @@ impl Server {
         let tmp = tempfile::tempdir().expect("tempdir");
         let mut env = aws_env(moto_url, &tmp);
         env.retain(|(k, _)| k != "LIVESHIP_BACKEND");
-        let out = std::process::Command::new(liveship_bin())
-            .args(["bootstrap", "--backend", "aws", "--create-resources"])
-            .env("LIVESHIP_ADMIN_TOKEN", admin_token)
-            .envs(env.iter().map(|(k, v)| (k, v)))
-            .output()
-            .expect("run liveship bootstrap");
-        assert!(
-            out.status.success(),
-            "liveship bootstrap failed: {}",
-            String::from_utf8_lossy(&out.stderr)
+        run_ok(
+            std::process::Command::new(liveship_bin())
+                .args(["bootstrap", "--backend", "aws", "--create-resources"])
+                .env("LIVESHIP_ADMIN_TOKEN", admin_token)
+                .envs(env.iter().map(|(k, v)| (k, v))),
+            "liveship bootstrap",
         );
         env.retain(|(k, _)| k != "AWS_ENDPOINT_URL");
         env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));

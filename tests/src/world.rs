@@ -37,12 +37,12 @@ impl World {
     /// A world around a given server (for example one on the AWS backend).
     pub fn with_server(server: Server) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let out = std::process::Command::new(crate::liveship_bin())
-            .current_dir(dir.path())
-            .args(["live-update", "generate-signing-key"])
-            .output()
-            .unwrap();
-        assert!(out.status.success());
+        crate::run_ok(
+            std::process::Command::new(crate::liveship_bin())
+                .current_dir(dir.path())
+                .args(["live-update", "generate-signing-key"]),
+            "liveship live-update generate-signing-key",
+        );
         Self {
             server,
             dir,

@@ -82,18 +82,11 @@ fn large_and_small_files_round_trip_and_other_readers_agree() {
                   assert i.date_time == (1980, 1, 1, 0, 0, 0)\n\
                   assert (i.external_attr >> 16) == 0o100644\n\
                   print(len(names))\n";
-    let out = Command::new("python3")
-        .arg("-c")
-        .arg(script)
-        .arg(&b.zip)
-        .output()
-        .expect("python3 is part of the test toolchain");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let out = liveship_tests::run_ok(
+        Command::new("python3").arg("-c").arg(script).arg(&b.zip),
+        "python3's zipfile reading the bundle",
     );
-    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "323");
+    assert_eq!(String::from_utf8_lossy(&out).trim(), "323");
 }
 
 #[test]

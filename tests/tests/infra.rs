@@ -18,17 +18,13 @@ fn infra() -> Value {
         panic!("LIVESHIP_HCL2_PYTHON is not set: run scripts/test (it installs python-hcl2 in .venv/hcl2)")
     });
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let out = std::process::Command::new(python)
-        .arg(root.join("tests/infra/hcl2json.py"))
-        .arg(root.join("infra"))
-        .output()
-        .expect("run python-hcl2");
-    assert!(
-        out.status.success(),
-        "parsing infra/ failed: {}",
-        String::from_utf8_lossy(&out.stderr)
+    let out = liveship_tests::run_ok(
+        std::process::Command::new(python)
+            .arg(root.join("tests/infra/hcl2json.py"))
+            .arg(root.join("infra")),
+        "parsing infra/ with python-hcl2",
     );
-    serde_json::from_slice(&out.stdout).expect("JSON")
+    serde_json::from_slice(&out).expect("JSON")
 }
 
 /// `locals { name = ... }` of a file.
