@@ -7,7 +7,10 @@ use std::fmt;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DomainError {
     /// The app id breaks the app id rules.
-    #[error("invalid app id {0:?}: use 1-128 characters of letters, digits, '.', '_' or '-'")]
+    #[error(
+        "invalid app id {0:?}: use 1-128 ASCII letters, digits, '.', '_' or '-', \
+         starting with a letter or digit (such as com.example.app)"
+    )]
     AppId(String),
     /// The version label breaks the version rules.
     #[error(
@@ -23,7 +26,13 @@ pub enum DomainError {
     ReservedVersion(String),
 }
 
-/// An application id, such as `042a1261` (Appflow) or `com.example.app` (Capgo).
+/// An application id, such as `042a1261` (Appflow), `com.example.app`
+/// (Capacitor, Capgo) or `photo-gallery` (Cartona).
+///
+/// The rule ([`check_app_id`]) makes every id a safe, single path segment:
+/// app ids name folders in the blob store (`apps/{app}/...`) and segments of
+/// URLs, so `.`, `..`, `.hidden`, `-flag`, separators and non-ASCII letters
+/// are refused.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct AppId(String);
@@ -32,10 +41,7 @@ impl AppId {
     /// Validates and wraps an app id.
     pub fn new(s: impl Into<String>) -> Result<Self, DomainError> {
         let s = s.into();
-        let ok = (1..=128).contains(&s.len())
-            && s.bytes()
-                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
-        if ok {
+        if check_app_id(&s) {
             Ok(Self(s))
         } else {
             Err(DomainError::AppId(s))
@@ -80,6 +86,20 @@ impl BuildVersion {
     }
 }
 
+/// Longest app id, in bytes.
+pub const MAX_APP_ID: usize = 128;
+
+/// The app id rule, the one place it is stated (docs/rules.md; mirrored by
+/// `appIdProblem` in clients/capacitor): 1-128 ASCII letters, digits, `.`,
+/// `_` or `-`, the first a letter or digit.
+pub fn check_app_id(s: &str) -> bool {
+    let b = s.as_bytes();
+    (1..=MAX_APP_ID).contains(&b.len())
+        && b[0].is_ascii_alphanumeric()
+        && b.iter()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b'-'))
+}
+
 macro_rules! string_newtype_impls {
     ($t:ty) => {
         impl TryFrom<String> for $t {
@@ -115,10 +135,32 @@ mod tests {
 
     #[test]
     fn app_ids() {
-        for ok in ["042a1261", "com.example.app", "a", "A_b-c.9"] {
+        for ok in [
+            "042a1261",
+            "com.example.app",
+            "photo-gallery",
+            "a",
+            "A_b-c.9",
+            "9",
+        ] {
             assert!(AppId::new(ok).is_ok(), "{ok}");
         }
-        for bad in ["", "a b", "a/b", "../x", "é", &"x".repeat(129)] {
+        let bad_ids = [
+            "",
+            ".",
+            "..",
+            ".hidden",
+            "-flag",
+            "_x",
+            "a b",
+            "a/b",
+            "a\\b",
+            "../x",
+            "é",
+            "a\0",
+            &"x".repeat(129),
+        ];
+        for bad in bad_ids {
             assert!(AppId::new(bad).is_err(), "{bad}");
         }
     }

@@ -19,7 +19,6 @@ use crate::paths::ManifestPath;
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
-use std::collections::{HashMap, HashSet};
 use std::ops::Deref;
 
 /// The `type` field of every manifest payload. Part of the signed bytes, so a
@@ -95,16 +94,10 @@ pub enum ManifestError {
     /// A schema newer than this build understands.
     #[error("manifest schema {0} is not supported (this liveship reads schema {SCHEMA}); upgrade liveship")]
     UnsupportedSchema(u32),
-    /// The same path twice.
-    #[error("manifest lists {0:?} more than once")]
-    Duplicate(String),
-    /// Two paths that differ only in letter case, which collide on the
-    /// case-insensitive file systems of iOS, macOS and Windows.
-    #[error("manifest lists {0:?} and {1:?}, which differ only in letter case and collide on iOS and macOS file systems")]
-    CaseCollision(String, String),
-    /// A path that is both a file and a directory of another file.
-    #[error("manifest lists {0:?} as a file and also {1:?} inside it")]
-    FileDirConflict(String, String),
+    /// Paths that cannot all be written to one device (the same path twice,
+    /// paths that collide on iOS and macOS, a file that is also a directory).
+    #[error("manifest {0}")]
+    PathSet(#[from] crate::paths::SetError),
     /// A signature algorithm other than Ed25519.
     #[error("manifest signature algorithm {0:?} is not supported (expected \"ed25519\")")]
     UnsupportedAlgorithm(String),
@@ -153,28 +146,7 @@ impl Manifest {
         if self.schema != SCHEMA {
             return Err(ManifestError::UnsupportedSchema(self.schema));
         }
-        let mut exact: HashSet<&str> = HashSet::with_capacity(self.files.len());
-        let mut folded: HashMap<String, &str> = HashMap::with_capacity(self.files.len());
-        for f in &self.files {
-            let p = f.path.as_str();
-            if !exact.insert(p) {
-                return Err(ManifestError::Duplicate(p.to_owned()));
-            }
-            if let Some(other) = folded.insert(p.to_ascii_lowercase(), p) {
-                return Err(ManifestError::CaseCollision(other.to_owned(), p.to_owned()));
-            }
-        }
-        for f in &self.files {
-            let p = f.path.as_str();
-            for (i, _) in p.match_indices('/') {
-                if exact.contains(&p[..i]) {
-                    return Err(ManifestError::FileDirConflict(
-                        p[..i].to_owned(),
-                        p.to_owned(),
-                    ));
-                }
-            }
-        }
+        crate::paths::check_path_set(self.files.iter().map(|f| f.path.as_str()))?;
         Ok(())
     }
 
@@ -470,6 +442,7 @@ impl Manifest {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::paths::SetError;
 
     fn entry(path: &str, body: &[u8]) -> FileEntry {
         FileEntry {
@@ -587,17 +560,23 @@ mod tests {
         );
         assert!(matches!(
             verifier.verify(&sign_raw(&dup)),
-            Err(VerifyError::Manifest(ManifestError::Duplicate(_)))
+            Err(VerifyError::Manifest(ManifestError::PathSet(
+                SetError::Duplicate(_)
+            )))
         ));
         let case = dup.replacen("\"a\"", "\"A\"", 1);
         assert!(matches!(
             verifier.verify(&sign_raw(&case)),
-            Err(VerifyError::Manifest(ManifestError::CaseCollision(..)))
+            Err(VerifyError::Manifest(ManifestError::PathSet(
+                SetError::Collision(..)
+            )))
         ));
         let nested = dup.replacen("\"a\"", "\"a/b\"", 1);
         assert!(matches!(
             verifier.verify(&sign_raw(&nested)),
-            Err(VerifyError::Manifest(ManifestError::FileDirConflict(..)))
+            Err(VerifyError::Manifest(ManifestError::PathSet(
+                SetError::FileDirConflict(..)
+            )))
         ));
         let other_type = r#"{"type":"something-else","schema":1,"files":[]}"#;
         assert!(matches!(

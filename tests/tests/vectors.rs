@@ -54,6 +54,12 @@ fn vectors(
         r#"{{"type":"liveship-manifest","schema":1,"app_id":"com.example.vectors","version":"1.2.3","files":[{{"path":"../outside.js","sha256":"{h}","size":0}}]}}"#
     );
     let backslash = traversal.replace("../outside.js", "js\\\\app.js");
+    // Pass each path rule alone, collide on iOS and macOS (docs/rules.md).
+    let kelvin = traversal.replace(
+        &format!(r#"{{"path":"../outside.js","sha256":"{h}","size":0}}"#),
+        &format!(r#"{{"path":"k.js","sha256":"{h}","size":0}},{{"path":"\u212a.js","sha256":"{h}","size":0}}"#),
+    );
+    let file_dir = kelvin.replace("\\u212a.js", "K.JS/x");
     vec![
         ("valid.json", manifest.sign(key), "ok"),
         ("valid-zip.json", zipped.sign(key), "ok"),
@@ -69,6 +75,16 @@ fn vectors(
         (
             "backslash.json",
             ManifestDocument::sign_payload(backslash.as_bytes(), key),
+            "bad_path",
+        ),
+        (
+            "collision-kelvin.json",
+            ManifestDocument::sign_payload(kelvin.as_bytes(), key),
+            "bad_path",
+        ),
+        (
+            "collision-file-dir.json",
+            ManifestDocument::sign_payload(file_dir.as_bytes(), key),
             "bad_path",
         ),
     ]
@@ -133,5 +149,61 @@ fn vectors_are_current_and_rust_agrees() {
     assert_eq!(
         std::fs::read(d.join("expected.json")).unwrap(),
         expected_bytes
+    );
+}
+
+/// tests/vectors/rules.json: the app-id and path rules, and the digest of
+/// every code point's collision key, which the TypeScript tests recompute.
+#[test]
+fn rules_vectors_hold_in_rust() {
+    use liveship_core::domain::AppId;
+    use liveship_core::paths::{check_path, check_path_set, collision_key, UNICODE_VERSION};
+    use sha2::Digest as _;
+    let path = dir().join("rules.json");
+    let mut rules: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    let list = |v: &Value| -> Vec<String> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s.as_str().unwrap().to_owned())
+            .collect()
+    };
+    for id in list(&rules["app_ids"]["ok"]) {
+        assert!(AppId::new(id.as_str()).is_ok(), "{id:?}");
+    }
+    for id in list(&rules["app_ids"]["bad"]) {
+        assert!(AppId::new(id.as_str()).is_err(), "{id:?}");
+    }
+    for p in list(&rules["paths"]["ok"]) {
+        assert_eq!(check_path(&p), Ok(()), "{p:?}");
+    }
+    for p in list(&rules["paths"]["bad"]) {
+        assert!(check_path(&p).is_err(), "{p:?}");
+    }
+    for case in rules["path_sets"].as_array().unwrap() {
+        let paths = list(&case["paths"]);
+        assert_eq!(
+            check_path_set(paths.iter().map(String::as_str)).is_ok(),
+            case["ok"].as_bool().unwrap(),
+            "{paths:?}"
+        );
+    }
+    let mut h = sha2::Sha256::new();
+    for c in (0..=0x10FFFFu32).filter_map(char::from_u32) {
+        h.update(collision_key(c.encode_utf8(&mut [0; 4])).as_bytes());
+        h.update([0xFF]);
+    }
+    let digest = hex::encode(h.finalize());
+    if std::env::var_os("LIVESHIP_WRITE_VECTORS").is_some() {
+        rules["key_digest"] = Value::String(digest.clone());
+        rules["unicode_version"] = Value::String(UNICODE_VERSION.to_owned());
+        let mut text = serde_json::to_string_pretty(&rules).unwrap();
+        text.push('\n');
+        std::fs::write(&path, text).unwrap();
+    }
+    assert_eq!(rules["unicode_version"], UNICODE_VERSION);
+    assert_eq!(
+        rules["key_digest"], digest,
+        "collision keys changed: LIVESHIP_WRITE_VECTORS=1 rewrites the digest"
     );
 }

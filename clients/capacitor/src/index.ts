@@ -7,7 +7,7 @@
  * key compiled into the app, and only then hands the verified file list to
  * the plugin, whose native code downloads each file and checks its hash.
  */
-import { ManifestError, parsePublicKey, verifyManifest } from './manifest.js';
+import { ManifestError, appIdProblem, parsePublicKey, verifyManifest } from './manifest.js';
 import type { ManifestDocument, PublicKey, VerifiedManifest } from './manifest.js';
 
 export * from './manifest.js';
@@ -97,6 +97,8 @@ export class LiveshipUpdater {
   private key: Promise<PublicKey | null>;
 
   constructor(config: LiveshipConfig) {
+    const badId = appIdProblem(config.appId);
+    if (badId) throw new Error(badId);
     this.cfg = {
       channel: 'production',
       autoUpdateMethod: 'background',

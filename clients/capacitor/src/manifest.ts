@@ -4,6 +4,9 @@
  * payload bytes, which are parsed only after it checks out.
  */
 import { verifyAsync } from '@noble/ed25519';
+import { appIdProblem, pathProblem, pathSetProblem } from './paths.js';
+
+export { appIdProblem, collisionKey, MANIFEST_FILE_NAME, pathProblem, pathSetProblem } from './paths.js';
 
 export interface FileEntry {
   path: string;
@@ -44,8 +47,6 @@ export class ManifestError extends Error {
   }
 }
 
-/** The manifest file name, never listed by a manifest. */
-export const MANIFEST_FILE_NAME = 'live-update-manifest.json';
 const SPKI_ED25519_PREFIX = [0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00];
 const HEX64 = /^[0-9a-f]{64}$/;
 
@@ -87,24 +88,6 @@ export async function parsePublicKey(pem: string): Promise<PublicKey> {
   return { raw: der.slice(12), keyId: await sha256Hex(der) };
 }
 
-/** The path rules of docs/manifest.md; returns why a path is refused, or null. */
-export function pathProblem(path: string): string | null {
-  if (path.length === 0) return 'is empty';
-  if (new TextEncoder().encode(path).length > 1024) return 'is longer than 1024 bytes';
-  if (path.includes('\0')) return 'contains a NUL byte';
-  if (/[\u0000-\u001f\u007f-\u009f]/.test(path)) return 'contains a control character';
-  if (path.includes('\\')) return 'contains a backslash';
-  if (path.startsWith('/')) return "is absolute (starts with '/')";
-  if (/^[A-Za-z]:/.test(path)) return 'starts with a drive letter';
-  for (const seg of path.split('/')) {
-    if (seg === '') return 'has an empty segment';
-    if (seg === '.') return "has a '.' segment";
-    if (seg === '..') return "has a '..' segment";
-  }
-  if (path === MANIFEST_FILE_NAME) return 'is the manifest file itself';
-  return null;
-}
-
 function parsePayload(bytes: Uint8Array): Manifest {
   let m: unknown;
   try {
@@ -116,26 +99,18 @@ function parsePayload(bytes: Uint8Array): Manifest {
   if (typeof man !== 'object' || man === null || man.type !== 'liveship-manifest' || man.schema !== 1 || !Array.isArray(man.files)) {
     throw new ManifestError('malformed', 'not a liveship manifest (schema 1)');
   }
-  const seen = new Set<string>();
-  const folded = new Set<string>();
+  if (man.app_id !== undefined && appIdProblem(man.app_id) !== null) {
+    throw new ManifestError('malformed', `the manifest's ${appIdProblem(man.app_id)}`);
+  }
   for (const f of man.files) {
     if (typeof f?.path !== 'string' || typeof f.sha256 !== 'string' || !HEX64.test(f.sha256) || !Number.isSafeInteger(f.size) || f.size < 0) {
       throw new ManifestError('malformed', 'a file entry is malformed');
     }
     const why = pathProblem(f.path);
     if (why) throw new ManifestError('bad_path', `path ${JSON.stringify(f.path)} ${why}`);
-    const lower = f.path.toLowerCase();
-    if (seen.has(f.path) || folded.has(lower)) {
-      throw new ManifestError('bad_path', `path ${JSON.stringify(f.path)} is listed twice (or differs only in case)`);
-    }
-    seen.add(f.path);
-    folded.add(lower);
   }
-  for (const p of seen) {
-    for (let i = p.indexOf('/'); i !== -1; i = p.indexOf('/', i + 1)) {
-      if (seen.has(p.slice(0, i))) throw new ManifestError('bad_path', `path ${JSON.stringify(p.slice(0, i))} is both a file and a directory`);
-    }
-  }
+  const clash = pathSetProblem(man.files.map((f) => f.path));
+  if (clash) throw new ManifestError('bad_path', `the manifest ${clash}`);
   return man;
 }
 

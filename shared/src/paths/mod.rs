@@ -6,7 +6,11 @@
 //! Windows developer machines).
 
 use serde::{Deserialize, Serialize};
+use std::collections::{HashMap, HashSet};
 use std::fmt;
+
+mod unicode_tables;
+pub use unicode_tables::UNICODE_VERSION;
 
 /// The manifest's own file name at the root of a build directory or zip.
 /// A manifest never lists this path.
@@ -110,6 +114,141 @@ pub fn check_path(path: &str) -> Result<(), PathError> {
     }
     if path == MANIFEST_FILE_NAME {
         return fail(PathRule::ManifestItself);
+    }
+    Ok(())
+}
+
+/// Why a set of paths cannot all be written to one device.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SetError {
+    /// The same path twice.
+    #[error("lists {0:?} more than once")]
+    Duplicate(String),
+    /// Two paths that name the same file on a case-insensitive,
+    /// normalisation-insensitive file system (APFS on iOS and macOS, NTFS).
+    #[error(
+        "lists {0:?} and {1:?}, which differ only in letter case or Unicode normalisation \
+         and name the same file on iOS and macOS; rename one"
+    )]
+    Collision(String, String),
+    /// A path that is a file and, as written on such a file system, also a
+    /// directory of another path.
+    #[error("lists {0:?} as a file and also {1:?} inside it")]
+    FileDirConflict(String, String),
+}
+
+/// The key under which iOS and macOS (APFS), and Windows, see a path:
+/// canonical caseless matching of Unicode (D145: `NFD(casefold(NFD(p)))`,
+/// full case folding). Two paths collide when their keys are equal. The
+/// TypeScript client computes the same key (`collisionKey`) from the same
+/// generated tables.
+pub fn collision_key(path: &str) -> String {
+    let decomposed = nfd(path.chars().map(u32::from));
+    let mut folded = Vec::with_capacity(decomposed.len());
+    for cp in decomposed {
+        match table_get(unicode_tables::CASE_FOLDING, cp) {
+            Some(f) => folded.extend_from_slice(f),
+            None => folded.push(cp),
+        }
+    }
+    nfd(folded.into_iter())
+        .into_iter()
+        .map(|cp| char::from_u32(cp).expect("the tables hold scalar values"))
+        .collect()
+}
+
+fn table_get(table: &'static [(u32, &'static [u32])], cp: u32) -> Option<&'static [u32]> {
+    table
+        .binary_search_by_key(&cp, |(k, _)| *k)
+        .ok()
+        .map(|i| table[i].1)
+}
+
+fn combining_class(cp: u32) -> u8 {
+    let t = unicode_tables::COMBINING_CLASS;
+    match t.binary_search_by(|(a, b, _)| {
+        if cp < *a {
+            std::cmp::Ordering::Greater
+        } else if cp > *b {
+            std::cmp::Ordering::Less
+        } else {
+            std::cmp::Ordering::Equal
+        }
+    }) {
+        Ok(i) => t[i].2,
+        Err(_) => 0,
+    }
+}
+
+/// Canonical decomposition (NFD): full decompositions, Hangul by the
+/// algorithm, then canonical ordering of combining marks.
+fn nfd(input: impl Iterator<Item = u32>) -> Vec<u32> {
+    const S_BASE: u32 = 0xAC00;
+    const L_BASE: u32 = 0x1100;
+    const V_BASE: u32 = 0x1161;
+    const T_BASE: u32 = 0x11A7;
+    const T_COUNT: u32 = 28;
+    const N_COUNT: u32 = 21 * T_COUNT;
+    let mut out = Vec::new();
+    for cp in input {
+        if (S_BASE..S_BASE + 11172).contains(&cp) {
+            let s = cp - S_BASE;
+            out.push(L_BASE + s / N_COUNT);
+            out.push(V_BASE + (s % N_COUNT) / T_COUNT);
+            if s % T_COUNT != 0 {
+                out.push(T_BASE + s % T_COUNT);
+            }
+        } else if let Some(d) = table_get(unicode_tables::DECOMPOSITION, cp) {
+            out.extend_from_slice(d);
+        } else {
+            out.push(cp);
+        }
+    }
+    // Stable insertion sort of each run of non-starters by combining class.
+    for i in 1..out.len() {
+        let c = combining_class(out[i]);
+        if c == 0 {
+            continue;
+        }
+        let mut j = i;
+        while j > 0 {
+            let p = combining_class(out[j - 1]);
+            if p <= c || p == 0 {
+                break;
+            }
+            out.swap(j - 1, j);
+            j -= 1;
+        }
+    }
+    out
+}
+
+/// Checks that a set of paths can all be written to one device: no path
+/// twice, no two with the same [`collision_key`], and no path that is a file
+/// while its key is also a directory of another path's key (`A` beside
+/// `a/b`). The single paths must already pass [`check_path`].
+pub fn check_path_set<'a>(paths: impl IntoIterator<Item = &'a str>) -> Result<(), SetError> {
+    let mut exact: HashSet<&str> = HashSet::new();
+    let mut keys: HashMap<String, &str> = HashMap::new();
+    for p in paths {
+        if !exact.insert(p) {
+            return Err(SetError::Duplicate(p.to_owned()));
+        }
+        if let Some(other) = keys.insert(collision_key(p), p) {
+            return Err(SetError::Collision(other.to_owned(), p.to_owned()));
+        }
+    }
+    // Case folding and decomposition never produce or consume '/', so a
+    // key's directories are the keys of the path's directories.
+    for (key, p) in &keys {
+        for (i, _) in key.match_indices('/') {
+            if let Some(file) = keys.get(&key[..i]) {
+                return Err(SetError::FileDirConflict(
+                    (*file).to_owned(),
+                    (*p).to_owned(),
+                ));
+            }
+        }
     }
     Ok(())
 }
@@ -225,5 +364,47 @@ mod tests {
         let joined = std::path::Path::new("/root").join(p.to_relative_path());
         assert!(joined.starts_with("/root"));
         assert_eq!(joined, std::path::Path::new("/root/a/b/c.txt"));
+    }
+}
+
+#[cfg(test)]
+mod set_tests {
+    use super::*;
+
+    #[test]
+    fn keys_fold_case_and_normalisation() {
+        assert_eq!(collision_key("A.JS"), collision_key("a.js"));
+        assert_eq!(collision_key("\u{212A}.js"), collision_key("k.js")); // KELVIN SIGN
+        assert_eq!(collision_key("É.js"), collision_key("é.js"));
+        assert_eq!(collision_key("e\u{301}.js"), collision_key("\u{E9}.js")); // decomposed é
+        assert_eq!(collision_key("straße"), collision_key("STRASSE")); // full folding
+        assert_eq!(collision_key("\u{D55C}"), "\u{1112}\u{1161}\u{11AB}"); // Hangul
+                                                                           // Canonical ordering: the same marks in either order are one name.
+        assert_eq!(
+            collision_key("a\u{323}\u{302}"),
+            collision_key("a\u{302}\u{323}")
+        );
+        assert_ne!(collision_key("a.js"), collision_key("a.jsx"));
+    }
+
+    #[test]
+    fn sets_that_cannot_be_written_are_refused() {
+        let cases: &[(&[&str], bool)] = &[
+            (&["a.js", "b.js"], true),
+            (&["a/b", "a/c"], true),
+            (&["a", "a"], false),
+            (&["É.js", "é.js"], false),
+            (&["k.js", "\u{212A}.js"], false),
+            (&["A", "a/b"], false),
+            (&["a.JS", "a.js/x"], false),
+            (&["e\u{301}", "\u{E9}"], false),
+        ];
+        for (set, ok) in cases {
+            assert_eq!(check_path_set(set.iter().copied()).is_ok(), *ok, "{set:?}");
+        }
+        assert!(matches!(
+            check_path_set(["A", "a/b"]),
+            Err(SetError::FileDirConflict(f, d)) if f == "A" && d == "a/b"
+        ));
     }
 }
