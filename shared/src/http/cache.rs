@@ -2,7 +2,12 @@
 //! channel, its builds, and manifest documents), so a busy lookup route does
 //! not read the record store on every request.
 //!
-//! Entries expire after a TTL. Where the writer runs in the same process
+//! Entries expire after a TTL. Each entry is refilled once however many
+//! lookups miss it at the same moment (single flight): the first miss starts
+//! the load, the others wait for its result, so an expiry under load costs
+//! one store read per entry, not one per waiting request.
+//!
+//! Where the writer runs in the same process
 //! (`liveship serve`), every successful write through the CI routes bumps a
 //! generation counter, which invalidates the cache at once; a separate
 //! process (a Lambda function) relies on the TTL alone.
@@ -38,7 +43,18 @@ impl Invalidator {
     }
 }
 
-type ViewEntry = (Instant, u64, Arc<ChannelView>);
+/// The result of one load, shared by every lookup waiting for it.
+pub(crate) type ViewLoad = futures::future::Shared<
+    futures::future::BoxFuture<'static, Result<Arc<ChannelView>, super::ApiError>>,
+>;
+
+#[derive(Debug)]
+enum Slot {
+    /// Loaded at the instant, under the generation.
+    Ready(Instant, u64, Arc<ChannelView>),
+    /// Being loaded under the generation.
+    Loading(u64, ViewLoad),
+}
 
 /// The cache. Manifest documents are immutable (addressed by their hash),
 /// so they are kept, already validated as JSON, until the size bound evicts them.
@@ -46,7 +62,7 @@ type ViewEntry = (Instant, u64, Arc<ChannelView>);
 pub struct LookupCache {
     ttl: Duration,
     generation: Invalidator,
-    views: Mutex<HashMap<(AppId, String), ViewEntry>>,
+    views: Mutex<HashMap<(AppId, String), Slot>>,
     manifests: Mutex<HashMap<(AppId, Sha256Digest), Box<RawValue>>>,
     hits: AtomicU64,
     misses: AtomicU64,
@@ -83,36 +99,60 @@ impl LookupCache {
         )
     }
 
-    pub(crate) fn view(&self, app: &AppId, channel: &str) -> Option<Arc<ChannelView>> {
+    /// The cached view of a channel, or the result of `load`, run once for
+    /// all lookups that miss it together. A write in this process (a new
+    /// generation) never joins a load that began before it.
+    pub(crate) async fn view_or_load<F>(
+        &self,
+        app: &AppId,
+        channel: &str,
+        load: F,
+    ) -> Result<Arc<ChannelView>, super::ApiError>
+    where
+        F: FnOnce()
+            -> futures::future::BoxFuture<'static, Result<Arc<ChannelView>, super::ApiError>>,
+    {
+        use futures::FutureExt as _;
+        let key = (app.clone(), channel.to_owned());
         let generation = self.generation.0.load(Ordering::SeqCst);
-        let views = self.views.lock().expect("cache lock");
-        let found = views
-            .get(&(app.clone(), channel.to_owned()))
-            .filter(|(at, g, _)| *g == generation && at.elapsed() < self.ttl)
-            .map(|(_, _, v)| v.clone());
-        if found.is_some() {
-            self.hits.fetch_add(1, Ordering::Relaxed);
-        } else {
-            self.misses.fetch_add(1, Ordering::Relaxed);
+        let (shared, leader) = {
+            let mut views = self.views.lock().expect("cache lock");
+            match views.get(&key) {
+                Some(Slot::Ready(at, g, v)) if *g == generation && at.elapsed() < self.ttl => {
+                    self.hits.fetch_add(1, Ordering::Relaxed);
+                    return Ok(v.clone());
+                }
+                Some(Slot::Loading(g, shared)) if *g == generation => {
+                    self.hits.fetch_add(1, Ordering::Relaxed);
+                    (shared.clone(), false)
+                }
+                _ => {
+                    self.misses.fetch_add(1, Ordering::Relaxed);
+                    if views.len() >= MAX_VIEWS {
+                        views.retain(|_, s| matches!(s, Slot::Loading(..)));
+                    }
+                    let shared = load().shared();
+                    views.insert(key.clone(), Slot::Loading(generation, shared.clone()));
+                    (shared, true)
+                }
+            }
+        };
+        let result = shared.await;
+        if leader {
+            let mut views = self.views.lock().expect("cache lock");
+            // Only replace our own load: a newer one may have taken the slot.
+            if matches!(views.get(&key), Some(Slot::Loading(g, _)) if *g == generation) {
+                match &result {
+                    Ok(v) => {
+                        views.insert(key, Slot::Ready(Instant::now(), generation, v.clone()));
+                    }
+                    Err(_) => {
+                        views.remove(&key);
+                    }
+                }
+            }
         }
-        found
-    }
-
-    /// The generation to store a view under: read it before loading, so a
-    /// write during the load makes the stored view stale, never wrong.
-    pub(crate) fn generation(&self) -> u64 {
-        self.generation.0.load(Ordering::SeqCst)
-    }
-
-    pub(crate) fn put_view(&self, generation: u64, view: Arc<ChannelView>) {
-        let mut views = self.views.lock().expect("cache lock");
-        if views.len() >= MAX_VIEWS {
-            views.clear();
-        }
-        views.insert(
-            (view.app.app_id.clone(), view.channel.name.clone()),
-            (Instant::now(), generation, view),
-        );
+        result
     }
 
     pub(crate) fn manifest(&self, app: &AppId, sha: &Sha256Digest) -> Option<Box<RawValue>> {

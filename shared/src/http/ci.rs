@@ -1,7 +1,11 @@
 //! CI and ops handlers: apps, tokens, uploads, builds, channels, stats.
 
 use super::error::error_chain;
-use super::{authorize, load_app, parse_app, ApiError, CiState, Json};
+use super::error::read_json;
+use super::{
+    authenticate, authorize, forbidden, load_app, parse_app, ApiError, CiState, Json, BUILD_LIMIT,
+    JSON_LIMIT,
+};
 use crate::domain::{AppId, BuildVersion};
 use crate::hash::Sha256Digest;
 use crate::keys::PublicKey;
@@ -43,9 +47,10 @@ fn check_channel_name(name: &str) -> Result<(), ApiError> {
 pub(super) async fn create_app(
     State(s): State<CiState>,
     headers: HeaderMap,
-    Json(req): Json<CreateApp>,
+    body: Body,
 ) -> Result<impl IntoResponse, ApiError> {
     authorize(&*s.records, &headers, None, Scope::Admin).await?;
+    let req: CreateApp = read_json(&headers, body, JSON_LIMIT).await?;
     for (i, pem) in req.public_keys.iter().enumerate() {
         PublicKey::from_pem(pem).map_err(|e| {
             ApiError::unprocessable("invalid_public_key", format!("public_keys[{i}]: {e}"))
@@ -94,8 +99,15 @@ pub fn token_record(secret: &str, name: &str, app_id: Option<AppId>, scopes: Vec
 pub(super) async fn create_token(
     State(s): State<CiState>,
     headers: HeaderMap,
-    Json(req): Json<CreateToken>,
+    body: Body,
 ) -> Result<impl IntoResponse, ApiError> {
+    // Which app the new token is for is in the body: a token with no admin
+    // right anywhere is refused before the body is read, the app checked after.
+    let caller = authenticate(&*s.records, &headers).await?;
+    if !caller.scopes.contains(&Scope::Admin) {
+        return Err(forbidden(&caller, None, Scope::Admin));
+    }
+    let req: CreateToken = read_json(&headers, body, JSON_LIMIT).await?;
     authorize(&*s.records, &headers, req.app_id.as_ref(), Scope::Admin).await?;
     if req.scopes.is_empty() {
         return Err(ApiError::unprocessable(
@@ -135,9 +147,10 @@ pub(super) async fn uploads(
     State(s): State<CiState>,
     Path(app): Path<String>,
     headers: HeaderMap,
-    Json(req): Json<UploadsRequest>,
+    body: Body,
 ) -> Result<Json<UploadsResponse>, ApiError> {
     let app_id = access(&s, &headers, &app, Scope::Upload).await?.app_id;
+    let req: UploadsRequest = read_json(&headers, body, BUILD_LIMIT).await?;
     if req.files.len() > MAX_UPLOAD_LIST {
         return Err(ApiError::too_large(format!(
             "at most {MAX_UPLOAD_LIST} files per request"
@@ -259,9 +272,10 @@ pub(super) async fn register_build(
     State(s): State<CiState>,
     Path(app): Path<String>,
     headers: HeaderMap,
-    Json(req): Json<RegisterBuild>,
+    body: Body,
 ) -> Result<impl IntoResponse, ApiError> {
     let app = access(&s, &headers, &app, Scope::Upload).await?;
+    let req: RegisterBuild = read_json(&headers, body, BUILD_LIMIT).await?;
     let app_id = app.app_id.clone();
     let verifier = trusted_keys(&app)?;
     let trust = Trust::open(&req.manifest, verifier.as_ref()).map_err(|e| {
@@ -305,9 +319,16 @@ pub(super) async fn register_build(
         ));
     }
     if req.artifact_url.is_none() {
+        // Hosted here: every file the build names must be stored, and the
+        // zip too when the manifest names one (the CLI makes it in CI).
         let wanted: Vec<(Sha256Digest, u64)> = match (req.artifact_type, &manifest.zip) {
             (ArtifactType::Zip, Some(z)) => vec![(z.sha256, z.size)],
-            _ => manifest.files.iter().map(|f| (f.sha256, f.size)).collect(),
+            _ => manifest
+                .files
+                .iter()
+                .map(|f| (f.sha256, f.size))
+                .chain(manifest.zip.map(|z| (z.sha256, z.size)))
+                .collect(),
         };
         let heads = sizes_of(&s, &app_id, wanted.iter().map(|(sha, _)| *sha).collect()).await?;
         let missing: Vec<String> = wanted
@@ -345,6 +366,18 @@ pub(super) async fn register_build(
             .await?
         {
             Some(existing) if existing.manifest_sha256 == manifest_sha256 => existing.zip,
+            _ if !server_may_zip(manifest) => {
+                return Err(ApiError::unprocessable(
+                    "zip_required",
+                    format!(
+                        "this build ({} files, {} bytes) is too big for the server to zip within the \
+                         API's time limit; upload it with `liveship live-update upload-artifact`, which \
+                         makes the zip in CI, or name a zip in the signed manifest and upload it too",
+                        manifest.files.len(),
+                        manifest.total_size()
+                    ),
+                ))
+            }
             _ => Some(
                 super::zipgen::make_zip(&*s.blobs, &app_id, manifest, req.manifest.to_json_bytes())
                     .await?,
@@ -384,6 +417,15 @@ pub(super) async fn register_build(
             b.version, b.id
         ))),
     }
+}
+
+/// Largest build the server zips itself at registration (bytes, files):
+/// zipping reads every file from the blob store, and API Gateway cuts a
+/// request at 30 s. Bigger builds carry a zip made by the CLI in CI.
+pub const SERVER_ZIP_LIMIT: (u64, usize) = (32 * 1024 * 1024, 2_000);
+
+fn server_may_zip(m: &Manifest) -> bool {
+    m.total_size() <= SERVER_ZIP_LIMIT.0 && m.files.len() <= SERVER_ZIP_LIMIT.1
 }
 
 /// Authorises `scope` on the `{app}` path segment (before revealing whether
@@ -434,9 +476,10 @@ pub(super) async fn patch_build(
     State(s): State<CiState>,
     Path((app, id)): Path<(String, String)>,
     headers: HeaderMap,
-    Json(req): Json<PatchBuild>,
+    body: Body,
 ) -> Result<Json<Build>, ApiError> {
     let app_id = access(&s, &headers, &app, Scope::Deploy).await?.app_id;
+    let req: PatchBuild = read_json(&headers, body, JSON_LIMIT).await?;
     let mut build = load_build(&s, &app_id, parse_build_id(&id)?).await?;
     if let Some(d) = req.disabled {
         build.disabled = d;
@@ -519,9 +562,10 @@ pub(super) async fn deploy(
     State(s): State<CiState>,
     Path((app, channel)): Path<(String, String)>,
     headers: HeaderMap,
-    Json(req): Json<Deploy>,
+    body: Body,
 ) -> Result<Json<Channel>, ApiError> {
     let app_id = access(&s, &headers, &app, Scope::Deploy).await?.app_id;
+    let req: Deploy = read_json(&headers, body, JSON_LIMIT).await?;
     check_channel_name(&channel)?;
     let pct = req.rollout_percent.unwrap_or(100);
     if !(1..=100).contains(&pct) {

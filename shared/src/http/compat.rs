@@ -6,6 +6,7 @@
 //! Both decide through the same lookup as `GET .../latest`.
 
 use super::device::{check_device_id, lookup, zip_url};
+use super::error::JsonAny;
 use super::{load_app, ApiError, DeviceState, EventState, Json};
 use crate::domain::{AppId, BuildVersion};
 use crate::lookup::DeviceQuery;
@@ -159,7 +160,7 @@ const MAX_STATS_BATCH: usize = 200;
 
 pub(super) async fn capgo_stats(
     State(s): State<EventState>,
-    Json(body): Json<CapgoStats>,
+    JsonAny(body): JsonAny<CapgoStats>,
 ) -> Result<Json<Value>, ApiError> {
     let stats = match body {
         CapgoStats::One(e) => vec![e],

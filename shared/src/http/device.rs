@@ -209,28 +209,37 @@ pub(crate) async fn channel_view(
 ) -> Result<Arc<ChannelView>, ApiError> {
     let app_id =
         AppId::new(app).map_err(|_| ApiError::not_found(format!("unknown app {app:?}")))?;
-    if let Some(v) = s.cache.as_ref().and_then(|c| c.view(&app_id, channel)) {
-        return Ok(v);
-    }
-    let generation = s.cache.as_ref().map(|c| c.generation());
-    let app = load_app(&*s.records, app).await?;
-    let ch = s
-        .records
-        .channel(&app.app_id, channel)
+    let Some(cache) = &s.cache else {
+        return load_view(s.records.clone(), app_id, channel.to_owned()).await;
+    };
+    let records = s.records.clone();
+    let (id, name) = (app_id.clone(), channel.to_owned());
+    cache
+        .view_or_load(&app_id, channel, move || {
+            Box::pin(load_view(records, id, name))
+        })
+        .await
+}
+
+/// Reads what a lookup needs about one channel from the record store.
+async fn load_view(
+    records: Arc<dyn RecordRead>,
+    app_id: AppId,
+    channel: String,
+) -> Result<Arc<ChannelView>, ApiError> {
+    let app = load_app(&*records, app_id.as_str()).await?;
+    let ch = records
+        .channel(&app.app_id, &channel)
         .await?
         .ok_or_else(|| {
             ApiError::not_found(format!("app {} has no channel {channel:?}", app.app_id))
         })?;
-    let builds = channel_builds(&*s.records, &app.app_id, &ch).await?;
-    let view = Arc::new(ChannelView {
+    let builds = channel_builds(&*records, &app.app_id, &ch).await?;
+    Ok(Arc::new(ChannelView {
         app,
         channel: ch,
         builds,
-    });
-    if let (Some(c), Some(g)) = (&s.cache, generation) {
-        c.put_view(g, view.clone());
-    }
-    Ok(view)
+    }))
 }
 
 /// Decides for one device on one channel; shared by every lookup route.

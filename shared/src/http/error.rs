@@ -2,9 +2,9 @@
 
 use crate::store::StoreError;
 use crate::wire::ErrorBody;
-use axum::extract::rejection::JsonRejection;
+use axum::body::{Body, Bytes};
 use axum::extract::{FromRequest, Request};
-use axum::http::StatusCode;
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -108,7 +108,11 @@ pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
 }
 
 /// `axum::Json`, with rejections answered in our error format: malformed JSON
-/// is 400, a well-formed body with wrong fields is 422, too large is 413.
+/// is 400, a well-formed body with wrong fields (or an array where an object
+/// belongs) is 422, too large is 413.
+///
+/// Only for public routes: authenticated handlers take the raw body and call
+/// [`read_json`] after they have checked the token.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Json<T>(pub T);
 
@@ -120,30 +124,184 @@ where
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        match axum::Json::<T>::from_request(req, state).await {
-            Ok(axum::Json(v)) => Ok(Json(v)),
-            Err(rejection) => Err(match rejection {
-                JsonRejection::JsonDataError(e) => ApiError::unprocessable(
-                    "invalid_request",
-                    format!(
-                        "the request body is not what this route takes: {}",
-                        e.body_text()
-                    ),
-                ),
-                JsonRejection::JsonSyntaxError(e) => ApiError::bad_request(format!(
-                    "the request body is not valid JSON: {}",
-                    e.body_text()
-                )),
-                JsonRejection::MissingJsonContentType(_) => ApiError::bad_request(
-                    "send the body as JSON with `Content-Type: application/json`",
-                ),
-                other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-                    ApiError::too_large("the request body is larger than this route accepts")
-                }
-                other => ApiError::bad_request(other.body_text()),
-            }),
+        parse_object(&json_bytes(req, state).await?).map(Json)
+    }
+}
+
+/// Like [`Json`], for the one public route whose body may also be an
+/// array (the capgo plugin batches its stats).
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct JsonAny<T>(pub T);
+
+impl<S, T> FromRequest<S> for JsonAny<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        parse_any(&json_bytes(req, state).await?).map(JsonAny)
+    }
+}
+
+/// The body of a public JSON route, within the route's `DefaultBodyLimit`.
+async fn json_bytes<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, ApiError> {
+    check_json_content_type(req.headers())?;
+    Bytes::from_request(req, state)
+        .await
+        .map_err(|r| body_rejection(r.status(), &r.body_text()))
+}
+
+fn check_json_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
+    let json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(|m| {
+            let m = m.trim().to_ascii_lowercase();
+            m == "application/json" || (m.starts_with("application/") && m.ends_with("+json"))
+        })
+        .unwrap_or(false);
+    if json {
+        Ok(())
+    } else {
+        Err(ApiError::bad_request(
+            "send the body as JSON with `Content-Type: application/json`",
+        ))
+    }
+}
+
+fn body_rejection(status: StatusCode, text: &str) -> ApiError {
+    if status == StatusCode::PAYLOAD_TOO_LARGE {
+        ApiError::too_large("the request body is larger than this route accepts")
+    } else {
+        ApiError::bad_request(format!("the request body could not be read: {text}"))
+    }
+}
+
+/// Reads a JSON object body of at most `limit` bytes. Authenticated handlers
+/// call it only after the token and scope check, so nobody without the
+/// right to call a route makes the server read (or describe) its body.
+pub(crate) async fn read_json<T: DeserializeOwned>(
+    headers: &HeaderMap,
+    body: Body,
+    limit: usize,
+) -> Result<T, ApiError> {
+    check_json_content_type(headers)?;
+    let bytes = read_limited(body, limit).await?;
+    parse_object(&bytes)
+}
+
+/// Reads a whole body of at most `limit` bytes (413 beyond).
+pub(crate) async fn read_limited(body: Body, limit: usize) -> Result<Bytes, ApiError> {
+    axum::body::to_bytes(body, limit).await.map_err(|e| {
+        let too_large = std::error::Error::source(&e)
+            .is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
+        if too_large {
+            ApiError::too_large(format!(
+                "the request body is larger than this route accepts ({limit} bytes)"
+            ))
+        } else {
+            ApiError::bad_request(format!("the request body could not be read: {e}"))
+        }
+    })
+}
+
+/// Parses a JSON body that must be an object: serde's derived structs also
+/// take arrays (`[1]` would be a deploy of build 1), which no route means.
+pub(crate) fn parse_object<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
+    if first.is_some_and(|b| *b != b'{') {
+        // Still report malformed JSON as such.
+        serde_json::from_slice::<serde::de::IgnoredAny>(bytes).map_err(syntax_error)?;
+        return Err(ApiError::unprocessable(
+            "invalid_request",
+            "the request body must be a JSON object",
+        ));
+    }
+    parse_any(bytes)
+}
+
+/// Parses a JSON body of any shape `T` accepts.
+pub(crate) fn parse_any<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let value: T = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        if inner.is_data() {
+            let at = if path == "." {
+                String::new()
+            } else {
+                format!(" at {path}")
+            };
+            ApiError::unprocessable(
+                "invalid_request",
+                format!("the request body is not what this route takes{at}: {inner}"),
+            )
+        } else {
+            syntax_error(inner)
+        }
+    })?;
+    de.end().map_err(syntax_error)?;
+    Ok(value)
+}
+
+fn syntax_error(e: serde_json::Error) -> ApiError {
+    ApiError::bad_request(format!("the request body is not valid JSON: {e}"))
+}
+
+/// Turns every error answer that is not already our JSON (the framework's
+/// own rejections of a path, query, method or URL) into `{"error","message"}`
+/// with the same status.
+pub(crate) async fn json_errors(req: Request, next: axum::middleware::Next) -> Response {
+    let response = next.run(req).await;
+    let status = response.status();
+    if !(status.is_client_error() || status.is_server_error()) {
+        return response;
+    }
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if is_json {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    let text = axum::body::to_bytes(body, 16 * 1024)
+        .await
+        .map(|b| String::from_utf8_lossy(&b).trim().to_owned())
+        .unwrap_or_default();
+    let (code, fallback) = match status {
+        StatusCode::METHOD_NOT_ALLOWED => (
+            "method_not_allowed",
+            "this route does not take that method; see GET /v1/openapi.json",
+        ),
+        StatusCode::NOT_FOUND => ("not_found", "not found"),
+        StatusCode::PAYLOAD_TOO_LARGE => (
+            "payload_too_large",
+            "the request body is larger than this route accepts",
+        ),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => ("unsupported_media_type", "send JSON"),
+        s if s.is_server_error() => ("internal", "the server could not complete the request"),
+        _ => ("bad_request", "the request is malformed"),
+    };
+    let message = if text.is_empty() {
+        fallback.to_owned()
+    } else {
+        text
+    };
+    let mut out = ApiError::new(status, code, message).into_response();
+    for name in [
+        header::ALLOW,
+        header::CONTENT_RANGE,
+        header::WWW_AUTHENTICATE,
+    ] {
+        if let Some(v) = parts.headers.get(&name) {
+            out.headers_mut().insert(name, v.clone());
         }
     }
+    out
 }
 
 impl<T: Serialize> IntoResponse for Json<T> {

@@ -18,7 +18,7 @@ mod error;
 pub mod openapi;
 mod zipgen;
 
-pub use ci::{new_secret, token_record};
+pub use ci::{new_secret, token_record, SERVER_ZIP_LIMIT};
 pub use error::{ApiError, Json};
 pub use openapi::Function;
 
@@ -38,7 +38,7 @@ use subtle::ConstantTimeEq;
 
 /// Default largest JSON body (apps, tokens, deploys, events).
 pub const JSON_LIMIT: usize = 1024 * 1024;
-/// Largest build registration body: a manifest of about 200,000 files.
+/// Largest build registration or upload plan body: about 200,000 files.
 pub const BUILD_LIMIT: usize = 64 * 1024 * 1024;
 /// Default largest single uploaded file.
 pub const DEFAULT_MAX_FILE: u64 = 2 * 1024 * 1024 * 1024;
@@ -122,15 +122,16 @@ pub fn ci_router(state: CiState) -> Router {
         .route("/v1/apps", post(ci::create_app))
         .route("/v1/tokens", post(ci::create_token))
         .route("/v1/apps/{app}/uploads", post(ci::uploads))
+        // Authenticated handlers take the raw body and read it only after
+        // the token check, up to their own limit (JSON_LIMIT, or
+        // BUILD_LIMIT for upload plans and build registrations).
         .route(
             "/v1/apps/{app}/files/{sha256}",
             put(ci::put_file).layer(DefaultBodyLimit::disable()),
         )
         .route(
             "/v1/apps/{app}/builds",
-            post(ci::register_build)
-                .layer(DefaultBodyLimit::max(BUILD_LIMIT))
-                .get(ci::list_builds),
+            post(ci::register_build).get(ci::list_builds),
         )
         .route(
             "/v1/apps/{app}/builds/{id}",
@@ -214,6 +215,7 @@ pub fn finish(router: Router) -> Router {
         .fallback(|| async {
             ApiError::not_found("no such route; see GET /v1/openapi.json for the API")
         })
+        .layer(axum::middleware::from_fn(error::json_errors))
         .layer(axum::middleware::from_fn(log_request))
 }
 
@@ -295,39 +297,46 @@ pub(crate) async fn authorize(
     app: Option<&AppId>,
     scope: Scope,
 ) -> Result<Token, ApiError> {
+    let token = authenticate(records, headers).await?;
+    if !token.allows(app, scope) {
+        return Err(forbidden(&token, app, scope));
+    }
+    Ok(token)
+}
+
+/// Finds the token of `Authorization: Bearer ...` (401 when missing or unknown).
+pub(crate) async fn authenticate(
+    records: &dyn RecordRead,
+    headers: &HeaderMap,
+) -> Result<Token, ApiError> {
     let Some(value) = headers.get(axum::http::header::AUTHORIZATION) else {
         return Err(ApiError::unauthorized(
             "send a token as `Authorization: Bearer <token>`",
         ));
     };
-    let secret = value
-        .to_str()
-        .ok()
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .ok_or_else(|| {
-            ApiError::unauthorized("the Authorization header must be `Bearer <token>`")
-        })?;
+    let secret = value.to_str().ok().and_then(bearer_token).ok_or_else(|| {
+        ApiError::unauthorized("the Authorization header must be `Bearer <token>`")
+    })?;
     let hash = Sha256Digest::of(secret.as_bytes());
-    let token = records
+    records
         .token_by_secret_hash(&hash)
         .await?
         .filter(|t| bool::from(t.secret_sha256.as_bytes().ct_eq(hash.as_bytes())))
         .ok_or_else(|| {
             ApiError::unauthorized("unknown token; create one with `liveship tokens create`")
-        })?;
-    if !token.allows(app, scope) {
-        let what = match app {
-            Some(a) => format!("{scope:?} on app {a}").to_lowercase(),
-            None => "global admin".to_owned(),
-        };
-        return Err(ApiError::forbidden(format!(
-            "token {} may not do {what}; ask an admin for a token with that scope",
-            token.id
-        )));
-    }
-    Ok(token)
+        })
+}
+
+/// The 403 for a known token without the right.
+pub(crate) fn forbidden(token: &Token, app: Option<&AppId>, scope: Scope) -> ApiError {
+    let what = match app {
+        Some(a) => format!("{scope:?} on app {a}").to_lowercase(),
+        None => "global admin".to_owned(),
+    };
+    ApiError::forbidden(format!(
+        "token {} may not do {what}; ask an admin for a token with that scope",
+        token.id
+    ))
 }
 
 /// Parses the `{app}` path segment and loads the app, or answers 404.
@@ -338,6 +347,15 @@ pub(crate) async fn load_app(records: &dyn RecordRead, app: &str) -> Result<App,
             "unknown app {app:?}; create it with `liveship apps create`"
         ))
     })
+}
+
+/// The token of an `Authorization` value: the scheme `Bearer` in any letter
+/// case (RFC 9110 11.1), then one or more spaces, then the token.
+fn bearer_token(value: &str) -> Option<&str> {
+    let (scheme, rest) = value.trim().split_once(' ')?;
+    let token = rest.trim_start();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty() && !token.contains(' '))
+        .then_some(token)
 }
 
 /// Parses an `{app}` path segment without loading it (for authorisation first).

@@ -1,0 +1,326 @@
+//! The holes an outside probe found (issue 10), each held shut against a
+//! real `liveship serve`: authentication before the body, the bearer scheme
+//! in any case, JSON for every rejection, objects only, the app-id rule, and
+//! upload plans as large as the docs promise.
+
+use liveship_tests::world::World;
+use reqwest::Method;
+use serde_json::{json, Value};
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::Duration;
+
+/// Sends `head` and then up to `body_len` bytes of body on a raw connection,
+/// stopping as soon as the server answers; returns (status, JSON body, bytes
+/// of body sent before the answer came).
+fn raw_post(addr: &str, head: &str, body_len: usize) -> (u16, Value, usize) {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_millis(20))).unwrap();
+    s.write_all(head.as_bytes()).unwrap();
+    let chunk = vec![b'x'; 64 * 1024];
+    let mut sent = 0;
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 8192];
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => {
+                answer.extend_from_slice(&buf[..n]);
+                if answer.windows(4).any(|w| w == b"\r\n\r\n") && answer.ends_with(b"}") {
+                    break;
+                }
+                continue;
+            }
+            Err(e)
+                if e.kind() == std::io::ErrorKind::WouldBlock
+                    || e.kind() == std::io::ErrorKind::TimedOut => {}
+            Err(e) => panic!("reading the answer: {e}"),
+        }
+        if !answer.is_empty() {
+            continue;
+        }
+        if sent < body_len {
+            let n = chunk.len().min(body_len - sent);
+            if s.write_all(&chunk[..n]).is_err() {
+                break; // the server closed the connection after answering
+            }
+            sent += n;
+        }
+    }
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let _ = s.read_to_end(&mut answer);
+    let text = String::from_utf8_lossy(&answer).to_string();
+    let status: u16 = text
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or_else(|| panic!("no HTTP answer: {text:?}"));
+    let body = text.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
+    (
+        status,
+        serde_json::from_str(body).unwrap_or(Value::Null),
+        sent,
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn tokens_are_checked_before_a_body_byte_is_read() {
+    let w = World::new();
+    let t = w.app("com.example.auth");
+    let addr = w.server.url.trim_start_matches("http://").to_owned();
+    let len = 60 * 1024 * 1024;
+    let head = |path: &str, auth: &str| {
+        format!(
+            "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n{auth}Content-Length: {len}\r\n\r\n"
+        )
+    };
+    for path in [
+        "/v1/apps",
+        "/v1/tokens",
+        "/v1/apps/com.example.auth/builds",
+        "/v1/apps/com.example.auth/uploads",
+    ] {
+        let addr = addr.clone();
+        let h = head(path, "");
+        let (status, body, sent) = tokio::task::spawn_blocking(move || raw_post(&addr, &h, len))
+            .await
+            .unwrap();
+        assert_eq!(status, 401, "{path}: {body}");
+        assert_eq!(body["error"], "unauthorized", "{path}");
+        // The answer came before the client had sent even a few MB of 60.
+        assert!(
+            sent < 8 * 1024 * 1024,
+            "{path}: {sent} bytes sent before the 401"
+        );
+    }
+    // A known token without the scope: 403, also before the body.
+    let auth = format!("Authorization: Bearer {}\r\n", t.deploy);
+    for path in ["/v1/apps", "/v1/tokens", "/v1/apps/com.example.auth/builds"] {
+        let addr = addr.clone();
+        let h = head(path, &auth);
+        let (status, body, sent) = tokio::task::spawn_blocking(move || raw_post(&addr, &h, len))
+            .await
+            .unwrap();
+        assert_eq!(status, 403, "{path}: {body}");
+        assert!(
+            sent < 8 * 1024 * 1024,
+            "{path}: {sent} bytes sent before the 403"
+        );
+    }
+    // Schema errors are shown only to callers who may call the route.
+    let (s, v) = w
+        .call(Method::POST, "/v1/apps", None, Some(json!({"bogus": 1})))
+        .await;
+    assert_eq!(s, 401, "{v}");
+    assert!(!v["message"].as_str().unwrap().contains("app_id"), "{v}");
+    let (s, v) = w
+        .call(
+            Method::POST,
+            "/v1/apps",
+            Some(w.admin()),
+            Some(json!({"bogus": 1})),
+        )
+        .await;
+    assert_eq!(s, 422, "{v}");
+    assert!(v["message"].as_str().unwrap().contains("app_id"), "{v}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_bearer_scheme_is_case_insensitive() {
+    let w = World::new();
+    for scheme in ["Bearer", "bearer", "BEARER", "bEaReR"] {
+        let r = w
+            .http
+            .get(format!("{}/v1/apps/com.example.none/builds", w.server.url))
+            .header("authorization", format!("{scheme} {}", w.admin()))
+            .send()
+            .await
+            .unwrap();
+        // Authenticated (the app does not exist), not refused.
+        assert_eq!(r.status(), 404, "{scheme}");
+    }
+    for bad in ["Basic abc", "Bearer", "Bearer ", "Bearertoken", "Token abc"] {
+        let r = w
+            .http
+            .get(format!("{}/v1/apps/com.example.none/builds", w.server.url))
+            .header("authorization", bad)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 401, "{bad}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn every_rejection_is_json() {
+    let w = World::new();
+    w.app("com.example.json");
+    let cases: &[(Method, &str, u16)] = &[
+        (
+            Method::GET,
+            "/v1/apps/com.example.json/channels/production/latest",
+            400,
+        ),
+        (Method::GET, "/v1/apps/x/files/%c0%ae%c0%ae", 400),
+        (
+            Method::GET,
+            "/v1/apps/%ff/channels/production/latest?device_id=d",
+            400,
+        ),
+        (Method::GET, "/build/latest", 400),
+        (Method::GET, "/build/download?id=1", 400),
+        (Method::GET, "/capgo/channel_self", 400),
+        (Method::DELETE, "/v1/apps", 405),
+        (
+            Method::GET,
+            "/v1/apps/com.example.json/builds/1/stats/extra",
+            404,
+        ),
+        (Method::POST, "/capgo/updates", 400),
+    ];
+    for (method, path, status) in cases {
+        let r = w
+            .http
+            .request(method.clone(), format!("{}{path}", w.server.url))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), *status, "{method} {path}");
+        let ct = r.headers()["content-type"].to_str().unwrap().to_owned();
+        assert!(ct.starts_with("application/json"), "{method} {path}: {ct}");
+        let v: Value = r.json().await.unwrap();
+        assert!(
+            v["error"].is_string() && v["message"].is_string(),
+            "{method} {path}: {v}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn arrays_are_refused_where_an_object_belongs() {
+    let w = World::new();
+    let t = w.app("com.example.arrays");
+    let files = liveship_tests::world::sample_files();
+    let dir = w.build_dir("www", &liveship_tests::world::as_refs(&files));
+    let up = w.upload(&t.ci, "com.example.arrays", &dir, "1.0.0", &[]);
+    assert_eq!(up["build_id"], 1);
+    for (method, path, body) in [
+        (
+            Method::PUT,
+            "/v1/apps/com.example.arrays/channels/x",
+            json!([1]),
+        ),
+        (Method::POST, "/v1/apps", json!(["com.example.z"])),
+        (
+            Method::POST,
+            "/v1/apps/com.example.arrays/uploads",
+            json!([[]]),
+        ),
+        (
+            Method::PATCH,
+            "/v1/apps/com.example.arrays/builds/1",
+            json!([true]),
+        ),
+        (
+            Method::POST,
+            "/v1/apps/com.example.arrays/events",
+            json!(["d", 1, "applied"]),
+        ),
+    ] {
+        let (s, v) = w
+            .call(method.clone(), path, Some(w.admin()), Some(body))
+            .await;
+        assert_eq!(s, 422, "{method} {path}: {v}");
+        assert!(
+            v["message"].as_str().unwrap().contains("JSON object"),
+            "{v}"
+        );
+    }
+    let (_, channels) = w
+        .call(
+            Method::GET,
+            "/v1/apps/com.example.arrays/channels",
+            Some(w.admin()),
+            None,
+        )
+        .await;
+    assert_eq!(channels["channels"], json!([]), "nothing was deployed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn app_ids_follow_one_rule_everywhere() {
+    let w = World::new();
+    for ok in ["042a1261", "com.example.app", "photo-gallery"] {
+        let (s, v) = w
+            .call(
+                Method::POST,
+                "/v1/apps",
+                Some(w.admin()),
+                Some(json!({"app_id": ok})),
+            )
+            .await;
+        assert_eq!(s, 201, "{ok}: {v}");
+    }
+    for bad in [".", "..", ".hidden", "-x", "a/b", "é"] {
+        let (s, v) = w
+            .call(
+                Method::POST,
+                "/v1/apps",
+                Some(w.admin()),
+                Some(json!({"app_id": bad})),
+            )
+            .await;
+        assert_eq!(s, 422, "{bad}: {v}");
+        assert!(
+            v["message"]
+                .as_str()
+                .unwrap()
+                .contains("starting with a letter or digit"),
+            "{v}"
+        );
+    }
+    // In a path, a bad id is refused before any store is touched.
+    for path in [
+        "/v1/apps/../files/x",
+        "/v1/apps/.hidden/builds",
+        "/v1/apps/%2e%2e/builds",
+    ] {
+        let (s, v) = w.call(Method::GET, path, Some(w.admin()), None).await;
+        assert!(s == 400 || s == 404, "{path}: {s} {v}");
+        assert!(v["error"].is_string(), "{path}: {v}");
+    }
+    // Nothing landed outside apps/ in the blob directory.
+    let data = &w.server.data_dir;
+    let blobs: Vec<_> = std::fs::read_dir(data.join("blobs"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert!(
+        blobs.iter().all(|n| n == "apps" || n.starts_with('.')),
+        "{blobs:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_upload_plan_of_50000_files_is_accepted() {
+    let w = World::new();
+    let t = w.app("com.example.many");
+    let files: Vec<Value> = (0..50_000u32)
+        .map(|i| {
+            json!({"sha256": liveship_core::hash::Sha256Digest::of(&i.to_le_bytes()), "size": 4})
+        })
+        .collect();
+    let body = json!({ "files": files });
+    assert!(serde_json::to_vec(&body).unwrap().len() > 4 * 1024 * 1024);
+    let (s, v) = w
+        .call(
+            Method::POST,
+            "/v1/apps/com.example.many/uploads",
+            Some(&t.ci),
+            Some(body),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["missing"].as_array().unwrap().len(), 50_000);
+    assert_eq!(v["already_stored"], 0);
+}
