@@ -153,12 +153,21 @@ impl SigningKey {
         }
     }
 
-    /// The PKCS#8 PEM text of this key. Handle with care: this is the secret.
+    /// The PKCS#8 v1 (RFC 5208) PEM text of this key, the form OpenSSL,
+    /// Node's `crypto` and Python's `cryptography` all read (v2, with the
+    /// public key inside, is refused by OpenSSL 3.0). Both are read.
+    /// Handle with care: this is the secret.
     pub fn to_pem(&self) -> Result<String, KeyError> {
-        self.inner
+        let bytes = ed25519_dalek::pkcs8::KeypairBytes {
+            secret_key: self.inner.to_bytes(),
+            public_key: None,
+        };
+        let pem = bytes
             .to_pkcs8_pem(LineEnding::LF)
             .map(|z| z.as_str().to_owned())
-            .map_err(|e| KeyError::Malformed(e.to_string()))
+            .map_err(|e| KeyError::Malformed(e.to_string()));
+        drop(bytes); // KeypairBytes zeroises its secret on drop
+        pem
     }
 
     /// The matching public key.
@@ -307,6 +316,10 @@ mod tests {
         let sk = SigningKey::generate().unwrap();
         let pem = sk.to_pem().unwrap();
         assert!(pem.starts_with("-----BEGIN PRIVATE KEY-----"));
+        // PKCS#8 v1: version 0 and no public key, 48 bytes in all.
+        let (_, der) = decode_pem(&pem, "PRIVATE KEY").unwrap();
+        assert_eq!(der.len(), 48);
+        assert_eq!(&der[..7], &[0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05]);
         let sk2 = SigningKey::from_pem(&pem).unwrap();
         let pub_pem = sk.public_key().to_pem();
         assert!(pub_pem.starts_with("-----BEGIN PUBLIC KEY-----"));
@@ -316,6 +329,16 @@ mod tests {
         assert!(pk.verify(b"hello", &sig));
         assert!(!pk.verify(b"hellO", &sig));
         assert!(!pk.verify(b"hello", &sig[..63]));
+    }
+
+    #[test]
+    fn reads_pkcs8_v2_too() {
+        let sk = SigningKey::generate().unwrap();
+        let v2 = sk.inner.to_pkcs8_pem(LineEnding::LF).unwrap();
+        let (_, der) = decode_pem(&v2, "PRIVATE KEY").unwrap();
+        assert_eq!(der[4], 0x01, "ed25519-dalek writes v2");
+        let back = SigningKey::from_pem(&v2).unwrap();
+        assert_eq!(back.public_key().key_id(), sk.public_key().key_id());
     }
 
     #[test]

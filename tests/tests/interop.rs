@@ -130,3 +130,98 @@ fn liveship_verifies_what_openssl_signs() {
         Err(VerifyError::BadSignature)
     ));
 }
+
+/// `generate-signing-key` writes PKCS#8 v1, which OpenSSL 3.0 reads (it
+/// refuses v2): it prints the key and derives the same public key.
+#[test]
+fn openssl_reads_the_keys_liveship_generates() {
+    let dir = tempfile::tempdir().unwrap();
+    liveship_tests::run_ok(
+        Command::new(liveship_tests::liveship_bin())
+            .current_dir(dir.path())
+            .args(["live-update", "generate-signing-key"]),
+        "liveship live-update generate-signing-key",
+    );
+    let private = dir.path().join("liveship_private.pem");
+    let derived = liveship_tests::run_ok(
+        Command::new("openssl")
+            .args(["pkey", "-pubout", "-in"])
+            .arg(&private),
+        "openssl pkey -pubout",
+    );
+    assert_eq!(
+        String::from_utf8(derived).unwrap(),
+        fs::read_to_string(dir.path().join("liveship_public.pem")).unwrap()
+    );
+    let text = liveship_tests::run_ok(
+        Command::new("openssl")
+            .args(["pkey", "-noout", "-text", "-in"])
+            .arg(&private),
+        "openssl pkey -text",
+    );
+    assert!(String::from_utf8_lossy(&text).contains("ED25519 Private-Key"));
+}
+
+/// A key made by `openssl genpkey -algorithm ed25519` signs a build that
+/// liveship then verifies with the public key OpenSSL derives.
+#[test]
+fn keys_openssl_generates_sign_builds_liveship_verifies() {
+    let dir = tempfile::tempdir().unwrap();
+    let private = dir.path().join("openssl_private.pem");
+    let public = dir.path().join("openssl_public.pem");
+    liveship_tests::run_ok(
+        Command::new("openssl")
+            .args(["genpkey", "-algorithm", "ed25519", "-out"])
+            .arg(&private),
+        "openssl genpkey",
+    );
+    let pem = liveship_tests::run_ok(
+        Command::new("openssl")
+            .args(["pkey", "-pubout", "-in"])
+            .arg(&private),
+        "openssl pkey -pubout",
+    );
+    fs::write(&public, pem).unwrap();
+    let build = dir.path().join("www");
+    liveship_tests::write(&build, "index.html", b"<html>openssl</html>");
+    liveship_tests::write(&build, "js/app.js", b"app()");
+    let liveship = |args: &[&str]| {
+        let mut cmd = Command::new(liveship_tests::liveship_bin());
+        cmd.current_dir(dir.path()).args(args);
+        cmd.output().unwrap()
+    };
+    let signed = liveship(&[
+        "live-update",
+        "generate-manifest",
+        "--build-dir",
+        "www",
+        "--signing-key",
+        "openssl_private.pem",
+    ]);
+    assert!(signed.status.success(), "{signed:?}");
+    let verify = [
+        "live-update",
+        "verify",
+        "--build-dir",
+        "www",
+        "--public-key",
+    ];
+    let ok = liveship(&[&verify[..], &["openssl_public.pem"]].concat());
+    assert!(ok.status.success(), "{ok:?}");
+    // The same check fails for another key, so the pass above means something.
+    liveship_tests::run_ok(
+        Command::new("openssl")
+            .args(["genpkey", "-algorithm", "ed25519", "-out"])
+            .arg(dir.path().join("other.pem")),
+        "openssl genpkey",
+    );
+    let other = liveship_tests::run_ok(
+        Command::new("openssl")
+            .args(["pkey", "-pubout", "-in"])
+            .arg(dir.path().join("other.pem")),
+        "openssl pkey -pubout",
+    );
+    fs::write(dir.path().join("other_public.pem"), other).unwrap();
+    let refused = liveship(&[&verify[..], &["other_public.pem"]].concat());
+    assert_eq!(refused.status.code(), Some(3), "{refused:?}");
+}
