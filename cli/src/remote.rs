@@ -302,129 +302,145 @@ pub fn upload_artifact(a: UploadArgs, remote: &Remote, out: &Output) -> Result<V
         let bar = progress::for_terminal(out.json, "hashing");
         tree::hash_files(&scan, bar.as_ref())?
     };
-    let unversioned = Manifest::new(Some(a.app_id.clone()), None, entries.clone())?;
+    let unversioned = Manifest::new(Some(a.app_id.clone()), None, entries)?;
     let version = match a.build_version.clone() {
         Some(v) => v,
         None => default_version(a.commit.commit_sha.as_deref(), &unversioned)?,
     };
     let kind: ArtifactType = a.artifact_type.into();
     let tmp = tempfile::tempdir().context("creating a temporary directory")?;
-    let (doc, files) = match kind {
+    // Both kinds are bundled here, in CI: the reproducible zip is named in
+    // the signed manifest and uploaded like any file, so the server only
+    // checks hashes and registration answers quickly whatever the build size.
+    let zip_path = tmp.path().join("live-update.zip");
+    let manifest_path = tmp.path().join("live-update.manifest.json");
+    let report = {
+        let bar = progress::for_terminal(out.json, "bundling");
+        artifact::bundle(
+            &BundleRequest {
+                build_dir: &a.build_dir,
+                zip_path: &zip_path,
+                manifest_path: &manifest_path,
+                app_id: Some(a.app_id.clone()),
+                version: Some(version.clone()),
+                key: &key,
+            },
+            bar.as_ref(),
+        )?
+    };
+    let zip_file = LocalFile {
+        sha256: report.zip.sha256,
+        size: report.zip.size,
+        path: zip_path,
+    };
+    let files = match kind {
         ArtifactType::Manifest => {
-            let manifest = Manifest::new(
-                Some(a.app_id.clone()),
-                Some(version.clone()),
-                entries.clone(),
-            )?;
             let by_path: HashMap<&str, &PathBuf> = scan
                 .files
                 .iter()
                 .map(|f| (f.path.as_str(), &f.abs))
                 .collect();
-            let mut files: Vec<LocalFile> = entries
+            let mut files: Vec<LocalFile> = report
+                .manifest
+                .files
                 .iter()
-                .map(|e| LocalFile {
-                    sha256: e.sha256,
-                    size: e.size,
-                    path: by_path[e.path.as_str()].clone(),
+                .map(|e| {
+                    let path = by_path.get(e.path.as_str()).ok_or_else(|| {
+                        anyhow!("{} changed while it was being uploaded; run again", e.path)
+                    })?;
+                    Ok(LocalFile {
+                        sha256: e.sha256,
+                        size: e.size,
+                        path: (*path).clone(),
+                    })
                 })
-                .collect();
+                .collect::<anyhow::Result<_>>()?;
+            files.push(zip_file);
             files.sort_by_key(|f| f.sha256);
             files.dedup_by_key(|f| f.sha256);
-            (manifest.sign(&key), files)
+            files
         }
-        ArtifactType::Zip => {
-            let zip_path = tmp.path().join("live-update.zip");
-            let manifest_path = tmp.path().join("live-update.manifest.json");
-            let report = {
-                let bar = progress::for_terminal(out.json, "bundling");
-                artifact::bundle(
-                    &BundleRequest {
-                        build_dir: &a.build_dir,
-                        zip_path: &zip_path,
-                        manifest_path: &manifest_path,
-                        app_id: Some(a.app_id.clone()),
-                        version: Some(version.clone()),
-                        key: &key,
-                    },
-                    bar.as_ref(),
-                )?
-            };
-            let files = vec![LocalFile {
-                sha256: report.zip.sha256,
-                size: report.zip.size,
-                path: zip_path,
-            }];
-            (report.manifest.sign(&key), files)
-        }
+        ArtifactType::Zip => vec![zip_file],
     };
+    let doc = report.manifest.sign(&key);
+    // For manifest builds the counts are of the build's files; the zip,
+    // also uploaded, is reported on its own.
+    let zip_sha = (kind == ArtifactType::Manifest).then_some(report.zip.sha256);
     let rt = runtime()?;
-    let (registered, uploaded, uploaded_bytes, already, channel) = rt.block_on(async {
-        let app = &a.app_id;
-        let req = UploadsRequest {
-            files: files
-                .iter()
-                .map(|f| FileRef {
-                    sha256: f.sha256,
-                    size: f.size,
+    let (registered, uploaded, uploaded_bytes, already, channel, zip_uploaded) =
+        rt.block_on(async {
+            let app = &a.app_id;
+            let req = UploadsRequest {
+                files: files
+                    .iter()
+                    .map(|f| FileRef {
+                        sha256: f.sha256,
+                        size: f.size,
+                    })
+                    .collect(),
+            };
+            let plan: UploadsResponse = api
+                .json(Method::POST, &format!("/v1/apps/{app}/uploads"), Some(&req))
+                .await?;
+            let local: HashMap<Sha256Digest, &LocalFile> =
+                files.iter().map(|f| (f.sha256, f)).collect();
+            let bytes: u64 = plan.missing.iter().map(|t| t.size).sum();
+            let bar = progress::for_terminal(out.json, "uploading");
+            bar.start(bytes);
+            let results: Vec<anyhow::Result<()>> = futures::stream::iter(plan.missing.iter())
+                .map(|target| {
+                    let api = api.clone();
+                    let bar = &bar;
+                    let path = local
+                        .get(&target.sha256)
+                        .map(|f| f.path.clone())
+                        .ok_or_else(|| {
+                            anyhow!("the server asked for a file this build does not have")
+                        });
+                    async move {
+                        api.upload_file(target, &path?).await?;
+                        bar.advance(target.size);
+                        Ok(())
+                    }
                 })
-                .collect(),
-        };
-        let plan: UploadsResponse = api
-            .json(Method::POST, &format!("/v1/apps/{app}/uploads"), Some(&req))
-            .await?;
-        let local: HashMap<Sha256Digest, &LocalFile> =
-            files.iter().map(|f| (f.sha256, f)).collect();
-        let bytes: u64 = plan.missing.iter().map(|t| t.size).sum();
-        let bar = progress::for_terminal(out.json, "uploading");
-        bar.start(bytes);
-        let results: Vec<anyhow::Result<()>> = futures::stream::iter(plan.missing.iter())
-            .map(|target| {
-                let api = api.clone();
-                let bar = &bar;
-                let path = local
-                    .get(&target.sha256)
-                    .map(|f| f.path.clone())
-                    .ok_or_else(|| anyhow!("the server asked for a file this build does not have"));
-                async move {
-                    api.upload_file(target, &path?).await?;
-                    bar.advance(target.size);
-                    Ok(())
+                .buffer_unordered(a.parallel.max(1))
+                .collect()
+                .await;
+            drop(bar);
+            for r in results {
+                r?;
+            }
+            let body = RegisterBuild {
+                manifest: doc,
+                artifact_type: kind,
+                artifact_url: None,
+                commit_ref: a.commit.commit_ref.clone(),
+                commit_sha: a.commit.commit_sha.clone(),
+                commit_message: a.commit.commit_message.clone(),
+                version: None,
+                native: NativeLimits::new(),
+                mandatory: a.mandatory,
+            };
+            let registered: RegisteredBuild = api
+                .json(Method::POST, &format!("/v1/apps/{app}/builds"), Some(&body))
+                .await?;
+            let channel = match &a.channel {
+                Some(c) => {
+                    Some(deploy_to(&api, app, c, registered.build.id, a.rollout, None).await?)
                 }
-            })
-            .buffer_unordered(a.parallel.max(1))
-            .collect()
-            .await;
-        drop(bar);
-        for r in results {
-            r?;
-        }
-        let body = RegisterBuild {
-            manifest: doc,
-            artifact_type: kind,
-            artifact_url: None,
-            commit_ref: a.commit.commit_ref.clone(),
-            commit_sha: a.commit.commit_sha.clone(),
-            commit_message: a.commit.commit_message.clone(),
-            version: None,
-            native: NativeLimits::new(),
-            mandatory: a.mandatory,
-        };
-        let registered: RegisteredBuild = api
-            .json(Method::POST, &format!("/v1/apps/{app}/builds"), Some(&body))
-            .await?;
-        let channel = match &a.channel {
-            Some(c) => Some(deploy_to(&api, app, c, registered.build.id, a.rollout, None).await?),
-            None => None,
-        };
-        anyhow::Ok((
-            registered,
-            plan.missing.len(),
-            bytes,
-            plan.already_stored,
-            channel,
-        ))
-    })?;
+                None => None,
+            };
+            let zip_uploaded = zip_sha.is_some_and(|z| plan.missing.iter().any(|t| t.sha256 == z));
+            let zip_listed = usize::from(zip_sha.is_some());
+            anyhow::Ok((
+                registered,
+                plan.missing.len() - usize::from(zip_uploaded),
+                bytes,
+                plan.already_stored - (zip_listed - usize::from(zip_uploaded)),
+                channel,
+                zip_uploaded,
+            ))
+        })?;
     let b = &registered.build;
     out.say(format!(
         "{} build {} (version {}): uploaded {uploaded} file(s), {already} already stored",
@@ -448,6 +464,7 @@ pub fn upload_artifact(a: UploadArgs, remote: &Remote, out: &Output) -> Result<V
         "uploaded": uploaded,
         "uploaded_bytes": uploaded_bytes,
         "already_stored": already,
+        "zip_uploaded": zip_uploaded,
         "files": b.file_count,
         "channel": channel.as_ref().map(|c| &c.name),
         "rollout_percent": channel.as_ref().and_then(|c| c.current.as_ref()).map(|d| d.rollout_percent),
