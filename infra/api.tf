@@ -56,7 +56,7 @@ resource "aws_apigatewayv2_integration" "function" {
   integration_type       = "AWS_PROXY"
   integration_uri        = aws_lambda_function.function[each.key].invoke_arn
   payload_format_version = "2.0"
-  timeout_milliseconds   = min(30000, var.timeout_seconds[each.key] * 1000)
+  timeout_milliseconds   = min(30000, local.timeout_seconds[each.key] * 1000)
 }
 
 resource "aws_apigatewayv2_route" "route" {

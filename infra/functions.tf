@@ -38,8 +38,8 @@ resource "aws_lambda_function" "function" {
   handler          = "bootstrap"
   filename         = each.value.zip
   source_code_hash = filebase64sha256(each.value.zip)
-  memory_size      = var.memory_mb[each.key]
-  timeout          = var.timeout_seconds[each.key]
+  memory_size      = local.memory_mb[each.key]
+  timeout          = local.timeout_seconds[each.key]
 
   environment {
     variables = local.function_environment

@@ -11,8 +11,8 @@ locals {
     register = {
       apps           = ["dynamodb:GetItem", "dynamodb:PutItem"]
       tokens         = ["dynamodb:GetItem", "dynamodb:PutItem"]
-      builds         = ["dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem", "dynamodb:ConditionCheckItem", "dynamodb:TransactWriteItems"]
-      build_versions = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:ConditionCheckItem", "dynamodb:TransactWriteItems"]
+      builds         = ["dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem", "dynamodb:ConditionCheckItem"]
+      build_versions = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:ConditionCheckItem"]
       channels       = ["dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem"]
       counters       = ["dynamodb:GetItem", "dynamodb:Query"]
       sequences      = ["dynamodb:UpdateItem"]

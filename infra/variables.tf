@@ -3,15 +3,11 @@ variable "name_prefix" {
   description = "Prefix of every resource name (functions, tables, roles, API). Lower case letters, digits and dashes."
   default     = "liveship"
   validation {
-    condition     = can(regex("^[a-z][a-z0-9-]{1,30}$", var.name_prefix))
-    error_message = "name_prefix must be 2-31 lower-case letters, digits or dashes, starting with a letter."
+    # The bucket is "<name_prefix>-files-<suffix>": the provider allows a
+    # bucket_prefix of at most 37 characters, so 30 here.
+    condition     = can(regex("^[a-z][a-z0-9-]{1,29}$", var.name_prefix))
+    error_message = "name_prefix must be 2-30 lower-case letters, digits or dashes, starting with a letter (the bucket name prefix \"<name_prefix>-files-\" may have at most 37 characters)."
   }
-}
-
-variable "region" {
-  type        = string
-  description = "AWS region of the stack (CloudFront is global)."
-  default     = "eu-west-1"
 }
 
 variable "register_zip" {
@@ -36,6 +32,10 @@ variable "api_domain_name" {
   type        = string
   description = "Optional custom domain of the API (updates.example.com); null uses the execute-api URL."
   default     = null
+  validation {
+    condition     = var.api_domain_name == null || var.api_certificate_arn != null
+    error_message = "api_domain_name needs api_certificate_arn: an ACM certificate for that name in the stack's region."
+  }
 }
 
 variable "api_certificate_arn" {
@@ -48,6 +48,10 @@ variable "cdn_domain_name" {
   type        = string
   description = "Optional custom domain of the file CDN (cdn.example.com); null uses the cloudfront.net name."
   default     = null
+  validation {
+    condition     = var.cdn_domain_name == null || var.cdn_certificate_arn != null
+    error_message = "cdn_domain_name needs cdn_certificate_arn: an ACM certificate for that name in us-east-1."
+  }
 }
 
 variable "cdn_certificate_arn" {
@@ -58,21 +62,21 @@ variable "cdn_certificate_arn" {
 
 variable "memory_mb" {
   type        = map(number)
-  description = "Memory of each function in MB (CPU scales with it)."
-  default = {
-    register          = 1024
-    latest            = 256
-    download-complete = 256
+  description = "Memory in MB of the functions named here (register, latest, download-complete), over the defaults of 1024, 256 and 256; CPU scales with memory."
+  default     = {}
+  validation {
+    condition     = alltrue([for k in keys(var.memory_mb) : contains(["register", "latest", "download-complete"], k)])
+    error_message = "memory_mb keys must be register, latest or download-complete."
   }
 }
 
 variable "timeout_seconds" {
   type        = map(number)
-  description = "Timeout of each function in seconds. register builds server-side zips of hosted builds, so it gets longer."
-  default = {
-    register          = 120
-    latest            = 10
-    download-complete = 10
+  description = "Timeout in seconds of the functions named here, over the defaults of 30, 10 and 10. API Gateway answers 503 after 30 s whatever the function does, so more than 30 only wastes work."
+  default     = {}
+  validation {
+    condition     = alltrue([for k, v in var.timeout_seconds : contains(["register", "latest", "download-complete"], k) && v >= 1 && v <= 900])
+    error_message = "timeout_seconds keys must be register, latest or download-complete, each 1-900 seconds."
   }
 }
 
@@ -138,10 +142,4 @@ variable "noncurrent_version_days" {
   type        = number
   description = "Days an overwritten or deleted object version is kept in the bucket."
   default     = 30
-}
-
-variable "tags" {
-  type        = map(string)
-  description = "Tags on every resource."
-  default     = {}
 }

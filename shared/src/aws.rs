@@ -122,7 +122,6 @@ pub fn dynamodb_actions(function: Function) -> &'static [(&'static str, &'static
                     "dynamodb:Query",
                     "dynamodb:PutItem",
                     "dynamodb:ConditionCheckItem",
-                    "dynamodb:TransactWriteItems",
                 ],
             ),
             (
@@ -131,7 +130,6 @@ pub fn dynamodb_actions(function: Function) -> &'static [(&'static str, &'static
                     "dynamodb:GetItem",
                     "dynamodb:PutItem",
                     "dynamodb:ConditionCheckItem",
-                    "dynamodb:TransactWriteItems",
                 ],
             ),
             (

@@ -518,19 +518,26 @@ pub struct CountingProxy {
 }
 
 /// Tables a DynamoDB request body names.
-fn tables_of(body: &[u8]) -> Vec<String> {
+/// The IAM (action, table) pairs one DynamoDB request needs. A transaction
+/// is not an IAM action of its own: each of its items needs the action of
+/// its kind (Put: PutItem, ConditionCheck: ConditionCheckItem, ...).
+fn actions_of(op: &str, body: &[u8]) -> Vec<(String, String)> {
     let v: Value = serde_json::from_slice(body).unwrap_or_default();
-    let mut out: Vec<String> = Vec::new();
+    let mut out = Vec::new();
     if let Some(t) = v["TableName"].as_str() {
-        out.push(t.to_owned());
+        out.push((format!("dynamodb:{op}"), t.to_owned()));
     }
     if let Some(m) = v["RequestItems"].as_object() {
-        out.extend(m.keys().cloned());
+        out.extend(m.keys().map(|t| (format!("dynamodb:{op}"), t.clone())));
     }
     for item in v["TransactItems"].as_array().into_iter().flatten() {
-        for op in item.as_object().into_iter().flat_map(|o| o.values()) {
-            if let Some(t) = op["TableName"].as_str() {
-                out.push(t.to_owned());
+        for (kind, inner) in item.as_object().into_iter().flatten() {
+            if let Some(t) = inner["TableName"].as_str() {
+                let action = match kind.as_str() {
+                    "ConditionCheck" => "ConditionCheckItem".to_owned(),
+                    other => format!("{other}Item"),
+                };
+                out.push((format!("dynamodb:{action}"), t.to_owned()));
             }
         }
     }
@@ -576,9 +583,7 @@ impl CountingProxy {
                     .and_then(|t| t.strip_prefix("DynamoDB_20120810."))
                 {
                     *counts.lock().unwrap().entry(op.to_owned()).or_default() += 1;
-                    for t in tables_of(&body) {
-                        calls.lock().unwrap().insert((format!("dynamodb:{op}"), t));
-                    }
+                    calls.lock().unwrap().extend(actions_of(op, &body));
                 } else {
                     calls
                         .lock()

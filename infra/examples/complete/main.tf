@@ -13,11 +13,18 @@ terraform {
   }
 }
 
+# The module uses the caller's provider: its region is the stack's region.
+provider "aws" {
+  region = "eu-west-1"
+  default_tags {
+    tags = { application = "liveship", team = "mobile" }
+  }
+}
+
 module "liveship" {
   source = "../.."
 
   name_prefix = "acme-liveship"
-  region      = "eu-west-1"
 
   register_zip          = "${path.root}/../../../target/lambda/register/bootstrap.zip"
   latest_zip            = "${path.root}/../../../target/lambda/latest/bootstrap.zip"
@@ -32,8 +39,7 @@ module "liveship" {
   event_retention_days = 60
   cache_ttl_seconds    = 10
   cors_origins         = ["https://dashboard.acme.example"]
-
-  tags = { team = "mobile" }
+  memory_mb            = { latest = 512 } # register and download-complete keep their defaults
 }
 
 output "api_url" {
