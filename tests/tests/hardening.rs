@@ -324,3 +324,99 @@ async fn an_upload_plan_of_50000_files_is_accepted() {
     assert_eq!(v["missing"].as_array().unwrap().len(), 50_000);
     assert_eq!(v["already_stored"], 0);
 }
+
+/// Registration answers within API Gateway's 30 s whatever the build size:
+/// upload-artifact brings a zip made in CI (named in the signed manifest),
+/// so the server only checks hashes; a hosted build too big to zip within
+/// the limit, registered without one, is refused at once, not half-done.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn big_builds_register_without_server_side_zipping() {
+    use liveship_core::hash::Sha256Digest;
+    use liveship_core::manifest::{FileEntry, Manifest};
+    use liveship_core::paths::ManifestPath;
+    let w = World::new();
+    let t = w.app("com.example.big");
+    // Over the byte limit (the file-count limit is held by a unit test:
+    // thousands of uploads would only slow this one down).
+    let (bytes, _) = liveship_core::http::SERVER_ZIP_LIMIT;
+    let count = 20;
+    let root = w.path().join("big");
+    for i in 0..count {
+        liveship_tests::write(
+            &root,
+            &format!("js/chunk-{i:05}.js"),
+            format!("export const v = {i};\n").as_bytes(),
+        );
+    }
+    // One incompressible file, so the build is over the byte limit too.
+    liveship_tests::write(
+        &root,
+        "assets/video.mp4",
+        &liveship_tests::noise(bytes as usize + 1024, 7),
+    );
+
+    let up = w.upload(
+        &t.ci,
+        "com.example.big",
+        "big",
+        "1.0.0",
+        &["--channel", "production"],
+    );
+    assert_eq!(up["created"], true, "{up}");
+    assert_eq!(up["uploaded"], count as u64 + 1, "{up}");
+    assert_eq!(up["zip_uploaded"], true, "{up}");
+    // The offer carries the CLI's zip (named in the signed manifest), and
+    // every file and the zip hash right.
+    let latest = w
+        .latest("com.example.big", "production", "device_id=d1")
+        .await;
+    let doc = liveship_core::manifest::ManifestDocument::from_slice(
+        latest.manifest.as_ref().unwrap().get().as_bytes(),
+    )
+    .unwrap();
+    let signed_zip = doc
+        .decode_unverified()
+        .unwrap()
+        .zip
+        .expect("the manifest names its zip");
+    assert_eq!(latest.zip_sha256, Some(signed_zip.sha256));
+    w.check_offer(&latest).await;
+
+    // The same files registered without a zip: refused with what to do.
+    let root_files: Vec<FileEntry> = std::iter::once((
+        "assets/video.mp4".to_owned(),
+        liveship_tests::noise(bytes as usize + 1024, 7),
+    ))
+    .chain((0..count).map(|i| {
+        (
+            format!("js/chunk-{i:05}.js"),
+            format!("export const v = {i};\n").into_bytes(),
+        )
+    }))
+    .map(|(p, b)| FileEntry {
+        path: ManifestPath::new(p).unwrap(),
+        sha256: Sha256Digest::of(&b),
+        size: b.len() as u64,
+    })
+    .collect();
+    let m = Manifest::new(
+        Some("com.example.big".parse().unwrap()),
+        Some("1.0.1".parse().unwrap()),
+        root_files,
+    )
+    .unwrap();
+    let (s, v) = w
+        .call(
+            Method::POST,
+            "/v1/apps/com.example.big/builds",
+            Some(&t.ci),
+            Some(json!({"manifest": m.sign(&w.signing_key()), "artifact_type": "manifest"})),
+        )
+        .await;
+    assert_eq!(s, 422, "{v}");
+    assert_eq!(v["error"], "zip_required", "{v}");
+    assert!(
+        v["message"].as_str().unwrap().contains("upload-artifact"),
+        "{v}"
+    );
+}
