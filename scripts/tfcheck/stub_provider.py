@@ -13,6 +13,7 @@ import base64
 import json
 import os
 import sys
+import shutil
 import tempfile
 from concurrent import futures
 
@@ -290,6 +291,7 @@ def main():
                 break
     finally:
         server.stop(0)
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":
