@@ -61,6 +61,12 @@ pub struct ServeConfig {
     /// Largest file accepted by an upload, in bytes.
     #[arg(long, default_value_t = DEFAULT_MAX_FILE)]
     max_file_size: u64,
+    /// Seconds a lookup may serve cached channel state (writes through this
+    /// server invalidate it at once; the time bounds writes made elsewhere,
+    /// such as another process on the same AWS tables).
+    #[arg(long, env = env::CACHE_TTL_SECONDS, default_value_t = 5,
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    cache_ttl_seconds: u64,
 }
 
 /// `liveship bootstrap`: prepares a deployment's data without serving it,
@@ -158,7 +164,9 @@ async fn serve(cfg: ServeConfig) -> Result<()> {
     let urls = Urls::new(&public_url);
     // Writes in this process invalidate the cache at once; the TTL only
     // bounds how long an entry may live.
-    let cache = Arc::new(LookupCache::new(std::time::Duration::from_secs(5)));
+    let cache = Arc::new(LookupCache::new(std::time::Duration::from_secs(
+        cfg.cache_ttl_seconds,
+    )));
     let router = http::router(
         CiState {
             records: records.clone(),
