@@ -44,7 +44,7 @@ pub struct FileEntry {
 }
 
 /// The zip artifact a manifest describes (only in the manifest written beside a zip).
-#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ZipInfo {
     /// SHA-256 of the whole zip file.
@@ -177,7 +177,7 @@ impl Manifest {
 }
 
 /// The signature beside a payload.
-#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SignatureBlock {
     /// Always `"ed25519"`.
@@ -189,7 +189,7 @@ pub struct SignatureBlock {
 }
 
 /// The manifest file exactly as stored: the raw, untrusted stage.
-#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ManifestDocument {
     /// Base64 of the manifest JSON; these decoded bytes are what is signed.

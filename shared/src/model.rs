@@ -22,7 +22,7 @@ pub fn now() -> Timestamp {
 pub const DEFAULT_CHANNEL: &str = "production";
 
 /// An app known to the service.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct App {
     /// Its id.
     pub app_id: AppId,
@@ -35,7 +35,19 @@ pub struct App {
 }
 
 /// What a token may do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Scope {
     /// Everything (on its app, or everywhere for a global token).
@@ -90,7 +102,7 @@ impl Token {
 }
 
 /// How a build's files are delivered.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ArtifactType {
     /// File by file (differential: devices fetch only changed files).
@@ -100,7 +112,7 @@ pub enum ArtifactType {
 }
 
 /// Native (binary) version limits for one platform.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct NativeLimit {
     /// Lowest native version allowed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -124,7 +136,7 @@ impl NativeLimit {
 pub type NativeLimits = BTreeMap<String, NativeLimit>;
 
 /// Where a build came from.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Commit {
     /// Branch or tag.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -138,7 +150,7 @@ pub struct Commit {
 }
 
 /// A registered build.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Build {
     /// Numeric id, increasing in registration order.
     pub id: u64,
@@ -173,7 +185,7 @@ pub struct Build {
 }
 
 /// One build assignment of a channel.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Deployment {
     /// The build.
     pub build_id: u64,
@@ -184,7 +196,7 @@ pub struct Deployment {
 }
 
 /// What happened to a channel, for its audit log.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ChannelLogEntry {
     /// `deploy` or `rollback`.
     pub action: String,
@@ -197,7 +209,7 @@ pub struct ChannelLogEntry {
 }
 
 /// A channel: a pointer to a build, with history.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Channel {
     /// The app.
     pub app_id: AppId,
@@ -270,7 +282,19 @@ impl Channel {
 }
 
 /// What a device reports.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum EventKind {
     /// The build finished downloading.

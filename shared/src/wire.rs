@@ -4,39 +4,43 @@
 use crate::domain::{AppId, BuildVersion};
 use crate::hash::Sha256Digest;
 use crate::manifest::ManifestDocument;
-use crate::model::{ArtifactType, Build, EventKind, NativeLimits, Scope};
+use crate::model::{ArtifactType, Build, Channel, EventKind, NativeLimits, Scope};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// `POST /v1/apps`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateApp {
     /// The new app's id.
     pub app_id: AppId,
     /// Public keys (SPKI PEM) that must have signed every build.
     #[serde(default)]
+    #[schema(schema_with = crate::http::schemas::public_keys)]
     pub public_keys: Vec<String>,
     /// Channel for devices that name none (default `production`).
     #[serde(default)]
+    #[schema(pattern = "^[A-Za-z0-9._-]{1,64}$")]
     pub default_channel: Option<String>,
 }
 
 /// `POST /v1/tokens`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateToken {
     /// Human name.
+    #[schema(min_length = 1, max_length = 128, pattern = "\\S")]
     pub name: String,
     /// Limit to one app (`None`: global, admin only).
     #[serde(default)]
     pub app_id: Option<AppId>,
     /// What it may do.
+    #[schema(min_items = 1)]
     pub scopes: Vec<Scope>,
 }
 
 /// The answer to `POST /v1/tokens`: the secret is shown here once.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CreatedToken {
     /// Public id.
     pub id: String,
@@ -51,7 +55,7 @@ pub struct CreatedToken {
 }
 
 /// One file a client wants to upload.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FileRef {
     /// Its SHA-256.
@@ -61,7 +65,7 @@ pub struct FileRef {
 }
 
 /// `POST /v1/apps/{app}/uploads`: the files of a build.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UploadsRequest {
     /// The files.
@@ -69,7 +73,7 @@ pub struct UploadsRequest {
 }
 
 /// Where and how to upload one missing file.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct UploadTarget {
     /// The file's SHA-256.
     pub sha256: Sha256Digest,
@@ -86,7 +90,7 @@ pub struct UploadTarget {
 }
 
 /// The answer to `POST /v1/apps/{app}/uploads`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct UploadsResponse {
     /// Files the store does not have yet, with where to put each.
     pub missing: Vec<UploadTarget>,
@@ -95,7 +99,7 @@ pub struct UploadsResponse {
 }
 
 /// `POST /v1/apps/{app}/builds`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RegisterBuild {
     /// The signed manifest document (for zip builds: the one beside the zip).
@@ -126,7 +130,7 @@ pub struct RegisterBuild {
 }
 
 /// The answer to registering a build.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RegisteredBuild {
     /// False when the same manifest was already registered.
     pub created: bool,
@@ -135,7 +139,7 @@ pub struct RegisteredBuild {
 }
 
 /// `PATCH /v1/apps/{app}/builds/{id}`.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PatchBuild {
     /// Disable (never offered) or enable.
@@ -150,13 +154,14 @@ pub struct PatchBuild {
 }
 
 /// `PUT /v1/apps/{app}/channels/{channel}`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Deploy {
     /// The build to point the channel at.
     pub build_id: u64,
     /// Percentage of devices that get it, 1-100 (default 100).
     #[serde(default)]
+    #[schema(minimum = 1, maximum = 100)]
     pub rollout_percent: Option<u8>,
     /// Let devices switch themselves to this channel.
     #[serde(default)]
@@ -164,10 +169,11 @@ pub struct Deploy {
 }
 
 /// `POST /v1/apps/{app}/events`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DeviceEvent {
     /// The device.
+    #[schema(pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]{1,128}$")]
     pub device_id: String,
     /// The build it concerns.
     pub build_id: u64,
@@ -176,7 +182,7 @@ pub struct DeviceEvent {
 }
 
 /// The build part of a lookup answer.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct OfferedBuild {
     /// Build id (report it back in events and as `current_build`).
     pub id: u64,
@@ -189,7 +195,7 @@ pub struct OfferedBuild {
 }
 
 /// How to fetch the files of a manifest build.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct FileSource {
     /// Prefix of every file URL.
     pub base_url: String,
@@ -199,7 +205,7 @@ pub struct FileSource {
 }
 
 /// The answer to `GET .../channels/{channel}/latest`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Latest {
     /// `up_to_date`, `update_available` or `rollback_to_builtin`.
     pub status: String,
@@ -208,6 +214,7 @@ pub struct Latest {
     pub build: Option<OfferedBuild>,
     /// Its signed manifest document, exactly as stored.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<ManifestDocument>)]
     pub manifest: Option<Box<serde_json::value::RawValue>>,
     /// Where the zip is (zip builds).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -224,7 +231,7 @@ pub struct Latest {
 }
 
 /// `GET .../builds/{id}/stats`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct BuildStats {
     /// The build.
     pub build_id: u64,
@@ -233,10 +240,31 @@ pub struct BuildStats {
 }
 
 /// Every error answer: `{"error": "<code>", "message": "<what to do>"}`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ErrorBody {
     /// Stable machine-readable code.
     pub error: String,
     /// What went wrong and what to do about it.
     pub message: String,
+}
+
+/// `GET /v1/apps/{app}/builds`.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct BuildList {
+    /// Newest first.
+    pub builds: Vec<Build>,
+}
+
+/// `GET /v1/apps/{app}/channels`.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ChannelList {
+    /// By name.
+    pub channels: Vec<Channel>,
+}
+
+/// A short acknowledgement, such as `{"status": "accepted"}`.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Status {
+    /// `accepted`, `ok`.
+    pub status: String,
 }

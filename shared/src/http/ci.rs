@@ -13,8 +13,9 @@ use crate::manifest::{Manifest, Trust, Verifier, VerifyError};
 use crate::model::{now, App, ArtifactType, Build, Channel, Commit, Scope, Token, DEFAULT_CHANNEL};
 use crate::store::{BlobKey, BuildInsert};
 use crate::wire::{
-    BuildStats, CreateApp, CreateToken, CreatedToken, Deploy, PatchBuild, RegisterBuild,
-    RegisteredBuild, UploadTarget, UploadsRequest, UploadsResponse,
+    BuildList, BuildStats, ChannelList, CreateApp, CreateToken, CreatedToken, Deploy, ErrorBody,
+    FileRef, PatchBuild, RegisterBuild, RegisteredBuild, UploadTarget, UploadsRequest,
+    UploadsResponse,
 };
 use axum::body::Body;
 use axum::extract::{Path, State};
@@ -44,6 +45,8 @@ fn check_channel_name(name: &str) -> Result<(), ApiError> {
     }
 }
 
+#[utoipa::path(post, path = "/v1/apps", request_body = CreateApp,
+    responses((status = 201, body = App), (status = "default", description = "An error (docs/api.md)", body = ErrorBody)), security(("bearer" = [])))]
 pub(super) async fn create_app(
     State(s): State<CiState>,
     headers: HeaderMap,
@@ -96,6 +99,8 @@ pub fn token_record(secret: &str, name: &str, app_id: Option<AppId>, scopes: Vec
     }
 }
 
+#[utoipa::path(post, path = "/v1/tokens", request_body = CreateToken,
+    responses((status = 201, body = CreatedToken), (status = "default", description = "An error (docs/api.md)", body = ErrorBody)), security(("bearer" = [])))]
 pub(super) async fn create_token(
     State(s): State<CiState>,
     headers: HeaderMap,
@@ -115,7 +120,7 @@ pub(super) async fn create_token(
             "give at least one scope: admin, upload or deploy",
         ));
     }
-    if req.name.trim().is_empty() || req.name.len() > 128 {
+    if req.name.trim().is_empty() || req.name.chars().count() > 128 {
         return Err(ApiError::unprocessable(
             "invalid_request",
             "name must be 1-128 characters",
@@ -143,6 +148,8 @@ pub(super) async fn create_token(
     ))
 }
 
+#[utoipa::path(post, path = "/v1/apps/{app}/uploads", params(("app" = AppId, Path, description = "The app id")), request_body = UploadsRequest,
+    responses((status = 200, body = UploadsResponse), (status = "default", description = "An error (docs/api.md)", body = ErrorBody)), security(("bearer" = [])))]
 pub(super) async fn uploads(
     State(s): State<CiState>,
     Path(app): Path<String>,
@@ -216,6 +223,10 @@ async fn sizes_of(
     Ok(sizes)
 }
 
+#[utoipa::path(put, path = "/v1/apps/{app}/files/{sha256}",
+    params(("app" = AppId, Path, description = "The app id"), ("sha256" = Sha256Digest, Path, description = "SHA-256 of the bytes")),
+    request_body(content = String, content_type = "application/octet-stream", description = "The file's bytes"),
+    responses((status = 201, body = FileRef), (status = "default", description = "An error (docs/api.md)", body = ErrorBody)), security(("bearer" = [])))]
 pub(super) async fn put_file(
     State(s): State<CiState>,
     Path((app, sha)): Path<(String, String)>,
@@ -232,10 +243,7 @@ pub(super) async fn put_file(
         .blobs
         .put_verified(&BlobKey::file(&app_id, &sha), stream, &sha, s.max_file)
         .await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(serde_json::json!({"sha256": sha, "size": size})),
-    ))
+    Ok((StatusCode::CREATED, Json(FileRef { sha256: sha, size })))
 }
 
 fn trusted_keys(app: &App) -> Result<Option<Verifier>, ApiError> {
@@ -268,6 +276,9 @@ fn check_artifact_url(url: &str) -> Result<(), ApiError> {
     }
 }
 
+#[utoipa::path(post, path = "/v1/apps/{app}/builds", params(("app" = AppId, Path, description = "The app id")), request_body = RegisterBuild,
+    responses((status = 201, body = RegisteredBuild), (status = 200, body = RegisteredBuild), (status = "default", description = "An error (docs/api.md)", body = ErrorBody)),
+    security(("bearer" = [])))]
 pub(super) async fn register_build(
     State(s): State<CiState>,
     Path(app): Path<String>,
@@ -453,16 +464,20 @@ async fn load_build(s: &CiState, app: &AppId, id: u64) -> Result<Build, ApiError
         .ok_or_else(|| ApiError::not_found(format!("app {app} has no build {id}")))
 }
 
+#[utoipa::path(get, path = "/v1/apps/{app}/builds", params(("app" = AppId, Path, description = "The app id")),
+    responses((status = 200, body = BuildList), (status = "default", description = "An error (docs/api.md)", body = ErrorBody)), security(("bearer" = [])))]
 pub(super) async fn list_builds(
     State(s): State<CiState>,
     Path(app): Path<String>,
     headers: HeaderMap,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<BuildList>, ApiError> {
     let app_id = access(&s, &headers, &app, Scope::Deploy).await?.app_id;
     let builds = s.records.builds(&app_id).await?;
-    Ok(Json(serde_json::json!({ "builds": builds })))
+    Ok(Json(BuildList { builds }))
 }
 
+#[utoipa::path(get, path = "/v1/apps/{app}/builds/{id}", params(("app" = AppId, Path, description = "The app id"), ("id" = u64, Path, description = "The build id")),
+    responses((status = 200, body = Build), (status = "default", description = "An error (docs/api.md)", body = ErrorBody)), security(("bearer" = [])))]
 pub(super) async fn show_build(
     State(s): State<CiState>,
     Path((app, id)): Path<(String, String)>,
@@ -472,6 +487,8 @@ pub(super) async fn show_build(
     Ok(Json(load_build(&s, &app_id, parse_build_id(&id)?).await?))
 }
 
+#[utoipa::path(patch, path = "/v1/apps/{app}/builds/{id}", params(("app" = AppId, Path, description = "The app id"), ("id" = u64, Path, description = "The build id")), request_body = PatchBuild,
+    responses((status = 200, body = Build), (status = "default", description = "An error (docs/api.md)", body = ErrorBody)), security(("bearer" = [])))]
 pub(super) async fn patch_build(
     State(s): State<CiState>,
     Path((app, id)): Path<(String, String)>,
@@ -506,6 +523,8 @@ pub(super) async fn patch_build(
     Ok(Json(build))
 }
 
+#[utoipa::path(get, path = "/v1/apps/{app}/builds/{id}/stats", params(("app" = AppId, Path, description = "The app id"), ("id" = u64, Path, description = "The build id")),
+    responses((status = 200, body = BuildStats), (status = "default", description = "An error (docs/api.md)", body = ErrorBody)), security(("bearer" = [])))]
 pub(super) async fn build_stats(
     State(s): State<CiState>,
     Path((app, id)): Path<(String, String)>,
@@ -520,14 +539,16 @@ pub(super) async fn build_stats(
     }))
 }
 
+#[utoipa::path(get, path = "/v1/apps/{app}/channels", params(("app" = AppId, Path, description = "The app id")),
+    responses((status = 200, body = ChannelList), (status = "default", description = "An error (docs/api.md)", body = ErrorBody)), security(("bearer" = [])))]
 pub(super) async fn list_channels(
     State(s): State<CiState>,
     Path(app): Path<String>,
     headers: HeaderMap,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<ChannelList>, ApiError> {
     let app_id = access(&s, &headers, &app, Scope::Deploy).await?.app_id;
     let channels = s.records.channels(&app_id).await?;
-    Ok(Json(serde_json::json!({ "channels": channels })))
+    Ok(Json(ChannelList { channels }))
 }
 
 /// Reads, changes and compare-and-sets a channel until it wins (bounded).
@@ -558,6 +579,8 @@ async fn update_channel(
     ))
 }
 
+#[utoipa::path(put, path = "/v1/apps/{app}/channels/{channel}", params(("app" = AppId, Path, description = "The app id"), ("channel" = String, Path, pattern = "^[A-Za-z0-9._-]{1,64}$", description = "The channel")), request_body = Deploy,
+    responses((status = 200, body = Channel), (status = "default", description = "An error (docs/api.md)", body = ErrorBody)), security(("bearer" = [])))]
 pub(super) async fn deploy(
     State(s): State<CiState>,
     Path((app, channel)): Path<(String, String)>,
@@ -593,6 +616,8 @@ pub(super) async fn deploy(
     Ok(Json(ch))
 }
 
+#[utoipa::path(post, path = "/v1/apps/{app}/channels/{channel}/rollback", params(("app" = AppId, Path, description = "The app id"), ("channel" = String, Path, pattern = "^[A-Za-z0-9._-]{1,64}$", description = "The channel")),
+    responses((status = 200, body = Channel), (status = "default", description = "An error (docs/api.md)", body = ErrorBody)), security(("bearer" = [])))]
 pub(super) async fn rollback(
     State(s): State<CiState>,
     Path((app, channel)): Path<(String, String)>,
@@ -618,4 +643,31 @@ pub(super) async fn rollback(
     .await?;
     tracing::info!(app = %app_id, channel = %channel, "rolled back");
     Ok(Json(ch))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::manifest::FileEntry;
+    use crate::paths::ManifestPath;
+
+    fn manifest(files: usize, size: u64) -> Manifest {
+        let entries = (0..files)
+            .map(|i| FileEntry {
+                path: ManifestPath::new(format!("f{i}")).unwrap(),
+                sha256: Sha256Digest::of(&i.to_le_bytes()),
+                size,
+            })
+            .collect();
+        Manifest::new(None, None, entries).unwrap()
+    }
+
+    #[test]
+    fn the_server_zips_only_what_it_can_within_the_gateway_limit() {
+        let (bytes, files) = SERVER_ZIP_LIMIT;
+        assert!(server_may_zip(&manifest(files, 1)));
+        assert!(!server_may_zip(&manifest(files + 1, 1)));
+        assert!(server_may_zip(&manifest(1, bytes)));
+        assert!(!server_may_zip(&manifest(1, bytes + 1)));
+    }
 }

@@ -12,6 +12,7 @@ use crate::domain::{AppId, BuildVersion};
 use crate::lookup::DeviceQuery;
 use crate::manifest::ManifestDocument;
 use crate::model::{now, Event, EventKind};
+use crate::wire::{ErrorBody, Status};
 use axum::extract::{Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -20,9 +21,11 @@ use serde_json::{json, Value};
 
 /// The info object the capgo plugin sends with every request (fields we
 /// do not use are accepted and ignored).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub(super) struct CapgoInfo {
+    #[schema(value_type = AppId)]
     app_id: String,
+    #[schema(pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]{1,128}$")]
     device_id: String,
     #[serde(default)]
     platform: Option<String>,
@@ -34,9 +37,16 @@ pub(super) struct CapgoInfo {
     version_name: Option<String>,
     #[serde(default, rename = "defaultChannel")]
     default_channel: Option<String>,
-    /// Only in `channel_self` set requests.
-    #[serde(default)]
-    channel: Option<String>,
+}
+
+/// What the plugin sends to switch its channel (`POST /capgo/channel_self`).
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub(super) struct CapgoChannelSet {
+    #[serde(flatten)]
+    info: CapgoInfo,
+    /// The channel to follow.
+    #[schema(pattern = "^[A-Za-z0-9._-]{1,64}$")]
+    channel: String,
 }
 
 /// The exact "nothing new" answer the plugin recognises.
@@ -62,6 +72,8 @@ async fn capgo_channel(
         .unwrap_or_else(|| app_default.to_owned()))
 }
 
+#[utoipa::path(post, path = "/capgo/updates", request_body = CapgoInfo,
+    responses((status = 200, description = "The plugin's answer", body = Object), (status = "default", description = "An error (docs/api.md)", body = ErrorBody)))]
 pub(super) async fn capgo_updates(
     State(s): State<DeviceState>,
     Json(info): Json<CapgoInfo>,
@@ -128,17 +140,18 @@ pub(super) async fn capgo_updates(
 }
 
 /// One stats event of the plugin.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub(super) struct CapgoStat {
     action: String,
     #[serde(default)]
     version_name: Option<String>,
+    #[schema(pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]{1,128}$")]
     device_id: String,
     app_id: String,
 }
 
 /// The plugin sends one event object or, batched, an array of them.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(untagged)]
 pub(super) enum CapgoStats {
     One(CapgoStat),
@@ -158,10 +171,12 @@ fn capgo_kind(action: &str) -> Option<EventKind> {
 /// Most events in one stats request.
 const MAX_STATS_BATCH: usize = 200;
 
+#[utoipa::path(post, path = "/capgo/stats", request_body = CapgoStats,
+    responses((status = 200, body = Status), (status = "default", description = "An error (docs/api.md)", body = ErrorBody)))]
 pub(super) async fn capgo_stats(
     State(s): State<EventState>,
     JsonAny(body): JsonAny<CapgoStats>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Status>, ApiError> {
     let stats = match body {
         CapgoStats::One(e) => vec![e],
         CapgoStats::Many(v) => v,
@@ -200,21 +215,26 @@ pub(super) async fn capgo_stats(
     if !events.is_empty() {
         s.events.record_events(&events).await?;
     }
-    Ok(Json(json!({"status": "ok"})))
+    Ok(Json(Status {
+        status: "ok".into(),
+    }))
 }
 
 /// `POST /capgo/channel_self`: a device assigns itself to a channel that allows it.
+#[utoipa::path(post, path = "/capgo/channel_self", request_body = CapgoChannelSet,
+    responses((status = 200, description = "The plugin's answer", body = Object), (status = "default", description = "An error (docs/api.md)", body = ErrorBody)))]
 pub(super) async fn capgo_channel_set(
     State(s): State<EventState>,
-    Json(info): Json<CapgoInfo>,
+    Json(CapgoChannelSet { info, channel }): Json<CapgoChannelSet>,
 ) -> Result<Json<Value>, ApiError> {
     check_device_id(&info.device_id)?;
     let app = load_app(&*s.records, &info.app_id).await?;
-    let Some(name) = info.channel.as_deref().filter(|c| !c.is_empty()) else {
+    let name = channel.as_str();
+    if name.is_empty() {
         return Err(ApiError::bad_request(
             "give the channel to switch to in `channel`",
         ));
-    };
+    }
     let ch = s.records.channel(&app.app_id, name).await?.ok_or_else(|| {
         ApiError::not_found(format!("app {} has no channel {name:?}", app.app_id))
     })?;
@@ -232,6 +252,8 @@ pub(super) async fn capgo_channel_set(
 }
 
 /// `PUT /capgo/channel_self`: which channel the device follows.
+#[utoipa::path(put, path = "/capgo/channel_self", request_body = CapgoInfo,
+    responses((status = 200, description = "The plugin's answer", body = Object), (status = "default", description = "An error (docs/api.md)", body = ErrorBody)))]
 pub(super) async fn capgo_channel_get(
     State(s): State<EventState>,
     Json(info): Json<CapgoInfo>,
@@ -263,12 +285,17 @@ pub(super) async fn capgo_channel_get(
 }
 
 /// Query of `GET /capgo/channel_self` (the plugin sends its info as query parameters).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(super) struct CapgoListQuery {
+    /// The app id.
+    #[param(value_type = AppId)]
     app_id: String,
 }
 
 /// `GET /capgo/channel_self`: the channels a device may assign itself to.
+#[utoipa::path(get, path = "/capgo/channel_self", params(CapgoListQuery),
+    responses((status = 200, description = "The channels", body = Vec<Object>), (status = "default", description = "An error (docs/api.md)", body = ErrorBody)))]
 pub(super) async fn capgo_channel_list(
     State(s): State<EventState>,
     Query(q): Query<CapgoListQuery>,
@@ -287,20 +314,34 @@ pub(super) async fn capgo_channel_list(
     Ok(Json(Value::Array(channels)))
 }
 
-/// Query of the Cartona-style routes.
-#[derive(Debug, Deserialize)]
-pub(super) struct CartonaQuery {
-    #[serde(default)]
-    app: Option<String>,
-    #[serde(default)]
-    id: Option<String>,
+/// Query of `GET /build/latest`.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(super) struct CartonaLatestQuery {
+    /// The app id.
+    #[param(value_type = AppId)]
+    app: String,
+    /// The device id.
+    #[param(pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]{1,128}$")]
+    device: String,
+}
+
+/// Query of `GET /build/download` and `GET /build/download/complete`.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(super) struct CartonaBuildQuery {
+    /// The build id `{app}:{build}` that `/build/latest` answered.
+    #[param(pattern = "^[A-Za-z0-9][A-Za-z0-9._-]*:[0-9]+$")]
+    id: String,
+    /// The device id.
+    #[param(pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]{1,128}$")]
     device: String,
 }
 
 /// Cartona-style build ids carry the app: `{app}:{build id}`.
-fn cartona_id(id: Option<&str>) -> Result<(AppId, u64), ApiError> {
-    let bad = || ApiError::not_found(format!("no build {:?}", id.unwrap_or("")));
-    let (app, n) = id.and_then(|i| i.rsplit_once(':')).ok_or_else(bad)?;
+fn cartona_id(id: &str) -> Result<(AppId, u64), ApiError> {
+    let bad = || ApiError::not_found(format!("no build {id:?}"));
+    let (app, n) = id.rsplit_once(':').ok_or_else(bad)?;
     Ok((
         AppId::new(app).map_err(|_| bad())?,
         n.parse().map_err(|_| bad())?,
@@ -308,16 +349,14 @@ fn cartona_id(id: Option<&str>) -> Result<(AppId, u64), ApiError> {
 }
 
 /// `GET /build/latest?app=&device=`.
+#[utoipa::path(get, path = "/build/latest", params(CartonaLatestQuery),
+    responses((status = 200, description = "The plugin's answer", body = Object), (status = "default", description = "An error (docs/api.md)", body = ErrorBody)))]
 pub(super) async fn cartona_latest(
     State(s): State<DeviceState>,
-    Query(q): Query<CartonaQuery>,
+    Query(q): Query<CartonaLatestQuery>,
 ) -> Result<Json<Value>, ApiError> {
     check_device_id(&q.device)?;
-    let app_param = q
-        .app
-        .as_deref()
-        .ok_or_else(|| ApiError::bad_request("give the app id as `app`"))?;
-    let app = load_app(&*s.records, app_param).await?;
+    let app = load_app(&*s.records, &q.app).await?;
     let query = DeviceQuery {
         device_id: q.device,
         ..Default::default()
@@ -334,12 +373,14 @@ pub(super) async fn cartona_latest(
 }
 
 /// `GET /build/download?id=&device=`: a redirect to the build's zip.
+#[utoipa::path(get, path = "/build/download", params(CartonaBuildQuery),
+    responses((status = 302, description = "A redirect to the build's zip"), (status = "default", description = "An error (docs/api.md)", body = ErrorBody)))]
 pub(super) async fn cartona_download(
     State(s): State<DeviceState>,
-    Query(q): Query<CartonaQuery>,
+    Query(q): Query<CartonaBuildQuery>,
 ) -> Result<Response, ApiError> {
     check_device_id(&q.device)?;
-    let (app, id) = cartona_id(q.id.as_deref())?;
+    let (app, id) = cartona_id(&q.id)?;
     let view_app = load_app(&*s.records, app.as_str()).await?;
     let build = s
         .records
@@ -354,12 +395,14 @@ pub(super) async fn cartona_download(
 }
 
 /// `GET /build/download/complete?id=&device=`: counts the download.
+#[utoipa::path(get, path = "/build/download/complete", params(CartonaBuildQuery),
+    responses((status = 200, description = "The plugin's answer", body = Object), (status = "default", description = "An error (docs/api.md)", body = ErrorBody)))]
 pub(super) async fn cartona_complete(
     State(s): State<EventState>,
-    Query(q): Query<CartonaQuery>,
+    Query(q): Query<CartonaBuildQuery>,
 ) -> Result<Json<Value>, ApiError> {
     check_device_id(&q.device)?;
-    let (app, id) = cartona_id(q.id.as_deref())?;
+    let (app, id) = cartona_id(&q.id)?;
     if s.records.build(&app, id).await?.is_none() {
         return Err(ApiError::not_found(format!("app {app} has no build {id}")));
     }

@@ -7,7 +7,7 @@ use crate::hash::Sha256Digest;
 use crate::lookup::{decide, Decision, DeviceQuery};
 use crate::model::{now, ArtifactType, Build, Channel, Event};
 use crate::store::{BlobKey, RecordRead};
-use crate::wire::{DeviceEvent, FileSource, Latest, OfferedBuild};
+use crate::wire::{DeviceEvent, ErrorBody, FileSource, Latest, OfferedBuild, Status};
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -20,8 +20,11 @@ use std::sync::Arc;
 const MAX_DEVICE_ID: usize = 128;
 
 /// Query of `GET .../latest`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(super) struct LatestQuery {
+    /// A stable id of the device: 1-128 printable characters.
+    #[param(pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]{1,128}$")]
     device_id: String,
     #[serde(default)]
     platform: Option<String>,
@@ -32,7 +35,9 @@ pub(super) struct LatestQuery {
 }
 
 pub(crate) fn check_device_id(id: &str) -> Result<(), ApiError> {
-    if id.is_empty() || id.len() > MAX_DEVICE_ID || id.chars().any(char::is_control) {
+    // Characters, not bytes, as the OpenAPI schema's maxLength counts them.
+    let n = id.chars().count();
+    if n == 0 || n > MAX_DEVICE_ID || id.chars().any(char::is_control) {
         return Err(ApiError::bad_request(format!(
             "device_id must be 1-{MAX_DEVICE_ID} printable characters"
         )));
@@ -276,6 +281,8 @@ pub(crate) async fn lookup(
     }
 }
 
+#[utoipa::path(get, path = "/v1/apps/{app}/channels/{channel}/latest", params(("app" = AppId, Path, description = "The app id"), ("channel" = String, Path, pattern = "^[A-Za-z0-9._-]{1,64}$", description = "The channel"), LatestQuery),
+    responses((status = 200, body = Latest), (status = "default", description = "An error (docs/api.md)", body = ErrorBody)))]
 pub(super) async fn latest(
     State(s): State<DeviceState>,
     Path((app, channel)): Path<(String, String)>,
@@ -320,6 +327,12 @@ fn parse_range(value: &str, size: u64) -> Option<Result<(u64, u64), ()>> {
     Some(Ok(range))
 }
 
+#[utoipa::path(get, path = "/v1/apps/{app}/files/{sha256}",
+    params(("app" = AppId, Path, description = "The app id"), ("sha256" = Sha256Digest, Path, description = "SHA-256 of the file")),
+    responses((status = 200, content_type = "application/octet-stream", body = Vec<u8>),
+              (status = 206, content_type = "application/octet-stream", body = Vec<u8>),
+              (status = 304, description = "Not modified"),
+              (status = 416, description = "Range not satisfiable"), (status = "default", description = "An error (docs/api.md)", body = ErrorBody)))]
 pub(super) async fn get_file(
     State(s): State<DeviceState>,
     Path((app, sha)): Path<(String, String)>,
@@ -391,6 +404,8 @@ pub(super) async fn get_file(
     Ok(response)
 }
 
+#[utoipa::path(post, path = "/v1/apps/{app}/events", params(("app" = AppId, Path, description = "The app id")), request_body = DeviceEvent,
+    responses((status = 202, body = Status), (status = "default", description = "An error (docs/api.md)", body = ErrorBody)))]
 pub(super) async fn event(
     State(s): State<EventState>,
     Path(app): Path<String>,
@@ -415,6 +430,8 @@ pub(super) async fn event(
         .await?;
     Ok((
         StatusCode::ACCEPTED,
-        Json(serde_json::json!({"status": "accepted"})),
+        Json(Status {
+            status: "accepted".into(),
+        }),
     ))
 }

@@ -226,25 +226,57 @@ pub(crate) fn parse_object<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiEr
 /// Parses a JSON body of any shape `T` accepts.
 pub(crate) fn parse_any<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let mut de = serde_json::Deserializer::from_slice(bytes);
-    let value: T = serde_path_to_error::deserialize(&mut de).map_err(|e| {
-        let path = e.path().to_string();
-        let inner = e.into_inner();
-        if inner.is_data() {
-            let at = if path == "." {
-                String::new()
-            } else {
-                format!(" at {path}")
-            };
-            ApiError::unprocessable(
-                "invalid_request",
-                format!("the request body is not what this route takes{at}: {inner}"),
-            )
-        } else {
-            syntax_error(inner)
+    match serde_path_to_error::deserialize::<_, T>(&mut de) {
+        Ok(v) => {
+            de.end().map_err(syntax_error)?;
+            Ok(v)
         }
-    })?;
-    de.end().map_err(syntax_error)?;
-    Ok(value)
+        // JSON has one number type: `1.0` is an integer to JSON Schema (and
+        // to JavaScript). Only when a body fails is it read again with
+        // integral floats as integers, so the common case parses once.
+        Err(e) if e.inner().is_data() && bytes.contains(&b'.') => {
+            let mut value: serde_json::Value =
+                serde_json::from_slice(bytes).map_err(syntax_error)?;
+            integral_floats_to_ints(&mut value);
+            serde_path_to_error::deserialize(value).map_err(describe)
+        }
+        Err(e) => Err(describe(e)),
+    }
+}
+
+fn integral_floats_to_ints(v: &mut serde_json::Value) {
+    use serde_json::Value;
+    match v {
+        Value::Number(n) if n.is_f64() => {
+            let f = n.as_f64().unwrap_or(f64::NAN);
+            if f.fract() == 0.0 && f >= 0.0 && f < u64::MAX as f64 {
+                *v = Value::from(f as u64);
+            } else if f.fract() == 0.0 && f < 0.0 && f >= i64::MIN as f64 {
+                *v = Value::from(f as i64);
+            }
+        }
+        Value::Array(a) => a.iter_mut().for_each(integral_floats_to_ints),
+        Value::Object(o) => o.values_mut().for_each(integral_floats_to_ints),
+        _ => {}
+    }
+}
+
+fn describe(e: serde_path_to_error::Error<serde_json::Error>) -> ApiError {
+    let path = e.path().to_string();
+    let inner = e.into_inner();
+    if inner.is_data() {
+        let at = if path == "." {
+            String::new()
+        } else {
+            format!(" at {path}")
+        };
+        ApiError::unprocessable(
+            "invalid_request",
+            format!("the request body is not what this route takes{at}: {inner}"),
+        )
+    } else {
+        syntax_error(inner)
+    }
 }
 
 fn syntax_error(e: serde_json::Error) -> ApiError {

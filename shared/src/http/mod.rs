@@ -16,6 +16,7 @@ mod compat;
 mod device;
 mod error;
 pub mod openapi;
+pub mod schemas;
 mod zipgen;
 
 pub use ci::{new_secret, token_record, SERVER_ZIP_LIMIT};
@@ -197,14 +198,8 @@ pub fn event_router(state: EventState) -> Router {
 /// Routes every deployment serves: liveness and the API description.
 pub fn common_router() -> Router {
     Router::new()
-        .route(
-            "/healthz",
-            get(|| async { Json(serde_json::json!({"status": "ok"})) }),
-        )
-        .route(
-            "/v1/openapi.json",
-            get(|| async { Json(openapi::document()) }),
-        )
+        .route("/healthz", get(openapi::healthz))
+        .route("/v1/openapi.json", get(openapi::openapi_json))
 }
 
 /// Adds what every deployment wants around a router: a JSON 404 for unknown

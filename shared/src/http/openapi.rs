@@ -2,7 +2,11 @@
 //! /v1/openapi.json` is generated and against which the tests check the
 //! router (every listed route answers, and with the listed authorisation).
 
-use serde_json::{json, Map, Value};
+use super::Json;
+use crate::wire::{ErrorBody, Status};
+use serde_json::{json, Value};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
 
 /// Who may call a route.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -274,65 +278,120 @@ pub const ROUTES: &[RouteDoc] = &[
     },
 ];
 
-fn path_params(path: &str) -> Vec<Value> {
-    path.split('/')
-        .filter_map(|seg| seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
-        .map(|name| json!({"name": name, "in": "path", "required": true, "schema": {"type": "string"}}))
-        .collect()
+/// The document's operations come from the handlers' own annotations and
+/// types (`#[utoipa::path]` beside each handler; `ToSchema` on the wire and
+/// record types; `IntoParams` on the query types the extractors parse), so
+/// parameters, bodies and answers cannot drift from the code. The route
+/// table adds what the table owns (summary, required token scope, Lambda
+/// function); a test holds the two to the same set of routes.
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "liveship", description = "Self-hosted, signed live updates for Capacitor apps."),
+    paths(
+        healthz, openapi_json,
+        super::ci::create_app, super::ci::create_token, super::ci::uploads, super::ci::put_file,
+        super::ci::register_build, super::ci::list_builds, super::ci::show_build,
+        super::ci::patch_build, super::ci::build_stats, super::ci::list_channels,
+        super::ci::deploy, super::ci::rollback,
+        super::device::latest, super::device::get_file, super::device::event,
+        super::compat::capgo_updates, super::compat::capgo_stats,
+        super::compat::capgo_channel_set, super::compat::capgo_channel_get,
+        super::compat::capgo_channel_list, super::compat::cartona_latest,
+        super::compat::cartona_download, super::compat::cartona_complete,
+    ),
+    components(schemas(ErrorBody)),
+    modifiers(&BearerAuth),
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        let components = doc.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
 }
 
-/// The OpenAPI 3 document.
-pub fn document() -> Value {
-    let mut paths = Map::new();
-    for r in ROUTES {
-        let mut op = json!({
-            "summary": r.summary,
-            "operationId": format!("{} {}", r.method, r.path),
-            "parameters": path_params(r.path),
-            "responses": {
-                r.success.to_string(): {"description": "success", "content": {"application/json": {}}},
-                "default": {"description": "error", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
-            }
-        });
-        if r.access != Access::Public {
-            op["security"] = json!([{"bearer": []}]);
-            op["x-liveship-scope"] = json!(format!("{:?}", r.access).to_lowercase());
-        }
-        if r.path.ends_with("/latest") {
-            let params = op["parameters"].as_array_mut().expect("array");
-            for (name, required) in [
-                ("device_id", true),
-                ("platform", false),
-                ("native_version", false),
-                ("current_build", false),
-            ] {
-                params.push(json!({"name": name, "in": "query", "required": required, "schema": {"type": "string"}}));
-            }
-        }
-        if matches!(r.method, "POST" | "PUT" | "PATCH") && !r.path.ends_with("/rollback") {
-            let content = if r.path.contains("/files/") {
-                json!({"application/octet-stream": {}})
-            } else {
-                json!({"application/json": {}})
-            };
-            op["requestBody"] = json!({"required": true, "content": content});
-        }
-        paths
-            .entry(r.path.to_owned())
-            .or_insert_with(|| json!({}))
-            .as_object_mut()
-            .expect("object")
-            .insert(r.method.to_lowercase(), op);
-    }
-    json!({
-        "openapi": "3.0.3",
-        "info": {"title": "liveship", "version": env!("CARGO_PKG_VERSION"),
-                 "description": "Self-hosted, signed live updates for Capacitor apps."},
-        "paths": paths,
-        "components": {
-            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
-            "schemas": {"Error": {"type": "object", "required": ["error", "message"],
-                "properties": {"error": {"type": "string"}, "message": {"type": "string"}}}}
-        }
+/// `GET /healthz`.
+#[utoipa::path(get, path = "/healthz", responses((status = 200, body = Status)))]
+pub(super) async fn healthz() -> Json<Status> {
+    Json(Status {
+        status: "ok".into(),
     })
+}
+
+/// `GET /v1/openapi.json`.
+#[utoipa::path(get, path = "/v1/openapi.json", responses((status = 200, description = "This document", body = Object)))]
+pub(super) async fn openapi_json() -> Json<Value> {
+    Json(document())
+}
+
+/// The OpenAPI 3.1 document.
+pub fn document() -> Value {
+    let mut doc = serde_json::to_value(ApiDoc::openapi()).unwrap_or_default();
+    for r in ROUTES {
+        let Some(op) = doc["paths"]
+            .get_mut(r.path)
+            .and_then(|p| p.get_mut(r.method.to_lowercase()))
+            .and_then(Value::as_object_mut)
+        else {
+            continue; // the routes_match_the_annotations test fails instead
+        };
+        op.remove("tags"); // utoipa names the Rust module; meaningless to clients
+        op.insert("summary".into(), json!(r.summary));
+        op.insert(
+            "operationId".into(),
+            json!(format!("{} {}", r.method, r.path)),
+        );
+        op.insert("x-liveship-function".into(), json!(r.function.name()));
+        if r.access != Access::Public {
+            op.insert(
+                "x-liveship-scope".into(),
+                json!(format!("{:?}", r.access).to_lowercase()),
+            );
+        }
+    }
+    doc
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes_match_the_annotations() {
+        let doc = serde_json::to_value(ApiDoc::openapi()).unwrap();
+        let mut documented: Vec<(String, String)> = doc["paths"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .flat_map(|(p, ops)| {
+                ops.as_object()
+                    .unwrap()
+                    .keys()
+                    .map(move |m| (m.to_uppercase(), p.clone()))
+            })
+            .collect();
+        let mut table: Vec<(String, String)> = ROUTES
+            .iter()
+            .map(|r| (r.method.to_owned(), r.path.to_owned()))
+            .collect();
+        documented.sort();
+        table.sort();
+        assert_eq!(documented, table);
+        for r in ROUTES {
+            let op = &doc["paths"][r.path][r.method.to_lowercase()];
+            assert_eq!(
+                op.get("security").is_some(),
+                r.access != Access::Public,
+                "{} {}: the annotation's security and the table's access disagree",
+                r.method,
+                r.path
+            );
+        }
+    }
 }
