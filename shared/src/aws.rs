@@ -184,3 +184,51 @@ pub fn s3_actions(function: Function) -> &'static [&'static str] {
         Function::DownloadComplete => &[],
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every action granted is a real IAM action. API operations that are
+    /// not IAM actions (TransactWriteItems, TransactGetItems: a transaction
+    /// needs the action of each item) would be dead grants; this list is the
+    /// item-level DynamoDB actions of the IAM Service Authorization
+    /// Reference that a record store can use.
+    #[test]
+    fn granted_actions_are_iam_actions() {
+        const DYNAMODB: &[&str] = &[
+            "BatchGetItem",
+            "BatchWriteItem",
+            "ConditionCheckItem",
+            "DeleteItem",
+            "DescribeTable",
+            "GetItem",
+            "PutItem",
+            "Query",
+            "Scan",
+            "UpdateItem",
+        ];
+        const S3: &[&str] = &[
+            "s3:AbortMultipartUpload",
+            "s3:DeleteObject",
+            "s3:GetObject",
+            "s3:ListBucket",
+            "s3:PutObject",
+        ];
+        for f in Function::ALL {
+            for (table, actions) in dynamodb_actions(f) {
+                for a in *actions {
+                    let name = a.strip_prefix("dynamodb:").expect("dynamodb: prefix");
+                    assert!(
+                        DYNAMODB.contains(&name),
+                        "{} on {table}: {a} is not an IAM action",
+                        f.name()
+                    );
+                }
+            }
+            for a in s3_actions(f) {
+                assert!(S3.contains(a), "{}: {a} is not an IAM action", f.name());
+            }
+        }
+    }
+}
