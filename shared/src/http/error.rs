@@ -112,7 +112,7 @@ pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
 /// belongs) is 422, too large is 413.
 ///
 /// Only for public routes: authenticated handlers take the raw body and call
-/// [`read_json`] after they have checked the token.
+/// `read_json` after they have checked the token.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Json<T>(pub T);
 
