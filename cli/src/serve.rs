@@ -63,9 +63,9 @@ pub struct ServeConfig {
     max_file_size: u64,
     /// Seconds a lookup may serve cached channel state (writes through this
     /// server invalidate it at once; the time bounds writes made elsewhere,
-    /// such as another process on the same AWS tables).
+    /// such as another process on the same AWS tables); 0: no cache.
     #[arg(long, env = env::CACHE_TTL_SECONDS, default_value_t = 5,
-          value_parser = clap::value_parser!(u64).range(1..=3600))]
+          value_parser = clap::value_parser!(u64).range(0..=3600))]
     cache_ttl_seconds: u64,
 }
 
@@ -164,22 +164,24 @@ async fn serve(cfg: ServeConfig) -> Result<()> {
     let urls = Urls::new(&public_url);
     // Writes in this process invalidate the cache at once; the TTL only
     // bounds how long an entry may live.
-    let cache = Arc::new(LookupCache::new(std::time::Duration::from_secs(
-        cfg.cache_ttl_seconds,
-    )));
+    let cache = (cfg.cache_ttl_seconds > 0).then(|| {
+        Arc::new(LookupCache::new(std::time::Duration::from_secs(
+            cfg.cache_ttl_seconds,
+        )))
+    });
     let router = http::router(
         CiState {
             records: records.clone(),
             blobs: blobs.clone(),
             urls: urls.clone(),
             max_file: cfg.max_file_size,
-            invalidate: Some(cache.invalidator()),
+            invalidate: cache.as_ref().map(|c| c.invalidator()),
         },
         DeviceState {
             records: records.clone(),
             blobs: blobs.clone(),
             urls,
-            cache: Some(cache),
+            cache,
         },
         EventState {
             records: records.clone(),
