@@ -271,9 +271,12 @@ struct LocalFile {
     path: PathBuf,
 }
 
+/// The version when none is given: the commit, else the build's content
+/// hash. `content` hashes the build; it runs only in that last case, since
+/// bundling hashes every file again anyway.
 fn default_version(
     commit_sha: Option<&str>,
-    manifest_files: &Manifest,
+    content: impl FnOnce() -> anyhow::Result<Manifest>,
 ) -> anyhow::Result<BuildVersion> {
     if let Some(sha) = commit_sha.filter(|s| !s.is_empty()) {
         let short: String = sha.chars().take(12).collect();
@@ -281,7 +284,7 @@ fn default_version(
             return Ok(v);
         }
     }
-    let digest = Sha256Digest::of(&serde_json::to_vec(&manifest_files.files)?);
+    let digest = Sha256Digest::of(&serde_json::to_vec(&content()?.files)?);
     Ok(BuildVersion::new(format!("c{}", &digest.to_hex()[..12]))?)
 }
 
@@ -298,14 +301,13 @@ pub fn upload_artifact(a: UploadArgs, remote: &Remote, out: &Output) -> Result<V
     for s in &scan.skipped {
         out.note(format!("skipped {} ({})", s.path, s.reason));
     }
-    let entries = {
-        let bar = progress::for_terminal(out.json, "hashing");
-        tree::hash_files(&scan, bar.as_ref())?
-    };
-    let unversioned = Manifest::new(Some(a.app_id.clone()), None, entries)?;
     let version = match a.build_version.clone() {
         Some(v) => v,
-        None => default_version(a.commit.commit_sha.as_deref(), &unversioned)?,
+        None => default_version(a.commit.commit_sha.as_deref(), || {
+            let bar = progress::for_terminal(out.json, "hashing");
+            let entries = tree::hash_files(&scan, bar.as_ref())?;
+            Ok(Manifest::new(Some(a.app_id.clone()), None, entries)?)
+        })?,
     };
     let kind: ArtifactType = a.artifact_type.into();
     let tmp = tempfile::tempdir().context("creating a temporary directory")?;

@@ -113,7 +113,9 @@ pub(super) async fn create_token(
         return Err(forbidden(&caller, None, Scope::Admin));
     }
     let req: CreateToken = read_json(&headers, body, JSON_LIMIT).await?;
-    authorize(&*s.records, &headers, req.app_id.as_ref(), Scope::Admin).await?;
+    if !caller.allows(req.app_id.as_ref(), Scope::Admin) {
+        return Err(forbidden(&caller, req.app_id.as_ref(), Scope::Admin));
+    }
     if req.scopes.is_empty() {
         return Err(ApiError::unprocessable(
             "invalid_request",
