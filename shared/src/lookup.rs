@@ -2,7 +2,7 @@
 //! builds and the device's report. Every backend and every route (our own
 //! lookup, the capgo and Cartona-style ones) decides through [`decide`].
 
-use crate::model::{Build, Channel, NativeLimits};
+use crate::model::{Build, Channel, NativeLimit, NativeLimits};
 use sha2::{Digest, Sha256};
 use std::cmp::Ordering;
 
@@ -57,10 +57,14 @@ pub fn native_cmp(a: &str, b: &str) -> Ordering {
 }
 
 /// True when the build's limits for the device's platform hold. A build with
-/// limits for the platform is not offered to a device that does not say its
-/// native version: better no update than one that crashes.
+/// limits is not offered to a device that does not say what it runs (no
+/// platform), nor, when its platform is limited, to one that does not say
+/// its native version: better no update than one that crashes.
 pub fn native_allows(limits: &NativeLimits, platform: Option<&str>, native: Option<&str>) -> bool {
-    let Some(limit) = platform.and_then(|p| limits.get(&p.to_ascii_lowercase())) else {
+    let Some(platform) = platform else {
+        return limits.values().all(NativeLimit::is_empty);
+    };
+    let Some(limit) = limits.get(&platform.to_ascii_lowercase()) else {
         return true;
     };
     if limit.is_empty() {
@@ -119,20 +123,12 @@ pub fn decide<'a>(
     build: impl Fn(u64) -> Option<&'a Build>,
     q: &DeviceQuery,
 ) -> Decision {
-    let mut candidates: Vec<u64> = Vec::with_capacity(channel.previous.len() + 1);
-    if let Some(cur) = &channel.current {
-        if in_rollout(&q.device_id, cur.build_id, cur.rollout_percent) {
-            candidates.push(cur.build_id);
-        }
-    }
-    for d in channel.previous.iter().rev() {
-        if !candidates.contains(&d.build_id) {
-            candidates.push(d.build_id);
-        }
-    }
-    let offer = candidates
-        .into_iter()
-        .filter_map(&build)
+    // Newest first, as the channel served this device before each newer
+    // rollout began: a device outside a rollout keeps what it had.
+    let offer = channel
+        .stack()
+        .filter(|d| in_rollout(&q.device_id, d.build_id, d.rollout_percent))
+        .filter_map(|d| build(d.build_id))
         .find(|b| eligible(b, q));
     let running = q.current_build.and_then(&build);
     match offer {
@@ -179,7 +175,7 @@ mod tests {
     use super::*;
     use crate::domain::{AppId, BuildVersion};
     use crate::hash::Sha256Digest;
-    use crate::model::{ArtifactType, Commit, NativeLimit};
+    use crate::model::{ArtifactType, Commit};
     use std::collections::HashMap;
 
     fn build(id: u64) -> Build {
@@ -257,6 +253,10 @@ mod tests {
         assert!(!native_allows(&limits, Some("ios"), Some("2.10")));
         assert!(!native_allows(&limits, Some("ios"), None));
         assert!(native_allows(&limits, Some("android"), Some("0.1")));
+        // A device that does not say what it runs gets no limited build.
+        assert!(!native_allows(&limits, None, Some("2.0.0")));
+        assert!(!native_allows(&limits, None, None));
+        assert!(native_allows(&NativeLimits::new(), None, None));
         limits.insert(
             "android".into(),
             NativeLimit {
@@ -365,5 +365,113 @@ mod tests {
                 mandatory: false
             }
         );
+    }
+
+    /// The channel state machine against a model of what a release manager
+    /// means: a stack of rollouts, where re-deploying the build being rolled
+    /// out only changes its percentage and rollback pops one rollout.
+    mod properties {
+        use super::*;
+        use proptest::collection::vec;
+        use proptest::prelude::*;
+
+        #[derive(Debug, Clone)]
+        enum Op {
+            Deploy(u64, u8),
+            Rollback,
+            Disable(u64),
+            Enable(u64),
+        }
+
+        fn op() -> impl Strategy<Value = Op> {
+            prop_oneof![
+                4 => (1u64..6, 1u8..=100).prop_map(|(b, p)| Op::Deploy(b, p)),
+                2 => Just(Op::Rollback),
+                1 => (1u64..6).prop_map(Op::Disable),
+                1 => (1u64..6).prop_map(Op::Enable),
+            ]
+        }
+
+        /// What the model says a device gets: newest rollout first, each
+        /// build judged only by its newest rollout.
+        fn model_offer(stack: &[(u64, u8)], disabled: &[bool; 6], device: &str) -> Option<u64> {
+            let mut seen = Vec::new();
+            for &(b, p) in stack.iter().rev() {
+                if seen.contains(&b) {
+                    continue;
+                }
+                seen.push(b);
+                if in_rollout(device, b, p) && !disabled[b as usize] {
+                    return Some(b);
+                }
+            }
+            None
+        }
+
+        fn offered(w: &World, device: &str) -> Option<u64> {
+            match w.decide(&q(device, None)) {
+                Decision::Update { build_id, .. } => Some(build_id),
+                _ => None,
+            }
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(300))]
+            #[test]
+            fn rollouts_widen_and_roll_back_as_meant(ops in vec(op(), 1..40)) {
+                let mut w = World::new(&[]);
+                w.builds = (1..6).map(|i| (i, build(i))).collect();
+                let devices: Vec<String> = (0..200).map(|i| format!("device-{i}")).collect();
+                let mut model: Vec<(u64, u8)> = Vec::new();
+                let mut disabled = [false; 6];
+                for (t, op) in ops.into_iter().enumerate() {
+                    let before: Vec<Option<u64>> = devices.iter().map(|d| offered(&w, d)).collect();
+                    let widening = match op {
+                        Op::Deploy(b, p) => model.last().filter(|(cb, cp)| *cb == b && p >= *cp).map(|_| b),
+                        _ => None,
+                    };
+                    match op {
+                        // The API refuses to deploy a disabled build.
+                        Op::Deploy(b, _) if disabled[b as usize] => {}
+                        Op::Deploy(b, p) => {
+                            w.channel.deploy(b, p, t as i64);
+                            match model.last_mut() {
+                                Some(top) if top.0 == b => top.1 = p,
+                                _ => model.push((b, p)),
+                            }
+                        }
+                        Op::Rollback => {
+                            let done = w.channel.rollback(t as i64);
+                            let target = model.iter().rposition(|(b, _)| Some(*b) != model.last().map(|m| m.0));
+                            prop_assert_eq!(done, target.is_some());
+                            if let Some(pos) = target {
+                                model.truncate(pos + 1);
+                            }
+                        }
+                        Op::Disable(b) | Op::Enable(b) => {
+                            let off = matches!(op, Op::Disable(_));
+                            disabled[b as usize] = off;
+                            w.builds.get_mut(&b).unwrap().disabled = off;
+                        }
+                    }
+                    let cur = w.channel.current.as_ref().map(|d| (d.build_id, d.rollout_percent));
+                    prop_assert_eq!(cur, model.last().copied());
+                    for (i, d) in devices.iter().enumerate() {
+                        let got = offered(&w, d);
+                        prop_assert_eq!(got, model_offer(&model, &disabled, d), "device {}", d);
+                        if let Some((b, p)) = cur {
+                            if !in_rollout(d, b, p) {
+                                prop_assert_ne!(got, Some(b), "{} is outside the {}% rollout of {}", d, p, b);
+                            }
+                        }
+                        if let Some(b) = widening {
+                            if before[i] == Some(b) {
+                                prop_assert_eq!(got, Some(b), "widening the rollout of {} dropped {}", b, d);
+                            }
+                        }
+                    }
+                }
+            }
+        }
     }
 }

@@ -217,8 +217,9 @@ pub struct Channel {
     pub name: String,
     /// What devices get now.
     pub current: Option<Deployment>,
-    /// Earlier deployments, newest last; rollback pops from here, and devices
-    /// outside a staged rollout get the last one.
+    /// Earlier deployments, newest last. Devices outside the current rollout
+    /// are served from here as the channel served them before it began;
+    /// rollback returns to the newest one of another build.
     pub previous: Vec<Deployment>,
     /// Every deploy and rollback, oldest first.
     pub log: Vec<ChannelLogEntry>,
@@ -242,42 +243,85 @@ impl Channel {
         }
     }
 
-    /// Points the channel at `build_id`.
+    /// Points the channel at `build_id`. Deploying the build the channel is
+    /// already rolling out only changes its percentage: the baseline (what
+    /// devices outside the rollout keep getting) stays, so widening a rollout
+    /// never hands the build to devices outside the new percentage.
     pub fn deploy(&mut self, build_id: u64, rollout_percent: u8, at: Timestamp) {
-        if let Some(cur) = self.current.take() {
-            self.previous.push(cur);
-        }
-        self.current = Some(Deployment {
-            build_id,
-            rollout_percent,
-            at,
-        });
+        let action = match self.current.as_mut() {
+            Some(cur) if cur.build_id == build_id => {
+                cur.rollout_percent = rollout_percent;
+                "rollout"
+            }
+            _ => {
+                if let Some(cur) = self.current.take() {
+                    self.previous.push(cur);
+                }
+                self.current = Some(Deployment {
+                    build_id,
+                    rollout_percent,
+                    at,
+                });
+                "deploy"
+            }
+        };
         self.log.push(ChannelLogEntry {
-            action: "deploy".into(),
+            action: action.into(),
             build_id: Some(build_id),
             rollout_percent,
             at,
         });
     }
 
-    /// Goes back to the previous deployment; false when there is none.
+    /// The deployment devices outside the current rollout fall back to: the
+    /// newest earlier one of another build (channels written before widening
+    /// kept its baseline may hold the current build in `previous` too).
+    pub fn baseline(&self) -> Option<&Deployment> {
+        let cur = self.current.as_ref()?;
+        self.previous
+            .iter()
+            .rev()
+            .find(|d| d.build_id != cur.build_id)
+    }
+
+    /// Returns the channel to where it was before the current build's rollout
+    /// began (its baseline, with that deployment's own rollout); false when
+    /// there is none.
     pub fn rollback(&mut self, at: Timestamp) -> bool {
-        let Some(prev) = self.previous.pop() else {
+        let Some(cur) = self.current.as_ref().map(|d| d.build_id) else {
             return false;
         };
-        let prev = Deployment {
-            rollout_percent: 100,
-            at,
-            ..prev
+        let Some(pos) = self.previous.iter().rposition(|d| d.build_id != cur) else {
+            return false;
         };
+        self.previous.truncate(pos + 1);
+        let prev = self.previous.pop().expect("pos is in range");
         self.log.push(ChannelLogEntry {
             action: "rollback".into(),
             build_id: Some(prev.build_id),
-            rollout_percent: 100,
+            rollout_percent: prev.rollout_percent,
             at,
         });
         self.current = Some(prev);
         true
+    }
+
+    /// The deployments a device may be served from, newest first, each build
+    /// once (its newest deployment): a device outside a build's newest
+    /// rollout must not get that build from an older entry.
+    pub fn stack(&self) -> impl Iterator<Item = &Deployment> {
+        let mut seen: Vec<u64> = Vec::new();
+        self.current
+            .iter()
+            .chain(self.previous.iter().rev())
+            .filter(move |d| {
+                if seen.contains(&d.build_id) {
+                    false
+                } else {
+                    seen.push(d.build_id);
+                    true
+                }
+            })
     }
 }
 
@@ -365,6 +409,36 @@ mod tests {
         assert_eq!(ch.current.as_ref().unwrap().build_id, 1);
         assert!(!ch.rollback(6));
         assert_eq!(ch.log.len(), 5);
+    }
+
+    #[test]
+    fn widening_a_rollout_keeps_its_baseline_and_rollback_returns_to_it() {
+        let mut ch = Channel::new(AppId::new("a").unwrap(), "production");
+        ch.deploy(2, 100, 1);
+        ch.deploy(3, 20, 2);
+        ch.deploy(3, 50, 3);
+        assert_eq!(ch.previous.len(), 1, "re-deploying 3 keeps one baseline");
+        assert_eq!(ch.baseline().unwrap().build_id, 2);
+        assert_eq!(ch.current.as_ref().unwrap().rollout_percent, 50);
+        assert_eq!(ch.log.last().unwrap().action, "rollout");
+        assert!(ch.rollback(4));
+        let cur = ch.current.as_ref().unwrap();
+        assert_eq!((cur.build_id, cur.rollout_percent), (2, 100));
+        assert!(!ch.rollback(5), "nothing before build 2");
+    }
+
+    #[test]
+    fn rollback_skips_a_baseline_of_the_same_build_written_by_older_versions() {
+        let mut ch = Channel::new(AppId::new("a").unwrap(), "production");
+        ch.deploy(2, 100, 1);
+        ch.deploy(3, 20, 2);
+        // What versions before the fix stored after `deploy 3 --rollout 50`.
+        ch.previous.push(ch.current.clone().unwrap());
+        ch.current.as_mut().unwrap().rollout_percent = 50;
+        assert_eq!(ch.baseline().unwrap().build_id, 2);
+        assert_eq!(ch.stack().map(|d| d.build_id).collect::<Vec<_>>(), vec![3, 2]);
+        assert!(ch.rollback(3));
+        assert_eq!(ch.current.as_ref().unwrap().build_id, 2);
     }
 
     #[test]
