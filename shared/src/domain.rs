@@ -24,6 +24,15 @@ pub enum DomainError {
          choose another version label"
     )]
     ReservedVersion(String),
+    /// A native (binary) version limit that is not a version number.
+    #[error(
+        "invalid native version {0:?}: use numbers separated by dots, such as 2.3 or 10.0.1, \
+         optionally followed by a suffix such as -beta.1 (at most {MAX_NATIVE_VERSION} characters)"
+    )]
+    NativeVersion(String),
+    /// A platform native limits cannot name.
+    #[error("invalid platform {0:?}: native version limits are set per platform: ios or android")]
+    Platform(String),
 }
 
 /// An application id, such as `042a1261` (Appflow), `com.example.app`
@@ -98,6 +107,52 @@ pub fn check_app_id(s: &str) -> bool {
         && b[0].is_ascii_alphanumeric()
         && b.iter()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b'-'))
+}
+
+/// Longest native version accepted in a limit.
+pub const MAX_NATIVE_VERSION: usize = 32;
+
+/// The platforms native version limits apply to (Capacitor's native ones).
+pub const NATIVE_PLATFORMS: [&str; 2] = ["android", "ios"];
+
+/// The native version rule for limits (docs/rules.md): 1-4 dot-separated
+/// numbers, optionally `-` or `+` and a suffix of letters, digits, `.` or
+/// `-`. Limits compare numerically ([`crate::lookup::native_cmp`]), so
+/// anything else (`banana`) would silently act as version 0.
+pub fn check_native_version(s: &str) -> Result<(), DomainError> {
+    let bad = || DomainError::NativeVersion(s.to_owned());
+    if s.is_empty() || s.len() > MAX_NATIVE_VERSION {
+        return Err(bad());
+    }
+    let (numbers, suffix) = match s.find(['-', '+']) {
+        Some(i) => (&s[..i], Some(&s[i + 1..])),
+        None => (s, None),
+    };
+    let parts: Vec<&str> = numbers.split('.').collect();
+    let numbers_ok = (1..=4).contains(&parts.len())
+        && parts
+            .iter()
+            .all(|p| (1..=9).contains(&p.len()) && p.bytes().all(|c| c.is_ascii_digit()));
+    let suffix_ok = suffix.is_none_or(|x| {
+        !x.is_empty()
+            && x.bytes()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'-'))
+    });
+    if numbers_ok && suffix_ok {
+        Ok(())
+    } else {
+        Err(bad())
+    }
+}
+
+/// A platform name for native limits, lower-cased, if it is one of
+/// [`NATIVE_PLATFORMS`].
+pub fn native_platform(s: &str) -> Result<&'static str, DomainError> {
+    let lower = s.trim().to_ascii_lowercase();
+    NATIVE_PLATFORMS
+        .into_iter()
+        .find(|p| *p == lower)
+        .ok_or_else(|| DomainError::Platform(s.to_owned()))
 }
 
 macro_rules! string_newtype_impls {
@@ -190,5 +245,37 @@ mod tests {
         assert!(bad.is_err());
         let good: AppId = serde_json::from_str("\"com.example\"").unwrap();
         assert_eq!(good.as_str(), "com.example");
+    }
+
+    #[test]
+    fn native_versions() {
+        for ok in [
+            "9",
+            "9.0",
+            "10.0.1",
+            "1.2.3.4",
+            "2.0.0-beta.1",
+            "3.1+build-7",
+        ] {
+            assert!(check_native_version(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "",
+            "banana",
+            "v1.0",
+            "1..2",
+            "1.2.3.4.5",
+            "1.0-",
+            "1.0 ",
+            " 1.0",
+            "1.x",
+            "1234567890",
+            "1.0-be ta",
+        ] {
+            assert!(check_native_version(bad).is_err(), "{bad:?}");
+        }
+        assert_eq!(native_platform("iOS").unwrap(), "ios");
+        assert!(native_platform("iso").is_err());
+        assert!(native_platform("web").is_err());
     }
 }

@@ -87,6 +87,9 @@ pub struct Token {
     pub secret_sha256: Sha256Digest,
     /// Creation time.
     pub created_at: Timestamp,
+    /// When it last authenticated a request (to within a minute).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_used_at: Option<Timestamp>,
 }
 
 impl Token {
@@ -134,6 +137,160 @@ impl NativeLimit {
 
 /// Native version limits per platform (`ios`, `android`, ...).
 pub type NativeLimits = BTreeMap<String, NativeLimit>;
+
+/// A change to one platform's limits. Each field: absent keeps it, `null`
+/// or `""` removes it, a version sets it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NativeLimitChange {
+    /// Lowest native version allowed.
+    #[serde(
+        default,
+        deserialize_with = "set_or_remove",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schema(value_type = Option<String>)]
+    pub min: Option<Option<String>>,
+    /// Highest native version allowed.
+    #[serde(
+        default,
+        deserialize_with = "set_or_remove",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schema(value_type = Option<String>)]
+    pub max: Option<Option<String>>,
+    /// The only native version allowed.
+    #[serde(
+        default,
+        deserialize_with = "set_or_remove",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schema(value_type = Option<String>)]
+    pub eq: Option<Option<String>>,
+}
+
+impl NativeLimitChange {
+    /// The change that sets exactly `limit`'s fields (an empty one removes).
+    pub fn setting(limit: &NativeLimit) -> Self {
+        Self {
+            min: Some(limit.min.clone().filter(|v| !v.is_empty())),
+            max: Some(limit.max.clone().filter(|v| !v.is_empty())),
+            eq: Some(limit.eq.clone().filter(|v| !v.is_empty())),
+        }
+    }
+}
+
+fn set_or_remove<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Option<String>>, D::Error> {
+    Ok(Some(
+        Option::<String>::deserialize(d)?.filter(|v| !v.is_empty()),
+    ))
+}
+
+/// Changes per platform; `null` for a platform removes all its limits.
+pub type NativeChanges = BTreeMap<String, Option<NativeLimitChange>>;
+
+/// Native limits that cannot be stored.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NativeLimitError {
+    /// A platform or version breaks the rules.
+    #[error(transparent)]
+    Invalid(#[from] crate::domain::DomainError),
+    /// The limits of a platform contradict each other.
+    #[error("{platform}: {problem}")]
+    Inconsistent {
+        /// The platform.
+        platform: String,
+        /// What is wrong, and what to do.
+        problem: String,
+    },
+}
+
+/// Checks every platform name and version of `limits`, and that each
+/// platform's limits agree (`min` <= `max`; `eq` alone).
+pub fn check_native_limits(limits: &NativeLimits) -> Result<(), NativeLimitError> {
+    for (platform, limit) in limits {
+        if crate::domain::native_platform(platform)? != platform {
+            return Err(crate::domain::DomainError::Platform(platform.clone()).into());
+        }
+        for v in [&limit.min, &limit.max, &limit.eq].into_iter().flatten() {
+            crate::domain::check_native_version(v)?;
+        }
+        let problem = match (&limit.min, &limit.max, &limit.eq) {
+            (Some(_), _, Some(_)) | (_, Some(_), Some(_)) => {
+                Some("eq is the only version allowed, so it cannot be combined with min or max; remove those first")
+            }
+            (Some(min), Some(max), None)
+                if crate::lookup::native_cmp(min, max) == std::cmp::Ordering::Greater =>
+            {
+                Some("min is above max, so no device could get the build")
+            }
+            _ => None,
+        };
+        if let Some(problem) = problem {
+            return Err(NativeLimitError::Inconsistent {
+                platform: platform.clone(),
+                problem: problem.to_owned(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// `limits` with `changes` merged in: untouched fields and platforms stay.
+pub fn apply_native_changes(
+    limits: &NativeLimits,
+    changes: &NativeChanges,
+) -> Result<NativeLimits, NativeLimitError> {
+    let mut out = limits.clone();
+    for (platform, change) in changes {
+        let platform = crate::domain::native_platform(platform)?;
+        let Some(change) = change else {
+            out.remove(platform);
+            continue;
+        };
+        let limit = out.entry(platform.to_owned()).or_default();
+        for (field, value) in [
+            (&mut limit.min, &change.min),
+            (&mut limit.max, &change.max),
+            (&mut limit.eq, &change.eq),
+        ] {
+            if let Some(v) = value {
+                *field = v.clone();
+            }
+        }
+        if limit.is_empty() {
+            out.remove(platform);
+        }
+    }
+    check_native_limits(&out)?;
+    Ok(out)
+}
+
+/// A one-line summary of native limits, such as `ios >= 9.0, <= 12; android any`.
+pub fn describe_native_limits(limits: &NativeLimits) -> String {
+    crate::domain::NATIVE_PLATFORMS
+        .iter()
+        .map(|p| match limits.get(*p) {
+            Some(l) if !l.is_empty() => {
+                let mut parts = Vec::new();
+                if let Some(v) = &l.eq {
+                    parts.push(format!("= {v}"));
+                }
+                if let Some(v) = &l.min {
+                    parts.push(format!(">= {v}"));
+                }
+                if let Some(v) = &l.max {
+                    parts.push(format!("<= {v}"));
+                }
+                format!("{p} {}", parts.join(", "))
+            }
+            _ => format!("{p} any"),
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
 
 /// Where a build came from.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -436,7 +593,10 @@ mod tests {
         ch.previous.push(ch.current.clone().unwrap());
         ch.current.as_mut().unwrap().rollout_percent = 50;
         assert_eq!(ch.baseline().unwrap().build_id, 2);
-        assert_eq!(ch.stack().map(|d| d.build_id).collect::<Vec<_>>(), vec![3, 2]);
+        assert_eq!(
+            ch.stack().map(|d| d.build_id).collect::<Vec<_>>(),
+            vec![3, 2]
+        );
         assert!(ch.rollback(3));
         assert_eq!(ch.current.as_ref().unwrap().build_id, 2);
     }
@@ -452,6 +612,7 @@ mod tests {
             scopes: vec![Scope::Upload],
             secret_sha256: Sha256Digest::of(b"x"),
             created_at: 0,
+            last_used_at: None,
         };
         assert!(t.allows(Some(&a), Scope::Upload));
         assert!(!t.allows(Some(&a), Scope::Deploy));
@@ -464,5 +625,42 @@ mod tests {
         };
         assert!(admin.allows(Some(&b), Scope::Deploy));
         assert!(admin.allows(None, Scope::Admin));
+    }
+
+    fn change(json: &str) -> NativeChanges {
+        serde_json::from_str(json).unwrap()
+    }
+
+    #[test]
+    fn native_changes_merge_validate_and_remove() {
+        let l = apply_native_changes(&NativeLimits::new(), &change(r#"{"ios":{"min":"9.0"}}"#))
+            .unwrap();
+        // Setting max keeps min.
+        let l = apply_native_changes(&l, &change(r#"{"ios":{"max":"12"}}"#)).unwrap();
+        assert_eq!(describe_native_limits(&l), "android any; ios >= 9.0, <= 12");
+        // "" and null remove one field; a null platform removes all.
+        let l2 = apply_native_changes(&l, &change(r#"{"ios":{"min":""}}"#)).unwrap();
+        assert_eq!(
+            l2["ios"],
+            NativeLimit {
+                max: Some("12".into()),
+                ..Default::default()
+            }
+        );
+        let l3 = apply_native_changes(&l2, &change(r#"{"ios":{"max":null}}"#)).unwrap();
+        assert!(l3.is_empty(), "{l3:?}");
+        assert!(apply_native_changes(&l, &change(r#"{"ios":null}"#))
+            .unwrap()
+            .is_empty());
+        // Refused: not a version, unknown platform, contradictions.
+        for bad in [
+            r#"{"ios":{"min":"banana"}}"#,
+            r#"{"iso":{"min":"1"}}"#,
+            r#"{"ios":{"min":"13"}}"#,
+            r#"{"ios":{"eq":"10"}}"#,
+        ] {
+            assert!(apply_native_changes(&l, &change(bad)).is_err(), "{bad}");
+        }
+        assert!(serde_json::from_str::<NativeChanges>(r#"{"ios":{"minimum":"1"}}"#).is_err());
     }
 }

@@ -8,11 +8,10 @@ use axum::http::Request;
 use liveship_core::domain::{AppId, BuildVersion};
 use liveship_core::hash::Sha256Digest;
 use liveship_core::http::{cache::LookupCache, device_router, DeviceState, Urls};
-use liveship_core::model::{now, App, ArtifactType, Build, Channel, Commit, EventKind, Token};
+use liveship_core::model::{now, App, ArtifactType, Build, Channel, Commit, Token};
 use liveship_core::store::fs::FsBlobs;
 use liveship_core::store::sqlite::SqliteRecords;
-use liveship_core::store::{RecordRead, RecordWrite, StoreError};
-use std::collections::BTreeMap;
+use liveship_core::store::{BuildCounts, RecordRead, RecordWrite, StoreError};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -63,12 +62,14 @@ impl RecordRead for Counting {
     async fn device_channel(&self, app: &AppId, d: &str) -> Result<Option<String>, StoreError> {
         self.inner.device_channel(app, d).await
     }
-    async fn counters(
-        &self,
-        app: &AppId,
-        build_id: u64,
-    ) -> Result<BTreeMap<EventKind, u64>, StoreError> {
+    async fn counters(&self, app: &AppId, build_id: u64) -> Result<BuildCounts, StoreError> {
         self.inner.counters(app, build_id).await
+    }
+    async fn apps(&self) -> Result<Vec<App>, StoreError> {
+        self.inner.apps().await
+    }
+    async fn tokens(&self) -> Result<Vec<Token>, StoreError> {
+        self.inner.tokens().await
     }
 }
 

@@ -109,6 +109,20 @@ async fn apps_round_trip<S: RecordWrite>(s: &S) {
         s.create_app(&app).await,
         Err(StoreError::Conflict(_))
     ));
+    assert!(s.apps().await.unwrap().contains(&app));
+    let changed = App {
+        public_keys: vec![],
+        default_channel: "beta".into(),
+        ..app.clone()
+    };
+    assert!(s.update_app(&changed).await.unwrap());
+    assert_eq!(s.app(&id).await.unwrap(), Some(changed));
+    let ghost = App {
+        app_id: unique_app("ghost"),
+        ..app
+    };
+    assert!(!s.update_app(&ghost).await.unwrap(), "update never creates");
+    assert_eq!(s.app(&ghost.app_id).await.unwrap(), None);
 }
 
 async fn tokens_by_hash<S: RecordWrite>(s: &S) {
@@ -121,6 +135,7 @@ async fn tokens_by_hash<S: RecordWrite>(s: &S) {
         scopes: vec![Scope::Upload, Scope::Deploy],
         secret_sha256: Sha256Digest::of(secret.as_bytes()),
         created_at: 2,
+        last_used_at: None,
     };
     s.create_token(&token).await.unwrap();
     assert_eq!(s.token_count().await.unwrap(), before + 1);
@@ -139,6 +154,25 @@ async fn tokens_by_hash<S: RecordWrite>(s: &S) {
         s.create_token(&token).await,
         Err(StoreError::Conflict(_))
     ));
+    // Listed without anything secret beyond the hash; use is noted.
+    assert!(s.tokens().await.unwrap().contains(&token));
+    s.touch_token(&token.secret_sha256, 50).await.unwrap();
+    let used = s
+        .token_by_secret_hash(&token.secret_sha256)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(used.last_used_at, Some(50));
+    // Revoked at once; noting a use afterwards does not bring it back.
+    assert!(s.delete_token(&token.secret_sha256).await.unwrap());
+    assert!(!s.delete_token(&token.secret_sha256).await.unwrap());
+    s.touch_token(&token.secret_sha256, 60).await.unwrap();
+    assert_eq!(
+        s.token_by_secret_hash(&token.secret_sha256).await.unwrap(),
+        None
+    );
+    assert!(!s.tokens().await.unwrap().iter().any(|t| t.id == token.id));
+    assert_eq!(s.token_count().await.unwrap(), before);
 }
 
 async fn builds_register_and_update<S: RecordWrite>(s: &S) {
@@ -245,6 +279,18 @@ async fn channel_compare_and_set<S: RecordWrite>(s: Arc<S>) {
         .map(|c| c.name)
         .collect();
     assert_eq!(names, vec!["beta".to_string(), "production".to_string()]);
+    let beta = s.channel(&app, "beta").await.unwrap().unwrap();
+    let stale = Channel {
+        revision: beta.revision + 1,
+        ..beta.clone()
+    };
+    assert!(
+        !s.delete_channel(&stale).await.unwrap(),
+        "stale delete loses"
+    );
+    assert!(s.delete_channel(&beta).await.unwrap());
+    assert_eq!(s.channel(&app, "beta").await.unwrap(), None);
+    assert!(!s.delete_channel(&beta).await.unwrap());
 }
 
 /// 20 writers deploy to one channel at once, each retrying on conflict: no
@@ -317,19 +363,33 @@ async fn exact_counters_under_concurrency<S: RecordRead + EventWrite>(s: Arc<S>)
         t.await.unwrap();
     }
     let counts = s.counters(&app, 5).await.unwrap();
-    let total: u64 = counts.values().sum();
+    let total: u64 = counts.events.values().sum();
     // 40 tasks x 25 calls, 13 of them doubled.
     assert_eq!(total, 40 * (25 + 13));
     for kind in EventKind::ALL {
-        assert!(counts[&kind] > 0);
+        assert!(counts.events[&kind] > 0);
     }
+    // Each call came from its own device: a doubled event is one device.
+    assert_eq!(counts.devices.values().sum::<u64>(), 40 * 25);
     let empty = s.counters(&app, 6).await.unwrap();
-    assert!(empty.values().all(|n| *n == 0));
+    assert_eq!(empty, crate::store::BuildCounts::default());
+    // The same device reporting again counts as an event, not as a device.
+    let again = Event {
+        app_id: app.clone(),
+        build_id: 5,
+        device_id: "d0-0".into(),
+        kind: EventKind::ALL[0],
+        at: 100,
+    };
+    s.record_events(std::slice::from_ref(&again)).await.unwrap();
+    let after = s.counters(&app, 5).await.unwrap();
+    assert_eq!(after.events[&again.kind], counts.events[&again.kind] + 1);
+    assert_eq!(after.devices, counts.devices);
     let pruned = s.prune_events(101).await.unwrap();
-    assert!(pruned >= total, "{pruned}");
+    assert!(pruned > total, "{pruned}");
     assert_eq!(
         s.counters(&app, 5).await.unwrap(),
-        counts,
+        after,
         "pruning keeps counters"
     );
 }

@@ -7,10 +7,12 @@
 //! build spreads its writes over [`COUNTER_SHARDS`] items; raw events expire
 //! through the table's TTL attribute `expires_at`.
 
-use super::{BuildInsert, EventWrite, RecordRead, RecordWrite, StoreError};
+use super::{
+    devices_counter, BuildCounts, BuildInsert, EventWrite, RecordRead, RecordWrite, StoreError,
+};
 use crate::domain::{AppId, BuildVersion};
 use crate::hash::Sha256Digest;
-use crate::model::{App, Build, Channel, Event, EventKind, Timestamp, Token};
+use crate::model::{App, Build, Channel, Event, Timestamp, Token};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
 use aws_sdk_dynamodb::types::{
@@ -125,6 +127,16 @@ fn num(item: &Item, name: &str) -> Result<u64, StoreError> {
 
 fn to_doc<T: serde::Serialize>(v: &T) -> AttributeValue {
     s(serde_json::to_string(v).expect("records always serialise"))
+}
+
+/// A token: its document, with `last_used_at` kept as its own attribute (so
+/// noting a use is one small UpdateItem that cannot resurrect a revoked token).
+fn token_doc(item: &Item) -> Result<Token, StoreError> {
+    let mut t: Token = doc(item)?;
+    if item.contains_key("last_used_at") {
+        t.last_used_at = Some(num(item, "last_used_at")? as i64);
+    }
+    Ok(t)
 }
 
 fn app_build(app: &AppId, build: u64) -> String {
@@ -261,6 +273,28 @@ impl DynamoRecords {
         }
     }
 
+    /// Every item of a table, following pagination (small ops tables only).
+    async fn scan_all(&self, table: &str, context: &'static str) -> Result<Vec<Item>, StoreError> {
+        let mut items = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let out = self
+                .client
+                .scan()
+                .table_name(self.t(table))
+                .consistent_read(true)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(ddb_err(context))?;
+            items.extend(out.items.unwrap_or_default());
+            match out.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => return Ok(items),
+            }
+        }
+    }
+
     async fn next_build_id(&self) -> Result<u64, StoreError> {
         let out = self
             .client
@@ -368,7 +402,7 @@ impl RecordRead for DynamoRecords {
                 "reading a token",
             )
             .await?;
-        item.as_ref().map(doc).transpose()
+        item.as_ref().map(token_doc).transpose()
     }
 
     async fn token_count(&self) -> Result<u64, StoreError> {
@@ -398,11 +432,7 @@ impl RecordRead for DynamoRecords {
         Ok(item.and_then(|i| i.get("channel").and_then(|v| v.as_s().ok()).cloned()))
     }
 
-    async fn counters(
-        &self,
-        app: &AppId,
-        build_id: u64,
-    ) -> Result<BTreeMap<EventKind, u64>, StoreError> {
+    async fn counters(&self, app: &AppId, build_id: u64) -> Result<BuildCounts, StoreError> {
         let items = self
             .query_all(
                 "counters",
@@ -412,19 +442,39 @@ impl RecordRead for DynamoRecords {
                 "reading counters",
             )
             .await?;
-        let mut out: BTreeMap<EventKind, u64> = EventKind::ALL.iter().map(|k| (*k, 0)).collect();
+        let mut out = BuildCounts::default();
         for item in &items {
             let ks = item
                 .get("kind_shard")
                 .and_then(|v| v.as_s().ok())
                 .cloned()
                 .unwrap_or_default();
-            let kind = ks.split('#').next().unwrap_or_default();
-            if let Some(k) = EventKind::parse(kind) {
-                *out.entry(k).or_default() += num(item, "count")?;
-            }
+            let name = ks.split('#').next().unwrap_or_default();
+            out.add(name, num(item, "count")?);
         }
         Ok(out)
+    }
+
+    async fn apps(&self) -> Result<Vec<App>, StoreError> {
+        let mut apps: Vec<App> = self
+            .scan_all("apps", "listing apps")
+            .await?
+            .iter()
+            .map(doc)
+            .collect::<Result<_, _>>()?;
+        apps.sort_by(|a, b| a.app_id.cmp(&b.app_id));
+        Ok(apps)
+    }
+
+    async fn tokens(&self) -> Result<Vec<Token>, StoreError> {
+        let mut tokens: Vec<Token> = self
+            .scan_all("tokens", "listing tokens")
+            .await?
+            .iter()
+            .map(token_doc)
+            .collect::<Result<_, _>>()?;
+        tokens.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(tokens)
     }
 }
 
@@ -569,6 +619,76 @@ impl RecordWrite for DynamoRecords {
             Err(e) => Err(ddb_err("storing a channel")(e)),
         }
     }
+
+    async fn delete_channel(&self, channel: &Channel) -> Result<bool, StoreError> {
+        let r = self
+            .client
+            .delete_item()
+            .table_name(self.t("channels"))
+            .key("app_id", s(channel.app_id.as_str()))
+            .key("name", s(channel.name.as_str()))
+            .condition_expression("revision = :expected")
+            .expression_attribute_values(":expected", n(channel.revision))
+            .send()
+            .await;
+        match r {
+            Ok(_) => Ok(true),
+            Err(e) if is_conditional_failure(&e) => Ok(false),
+            Err(e) => Err(ddb_err("deleting a channel")(e)),
+        }
+    }
+
+    async fn update_app(&self, app: &App) -> Result<bool, StoreError> {
+        let r = self
+            .client
+            .put_item()
+            .table_name(self.t("apps"))
+            .item("app_id", s(app.app_id.as_str()))
+            .item("doc", to_doc(app))
+            .condition_expression("attribute_exists(app_id)")
+            .send()
+            .await;
+        match r {
+            Ok(_) => Ok(true),
+            Err(e) if is_conditional_failure(&e) => Ok(false),
+            Err(e) => Err(ddb_err("updating an app")(e)),
+        }
+    }
+
+    async fn delete_token(&self, secret_sha256: &Sha256Digest) -> Result<bool, StoreError> {
+        let out = self
+            .client
+            .delete_item()
+            .table_name(self.t("tokens"))
+            .key("secret_sha256", s(secret_sha256.to_hex()))
+            .return_values(ReturnValue::AllOld)
+            .send()
+            .await
+            .map_err(ddb_err("revoking a token"))?;
+        Ok(out.attributes.is_some_and(|a| !a.is_empty()))
+    }
+
+    async fn touch_token(
+        &self,
+        secret_sha256: &Sha256Digest,
+        at: Timestamp,
+    ) -> Result<(), StoreError> {
+        let r = self
+            .client
+            .update_item()
+            .table_name(self.t("tokens"))
+            .key("secret_sha256", s(secret_sha256.to_hex()))
+            .update_expression("SET last_used_at = :at")
+            .condition_expression("attribute_exists(secret_sha256)")
+            .expression_attribute_values(":at", n(at))
+            .send()
+            .await;
+        match r {
+            Ok(_) => Ok(()),
+            Err(e) if is_conditional_failure(&e) => Ok(()),
+            Err(e) => Err(ddb_err("noting a token's use")(e)),
+        }
+    }
 }
 
 /// Most items in one BatchWriteItem call (a DynamoDB limit).
@@ -582,11 +702,61 @@ impl EventWrite for DynamoRecords {
     /// loses at most trail entries, never counts. (Not a transaction: it
     /// would double the write cost of the busiest path.)
     async fn record_events(&self, events: &[Event]) -> Result<(), StoreError> {
-        let mut increments: BTreeMap<(String, EventKind), u64> = BTreeMap::new();
+        let mut increments: BTreeMap<(String, String), u64> = BTreeMap::new();
         for e in events {
             *increments
-                .entry((app_build(&e.app_id, e.build_id), e.kind))
+                .entry((app_build(&e.app_id, e.build_id), e.kind.as_str().to_owned()))
                 .or_default() += 1;
+        }
+        // Distinct devices: a marker item per (build, kind, device) in the
+        // events table, put only if absent; each first sighting counts once.
+        let mut sightings: Vec<&Event> = events.iter().collect();
+        sightings.sort_by(|a, b| {
+            (a.app_id.as_str(), a.build_id, a.kind, &a.device_id).cmp(&(
+                b.app_id.as_str(),
+                b.build_id,
+                b.kind,
+                &b.device_id,
+            ))
+        });
+        sightings.dedup_by(|a, b| {
+            (a.app_id.as_str(), a.build_id, a.kind, &a.device_id)
+                == (b.app_id.as_str(), b.build_id, b.kind, &b.device_id)
+        });
+        let markers = sightings.into_iter().map(|e| {
+            let client = self.client.clone();
+            let table = self.t("events");
+            let retention = self.event_retention_secs;
+            async move {
+                let r = client
+                    .put_item()
+                    .table_name(table)
+                    .item("app_build", s(app_build(&e.app_id, e.build_id)))
+                    .item(
+                        "event_key",
+                        s(format!("seen#{}#{}", e.kind.as_str(), e.device_id)),
+                    )
+                    .item("at", n(e.at))
+                    .item(TTL_ATTRIBUTE, n(e.at + retention))
+                    .condition_expression("attribute_not_exists(event_key)")
+                    .send()
+                    .await;
+                match r {
+                    Ok(_) => Ok(Some((
+                        app_build(&e.app_id, e.build_id),
+                        devices_counter(e.kind),
+                    ))),
+                    Err(x) if is_conditional_failure(&x) => Ok(None),
+                    Err(x) => Err(ddb_err("counting devices")(x)),
+                }
+            }
+        });
+        for first in futures::future::try_join_all(markers)
+            .await?
+            .into_iter()
+            .flatten()
+        {
+            *increments.entry(first).or_default() += 1;
         }
         let updates = increments.into_iter().map(|((pk, kind), by)| {
             let client = self.client.clone();
@@ -602,7 +772,7 @@ impl EventWrite for DynamoRecords {
                     .key("app_build", s(pk))
                     .key(
                         "kind_shard",
-                        s(format!("{}#{}", kind.as_str(), rnd[0] % COUNTER_SHARDS)),
+                        s(format!("{kind}#{}", rnd[0] % COUNTER_SHARDS)),
                     )
                     .update_expression("ADD #c :by")
                     .expression_attribute_names("#c", "count")

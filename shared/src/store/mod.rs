@@ -91,6 +91,44 @@ pub enum BuildInsert {
     VersionTaken(Build),
 }
 
+/// Per-build event tallies.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BuildCounts {
+    /// Events received, per kind (a device reporting twice counts twice).
+    pub events: BTreeMap<EventKind, u64>,
+    /// Distinct devices that reported each kind.
+    pub devices: BTreeMap<EventKind, u64>,
+}
+
+impl Default for BuildCounts {
+    fn default() -> Self {
+        let zero: BTreeMap<EventKind, u64> = EventKind::ALL.iter().map(|k| (*k, 0)).collect();
+        Self {
+            events: zero.clone(),
+            devices: zero,
+        }
+    }
+}
+
+/// The counter name under which distinct devices of `kind` are counted.
+pub(crate) fn devices_counter(kind: EventKind) -> String {
+    format!("devices:{}", kind.as_str())
+}
+
+impl BuildCounts {
+    /// Adds `n` to the counter stored under `name` (an event kind, or
+    /// [`devices_counter`] of one); unknown names are ignored.
+    pub(crate) fn add(&mut self, name: &str, n: u64) {
+        let (map, kind) = match name.strip_prefix("devices:") {
+            Some(k) => (&mut self.devices, k),
+            None => (&mut self.events, name),
+        };
+        if let Some(k) = EventKind::parse(kind) {
+            *map.entry(k).or_default() += n;
+        }
+    }
+}
+
 /// Read access to records.
 #[async_trait]
 pub trait RecordRead: Send + Sync + 'static {
@@ -123,12 +161,13 @@ pub trait RecordRead: Send + Sync + 'static {
         app: &AppId,
         device_id: &str,
     ) -> Result<Option<String>, StoreError>;
-    /// Event counts of a build.
-    async fn counters(
-        &self,
-        app: &AppId,
-        build_id: u64,
-    ) -> Result<BTreeMap<EventKind, u64>, StoreError>;
+    /// Event and distinct-device counts of a build.
+    async fn counters(&self, app: &AppId, build_id: u64) -> Result<BuildCounts, StoreError>;
+    /// Every app, by id (an ops listing; a scan on DynamoDB).
+    async fn apps(&self) -> Result<Vec<App>, StoreError>;
+    /// Every token, by id (an ops listing; a scan on DynamoDB). Only hashes
+    /// are stored, so no secret can come out of here.
+    async fn tokens(&self) -> Result<Vec<Token>, StoreError>;
 }
 
 /// Write access to apps, tokens, builds and channels (CI and ops only).
@@ -149,12 +188,29 @@ pub trait RecordWrite: RecordRead {
     /// incremented. False when another writer got there first: read again,
     /// reapply the change, retry.
     async fn put_channel(&self, channel: &Channel) -> Result<bool, StoreError>;
+    /// Compare-and-delete: removes the channel if its stored revision still
+    /// equals `channel.revision`; false otherwise.
+    async fn delete_channel(&self, channel: &Channel) -> Result<bool, StoreError>;
+    /// Replaces an app's public keys and default channel; false if the app
+    /// does not exist.
+    async fn update_app(&self, app: &App) -> Result<bool, StoreError>;
+    /// Revokes a token at once; false if it did not exist.
+    async fn delete_token(&self, secret_sha256: &Sha256Digest) -> Result<bool, StoreError>;
+    /// Records that a token was used at `at` (never recreates a revoked one).
+    async fn touch_token(
+        &self,
+        secret_sha256: &Sha256Digest,
+        at: Timestamp,
+    ) -> Result<(), StoreError>;
 }
 
 /// Append-only access to device events (the public event endpoint).
 #[async_trait]
 pub trait EventWrite: Send + Sync + 'static {
-    /// Stores raw events and increments their builds' counters. Every
+    /// Stores raw events and increments their builds' counters, and the
+    /// distinct-device counters for devices not seen before for that build
+    /// and kind (exact on SQLite; on DynamoDB exact within the event
+    /// retention, after which a device reporting again counts again). Every
     /// increment is atomic, so concurrent calls never lose a count; SQLite
     /// also commits the whole call at once, DynamoDB counts first and then
     /// appends the raw events.

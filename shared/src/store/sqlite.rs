@@ -9,14 +9,15 @@
 //! the process being killed at any moment (the tests `kill -9` the server);
 //! after a power failure the last commits before it may roll back.
 
-use super::{BuildInsert, EventWrite, RecordRead, RecordWrite, StoreError};
+use super::{
+    devices_counter, BuildCounts, BuildInsert, EventWrite, RecordRead, RecordWrite, StoreError,
+};
 use crate::domain::{AppId, BuildVersion};
 use crate::hash::Sha256Digest;
-use crate::model::{App, Build, Channel, Event, EventKind, Timestamp, Token};
+use crate::model::{App, Build, Channel, Event, Timestamp, Token};
 use async_trait::async_trait;
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 use serde::de::DeserializeOwned;
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -59,6 +60,13 @@ CREATE TABLE IF NOT EXISTS device_channels (
     channel TEXT NOT NULL,
     PRIMARY KEY (app_id, device_id)
 );
+CREATE TABLE IF NOT EXISTS event_devices (
+    app_id TEXT NOT NULL,
+    build_id INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    device_id TEXT NOT NULL,
+    PRIMARY KEY (app_id, build_id, kind, device_id)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS counters (
     app_id TEXT NOT NULL,
     build_id INTEGER NOT NULL,
@@ -309,11 +317,7 @@ impl RecordRead for SqliteRecords {
         .await
     }
 
-    async fn counters(
-        &self,
-        app: &AppId,
-        build_id: u64,
-    ) -> Result<BTreeMap<EventKind, u64>, StoreError> {
+    async fn counters(&self, app: &AppId, build_id: u64) -> Result<BuildCounts, StoreError> {
         let app = app.to_string();
         self.read("reading counters", move |c| {
             let mut stmt = c.prepare_cached(
@@ -322,15 +326,30 @@ impl RecordRead for SqliteRecords {
             let rows = stmt.query_map(params![app, build_id as i64], |r| {
                 Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
             })?;
-            let mut out: BTreeMap<EventKind, u64> =
-                EventKind::ALL.iter().map(|k| (*k, 0)).collect();
+            let mut out = BuildCounts::default();
             for row in rows {
-                let (kind, n) = row?;
-                if let Some(k) = EventKind::parse(&kind) {
-                    out.insert(k, n as u64);
-                }
+                let (name, n) = row?;
+                out.add(&name, n as u64);
             }
             Ok(out)
+        })
+        .await
+    }
+
+    async fn apps(&self) -> Result<Vec<App>, StoreError> {
+        self.read("listing apps", |c| {
+            let mut stmt = c.prepare_cached("SELECT doc FROM apps ORDER BY app_id")?;
+            let rows = stmt.query_map([], |r| from_json(&r.get::<_, String>(0)?))?;
+            rows.collect()
+        })
+        .await
+    }
+
+    async fn tokens(&self) -> Result<Vec<Token>, StoreError> {
+        self.read("listing tokens", |c| {
+            let mut stmt = c.prepare_cached("SELECT doc FROM tokens ORDER BY id")?;
+            let rows = stmt.query_map([], |r| from_json(&r.get::<_, String>(0)?))?;
+            rows.collect()
         })
         .await
     }
@@ -472,6 +491,63 @@ impl RecordWrite for SqliteRecords {
         })
         .await
     }
+
+    async fn delete_channel(&self, channel: &Channel) -> Result<bool, StoreError> {
+        let (app, name, rev) = (
+            channel.app_id.to_string(),
+            channel.name.clone(),
+            channel.revision as i64,
+        );
+        self.write("deleting a channel", move |c| {
+            c.execute(
+                "DELETE FROM channels WHERE app_id = ?1 AND name = ?2 AND revision = ?3",
+                params![app, name, rev],
+            )
+            .map(|n| n == 1)
+            .map_err(db_err("deleting a channel"))
+        })
+        .await
+    }
+
+    async fn update_app(&self, app: &App) -> Result<bool, StoreError> {
+        let (id, doc) = (app.app_id.to_string(), to_json(app));
+        self.write("updating an app", move |c| {
+            c.execute(
+                "UPDATE apps SET doc = ?1 WHERE app_id = ?2",
+                params![doc, id],
+            )
+            .map(|n| n == 1)
+            .map_err(db_err("updating an app"))
+        })
+        .await
+    }
+
+    async fn delete_token(&self, secret_sha256: &Sha256Digest) -> Result<bool, StoreError> {
+        let h = secret_sha256.to_hex();
+        self.write("revoking a token", move |c| {
+            c.execute("DELETE FROM tokens WHERE secret_sha256 = ?1", [h])
+                .map(|n| n == 1)
+                .map_err(db_err("revoking a token"))
+        })
+        .await
+    }
+
+    async fn touch_token(
+        &self,
+        secret_sha256: &Sha256Digest,
+        at: Timestamp,
+    ) -> Result<(), StoreError> {
+        let h = secret_sha256.to_hex();
+        self.write("noting a token's use", move |c| {
+            c.execute(
+                "UPDATE tokens SET doc = json_set(doc, '$.last_used_at', ?1) WHERE secret_sha256 = ?2",
+                params![at, h],
+            )
+            .map(|_| ())
+            .map_err(db_err("noting a token's use"))
+        })
+        .await
+    }
 }
 
 #[async_trait]
@@ -493,7 +569,29 @@ impl EventWrite for SqliteRecords {
                          ON CONFLICT (app_id, build_id, kind) DO UPDATE SET count = count + 1",
                     )
                     .map_err(err())?;
+                let mut seen = tx
+                    .prepare_cached(
+                        "INSERT OR IGNORE INTO event_devices (app_id, build_id, kind, device_id) VALUES (?1, ?2, ?3, ?4)",
+                    )
+                    .map_err(err())?;
                 for e in &events {
+                    let first = seen
+                        .execute(params![
+                            e.app_id.as_str(),
+                            e.build_id as i64,
+                            e.kind.as_str(),
+                            e.device_id
+                        ])
+                        .map_err(err())?;
+                    if first == 1 {
+                        count
+                            .execute(params![
+                                e.app_id.as_str(),
+                                e.build_id as i64,
+                                devices_counter(e.kind)
+                            ])
+                            .map_err(err())?;
+                    }
                     raw.execute(params![
                         e.app_id.as_str(),
                         e.build_id as i64,
