@@ -7,7 +7,13 @@ locals {
     "GET /healthz"                                     = { function = "register" }
     "GET /v1/openapi.json"                             = { function = "register" }
     "POST /v1/apps"                                    = { function = "register" }
+    "GET /v1/apps"                                     = { function = "register" }
+    "GET /v1/apps/{app}"                               = { function = "register" }
+    "PATCH /v1/apps/{app}"                             = { function = "register" }
     "POST /v1/tokens"                                  = { function = "register" }
+    "GET /v1/tokens"                                   = { function = "register" }
+    "DELETE /v1/tokens/{id}"                           = { function = "register" }
+    "POST /v1/tokens/{id}/rotate"                      = { function = "register" }
     "POST /v1/apps/{app}/uploads"                      = { function = "register" }
     "PUT /v1/apps/{app}/files/{sha256}"                = { function = "register" }
     "GET /v1/apps/{app}/files/{sha256}"                = { function = "latest" }
@@ -17,7 +23,9 @@ locals {
     "PATCH /v1/apps/{app}/builds/{id}"                 = { function = "register" }
     "GET /v1/apps/{app}/builds/{id}/stats"             = { function = "register" }
     "GET /v1/apps/{app}/channels"                      = { function = "register" }
+    "POST /v1/apps/{app}/channels"                     = { function = "register" }
     "PUT /v1/apps/{app}/channels/{channel}"            = { function = "register" }
+    "DELETE /v1/apps/{app}/channels/{channel}"         = { function = "register" }
     "POST /v1/apps/{app}/channels/{channel}/rollback"  = { function = "register" }
     "GET /v1/apps/{app}/channels/{channel}/latest"     = { function = "latest" }
     "POST /v1/apps/{app}/events"                       = { function = "download-complete" }
@@ -43,7 +51,7 @@ resource "aws_apigatewayv2_api" "this" {
     for_each = length(var.cors_origins) > 0 ? [1] : []
     content {
       allow_origins = var.cors_origins
-      allow_methods = ["GET", "POST", "PUT", "PATCH"]
+      allow_methods = ["GET", "POST", "PUT", "PATCH", "DELETE"]
       allow_headers = ["authorization", "content-type"]
       max_age       = 3600
     }

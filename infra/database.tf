@@ -54,6 +54,6 @@ resource "aws_dynamodb_table" "table" {
     enabled = true
   }
 
-  deletion_protection_enabled = true
+  deletion_protection_enabled = !var.allow_destroy
   #checkov:skip=CKV_AWS_119:encrypted with the AWS managed DynamoDB key; a customer managed key costs $1/month per key and needs a key policy, for no gain on this data
 }

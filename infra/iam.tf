@@ -9,11 +9,11 @@ locals {
 
   dynamodb_grants = {
     register = {
-      apps           = ["dynamodb:GetItem", "dynamodb:PutItem"]
-      tokens         = ["dynamodb:GetItem", "dynamodb:PutItem"]
+      apps           = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Scan"]
+      tokens         = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:Scan"]
       builds         = ["dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem", "dynamodb:ConditionCheckItem"]
       build_versions = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:ConditionCheckItem"]
-      channels       = ["dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem"]
+      channels       = ["dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem", "dynamodb:DeleteItem"]
       counters       = ["dynamodb:GetItem", "dynamodb:Query"]
       sequences      = ["dynamodb:UpdateItem"]
     }

@@ -5,6 +5,8 @@
 
 resource "aws_s3_bucket" "files" {
   bucket_prefix = "${var.name_prefix}-files-"
+  # Only for a deliberate teardown: lets destroy delete every object version.
+  force_destroy = var.allow_destroy
   #checkov:skip=CKV_AWS_18:reads go through CloudFront and writes through the register function's presigned URLs, both logged; S3 server access logs would need a second bucket
   #checkov:skip=CKV_AWS_144:every object is rebuilt from CI and addressed by its hash; versioning covers mistakes, cross-region replication would double storage cost
   #checkov:skip=CKV2_AWS_62:nothing consumes object events

@@ -143,3 +143,9 @@ variable "noncurrent_version_days" {
   description = "Days an overwritten or deleted object version is kept in the bucket."
   default     = 30
 }
+
+variable "allow_destroy" {
+  type        = bool
+  description = "Lets `terraform destroy` remove the stack's data: turns DynamoDB deletion protection off and lets Terraform empty the file bucket. Keep false; set true only to tear the stack down (docs/deploy.md)."
+  default     = false
+}

@@ -113,8 +113,20 @@ pub fn dynamodb_actions(function: Function) -> &'static [(&'static str, &'static
     const READ: &[&str] = &["dynamodb:GetItem", "dynamodb:Query"];
     match function {
         Function::Register => &[
-            ("apps", &["dynamodb:GetItem", "dynamodb:PutItem"]),
-            ("tokens", &["dynamodb:GetItem", "dynamodb:PutItem"]),
+            (
+                "apps",
+                &["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Scan"],
+            ),
+            (
+                "tokens",
+                &[
+                    "dynamodb:GetItem",
+                    "dynamodb:PutItem",
+                    "dynamodb:UpdateItem",
+                    "dynamodb:DeleteItem",
+                    "dynamodb:Scan",
+                ],
+            ),
             (
                 "builds",
                 &[
@@ -134,7 +146,12 @@ pub fn dynamodb_actions(function: Function) -> &'static [(&'static str, &'static
             ),
             (
                 "channels",
-                &["dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem"],
+                &[
+                    "dynamodb:GetItem",
+                    "dynamodb:Query",
+                    "dynamodb:PutItem",
+                    "dynamodb:DeleteItem",
+                ],
             ),
             ("counters", READ),
             ("sequences", &["dynamodb:UpdateItem"]),

@@ -4,7 +4,9 @@
 use crate::domain::{AppId, BuildVersion};
 use crate::hash::Sha256Digest;
 use crate::manifest::ManifestDocument;
-use crate::model::{ArtifactType, Build, Channel, EventKind, NativeLimits, Scope};
+use crate::model::{
+    App, ArtifactType, Build, Channel, EventKind, NativeChanges, NativeLimits, Scope, Timestamp,
+};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -143,14 +145,20 @@ pub struct RegisteredBuild {
 #[serde(deny_unknown_fields)]
 pub struct PatchBuild {
     /// Disable (never offered) or enable.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub disabled: Option<bool>,
     /// Mark mandatory or not.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mandatory: Option<bool>,
-    /// Replace the limits of the platforms given (an empty limit removes them).
-    #[serde(default)]
-    pub native: Option<NativeLimits>,
+    /// Changes to native limits, merged with the stored ones: per platform,
+    /// each of `min`, `max`, `eq` absent keeps it, `null` or `""` removes
+    /// it, a version sets it; a platform set to `null` loses all its limits.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub native: Option<NativeChanges>,
+    /// Disable even a build that channels serve now (without it, that is
+    /// refused with 409 `build_live` and what would happen).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub force: Option<bool>,
 }
 
 /// `PUT /v1/apps/{app}/channels/{channel}`.
@@ -159,13 +167,119 @@ pub struct PatchBuild {
 pub struct Deploy {
     /// The build to point the channel at.
     pub build_id: u64,
-    /// Percentage of devices that get it, 1-100 (default 100).
+    /// Percentage of devices that get it, 1-100 (default 100). Deploying
+    /// the build the channel is rolling out changes only the percentage.
     #[serde(default)]
     #[schema(minimum = 1, maximum = 100)]
     pub rollout_percent: Option<u8>,
     /// Let devices switch themselves to this channel.
     #[serde(default)]
     pub allow_self_assign: Option<bool>,
+    /// Create the channel if it does not exist (otherwise a channel other
+    /// than the app's default must exist: a typo is 404, not a new channel).
+    #[serde(default)]
+    pub create_channel: Option<bool>,
+}
+
+/// `POST /v1/apps/{app}/channels`.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateChannel {
+    /// Channel name: 1-64 letters, digits, `.`, `_` or `-`.
+    pub name: String,
+    /// Let devices switch themselves to this channel.
+    #[serde(default)]
+    pub allow_self_assign: bool,
+}
+
+/// `PATCH /v1/apps/{app}`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PatchApp {
+    /// Replace the public keys (SPKI PEM); `[]` lets unsigned builds in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub public_keys: Option<Vec<String>>,
+    /// The channel devices that name none follow.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_channel: Option<String>,
+}
+
+/// `GET /v1/apps`.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct AppList {
+    /// The apps the token may see, by id.
+    pub apps: Vec<App>,
+}
+
+/// A token as listed: everything but its secret (which is never stored).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct TokenInfo {
+    /// Public identifier.
+    pub id: String,
+    /// Its name.
+    pub name: String,
+    /// The app it is limited to, if any.
+    pub app_id: Option<AppId>,
+    /// What it may do.
+    pub scopes: Vec<Scope>,
+    /// Creation time (Unix seconds).
+    pub created_at: Timestamp,
+    /// Last request it authenticated (Unix seconds, to within a minute).
+    pub last_used_at: Option<Timestamp>,
+}
+
+/// `GET /v1/tokens`.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct TokenList {
+    /// The tokens the caller administers, by id.
+    pub tokens: Vec<TokenInfo>,
+}
+
+/// `DELETE /v1/tokens/{id}`.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct RevokedToken {
+    /// The token revoked.
+    pub id: String,
+    /// Always true: it no longer authenticates anything.
+    pub revoked: bool,
+}
+
+/// `POST /v1/tokens/{id}/rotate`: the replacement (its secret shown once).
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct RotatedToken {
+    /// The revoked token.
+    pub replaces: String,
+    /// The new token, same name, app and scopes.
+    #[serde(flatten)]
+    pub token: CreatedToken,
+}
+
+/// One channel a build is live on (the `details` of a 409 `build_live`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct LiveOn {
+    /// The channel.
+    pub channel: String,
+    /// `current` (the build being served) or `baseline` (what devices
+    /// outside the current rollout get).
+    pub role: String,
+    /// Share of the channel's devices the role covers, in percent.
+    pub percent: u8,
+    /// The build those devices get once this one is disabled (`None`: the
+    /// bundle inside the app).
+    pub falls_back_to: Option<u64>,
+}
+
+/// What disabling a live build would do (the `details` of a 409 `build_live`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct DisableImpact {
+    /// The build.
+    pub build_id: u64,
+    /// Channels that serve it now.
+    pub channels: Vec<LiveOn>,
+    /// Distinct devices that reported applying it.
+    pub devices_applied: u64,
+    /// Distinct devices that reported downloading it.
+    pub devices_downloaded: u64,
 }
 
 /// `POST /v1/apps/{app}/events`.
@@ -235,8 +349,10 @@ pub struct Latest {
 pub struct BuildStats {
     /// The build.
     pub build_id: u64,
-    /// Count per event kind.
+    /// Events received per kind (a device reporting twice counts twice).
     pub counts: BTreeMap<EventKind, u64>,
+    /// Distinct devices that reported each kind.
+    pub devices: BTreeMap<EventKind, u64>,
 }
 
 /// Every error answer: `{"error": "<code>", "message": "<what to do>"}`.
@@ -246,6 +362,11 @@ pub struct ErrorBody {
     pub error: String,
     /// What went wrong and what to do about it.
     pub message: String,
+    /// Facts for programs, on some errors (such as the channels that exist,
+    /// or what disabling a live build would do).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub details: Option<serde_json::Value>,
 }
 
 /// `GET /v1/apps/{app}/builds`.

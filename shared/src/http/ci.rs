@@ -10,12 +10,15 @@ use crate::domain::{AppId, BuildVersion};
 use crate::hash::Sha256Digest;
 use crate::keys::PublicKey;
 use crate::manifest::{Manifest, Trust, Verifier, VerifyError};
-use crate::model::{now, App, ArtifactType, Build, Channel, Commit, Scope, Token, DEFAULT_CHANNEL};
+use crate::model::{
+    apply_native_changes, now, App, ArtifactType, Build, Channel, Commit, EventKind,
+    NativeLimitChange, NativeLimitError, NativeLimits, Scope, Token, DEFAULT_CHANNEL,
+};
 use crate::store::{BlobKey, BuildInsert};
 use crate::wire::{
-    BuildList, BuildStats, ChannelList, CreateApp, CreateToken, CreatedToken, Deploy, ErrorBody,
-    FileRef, PatchBuild, RegisterBuild, RegisteredBuild, UploadTarget, UploadsRequest,
-    UploadsResponse,
+    BuildList, BuildStats, ChannelList, CreateApp, CreateToken, CreatedToken, Deploy,
+    DisableImpact, ErrorBody, FileRef, LiveOn, PatchBuild, RegisterBuild, RegisteredBuild,
+    UploadTarget, UploadsRequest, UploadsResponse,
 };
 use axum::body::Body;
 use axum::extract::{Path, State};
@@ -31,7 +34,7 @@ const MAX_CHANNEL: usize = 64;
 /// Most files in one uploads request.
 const MAX_UPLOAD_LIST: usize = 200_000;
 
-fn check_channel_name(name: &str) -> Result<(), ApiError> {
+pub(super) fn check_channel_name(name: &str) -> Result<(), ApiError> {
     let ok = (1..=MAX_CHANNEL).contains(&name.len())
         && name
             .bytes()
@@ -54,11 +57,7 @@ pub(super) async fn create_app(
 ) -> Result<impl IntoResponse, ApiError> {
     authorize(&*s.records, &headers, None, Scope::Admin).await?;
     let req: CreateApp = read_json(&headers, body, JSON_LIMIT).await?;
-    for (i, pem) in req.public_keys.iter().enumerate() {
-        PublicKey::from_pem(pem).map_err(|e| {
-            ApiError::unprocessable("invalid_public_key", format!("public_keys[{i}]: {e}"))
-        })?;
-    }
+    super::admin::check_public_keys(&req.public_keys)?;
     let default_channel = req
         .default_channel
         .unwrap_or_else(|| DEFAULT_CHANNEL.to_owned());
@@ -96,6 +95,7 @@ pub fn token_record(secret: &str, name: &str, app_id: Option<AppId>, scopes: Vec
         scopes,
         secret_sha256,
         created_at: now(),
+        last_used_at: None,
     }
 }
 
@@ -325,6 +325,14 @@ pub(super) async fn register_build(
     if let Some(url) = &req.artifact_url {
         check_artifact_url(url)?;
     }
+    let native = apply_native_changes(
+        &NativeLimits::new(),
+        &req.native
+            .iter()
+            .map(|(p, l)| (p.clone(), Some(NativeLimitChange::setting(l))))
+            .collect(),
+    )
+    .map_err(native_error)?;
     if req.artifact_type == ArtifactType::Zip && manifest.zip.is_none() {
         return Err(ApiError::unprocessable(
             "zip_hash_required",
@@ -416,7 +424,7 @@ pub(super) async fn register_build(
         },
         mandatory: req.mandatory,
         disabled: false,
-        native: req.native,
+        native,
         created_at: now(),
     };
     match s.records.insert_build(build).await? {
@@ -443,7 +451,7 @@ fn server_may_zip(m: &Manifest) -> bool {
 
 /// Authorises `scope` on the `{app}` path segment (before revealing whether
 /// the app exists), then loads the app.
-async fn access(
+pub(super) async fn access(
     s: &CiState,
     headers: &HeaderMap,
     app: &str,
@@ -454,9 +462,25 @@ async fn access(
     load_app(&*s.records, app).await
 }
 
-fn parse_build_id(id: &str) -> Result<u64, ApiError> {
-    id.parse()
-        .map_err(|_| ApiError::not_found(format!("no build {id:?}: build ids are numbers")))
+fn native_error(e: NativeLimitError) -> ApiError {
+    ApiError::unprocessable("invalid_native_limits", e.to_string())
+}
+
+/// A build named in a path: a number is a build id, anything else a version
+/// label.
+pub(super) async fn load_build_ref(s: &CiState, app: &AppId, r: &str) -> Result<Build, ApiError> {
+    if let Ok(id) = r.parse::<u64>() {
+        return load_build(s, app, id).await;
+    }
+    let version = BuildVersion::new(r).map_err(|_| {
+        ApiError::not_found(format!(
+            "no build {r:?}: name a build by its id (a number) or its version label"
+        ))
+    })?;
+    s.records
+        .build_by_version(app, &version)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("app {app} has no build with version {r:?}")))
 }
 
 async fn load_build(s: &CiState, app: &AppId, id: u64) -> Result<Build, ApiError> {
@@ -464,6 +488,43 @@ async fn load_build(s: &CiState, app: &AppId, id: u64) -> Result<Build, ApiError
         .build(app, id)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("app {app} has no build {id}")))
+}
+
+/// Where a build is live now: channels serving it as their current build,
+/// or as the baseline of a partial rollout, and what those devices get once
+/// it is gone.
+fn live_on(build_id: u64, channels: &[Channel], builds: &[Build]) -> Vec<LiveOn> {
+    let usable = |id: u64| id != build_id && builds.iter().any(|b| b.id == id && !b.disabled);
+    let mut out = Vec::new();
+    for ch in channels {
+        let Some(cur) = &ch.current else { continue };
+        let stack: Vec<u64> = ch.stack().map(|d| d.build_id).collect();
+        let after = |id: u64| {
+            stack
+                .iter()
+                .skip_while(|b| **b != id)
+                .skip(1)
+                .copied()
+                .find(|b| usable(*b))
+        };
+        if cur.build_id == build_id {
+            out.push(LiveOn {
+                channel: ch.name.clone(),
+                role: "current".into(),
+                percent: cur.rollout_percent,
+                falls_back_to: after(build_id),
+            });
+        } else if cur.rollout_percent < 100 && ch.baseline().is_some_and(|b| b.build_id == build_id)
+        {
+            out.push(LiveOn {
+                channel: ch.name.clone(),
+                role: "baseline".into(),
+                percent: 100 - cur.rollout_percent,
+                falls_back_to: after(build_id),
+            });
+        }
+    }
+    out
 }
 
 #[utoipa::path(get, path = "/v1/apps/{app}/builds", params(("app" = AppId, Path, description = "The app id")),
@@ -486,7 +547,7 @@ pub(super) async fn show_build(
     headers: HeaderMap,
 ) -> Result<Json<Build>, ApiError> {
     let app_id = access(&s, &headers, &app, Scope::Deploy).await?.app_id;
-    Ok(Json(load_build(&s, &app_id, parse_build_id(&id)?).await?))
+    Ok(Json(load_build_ref(&s, &app_id, &id).await?))
 }
 
 #[utoipa::path(patch, path = "/v1/apps/{app}/builds/{id}", params(("app" = AppId, Path, description = "The app id"), ("id" = u64, Path, description = "The build id")), request_body = PatchBuild,
@@ -499,22 +560,59 @@ pub(super) async fn patch_build(
 ) -> Result<Json<Build>, ApiError> {
     let app_id = access(&s, &headers, &app, Scope::Deploy).await?.app_id;
     let req: PatchBuild = read_json(&headers, body, JSON_LIMIT).await?;
-    let mut build = load_build(&s, &app_id, parse_build_id(&id)?).await?;
+    let mut build = load_build_ref(&s, &app_id, &id).await?;
+    if req.disabled == Some(true) && !build.disabled && req.force != Some(true) {
+        let channels = live_on(
+            build.id,
+            &s.records.channels(&app_id).await?,
+            &s.records.builds(&app_id).await?,
+        );
+        if !channels.is_empty() {
+            let counts = s.records.counters(&app_id, build.id).await?;
+            let impact = DisableImpact {
+                build_id: build.id,
+                devices_applied: counts.devices[&EventKind::Applied],
+                devices_downloaded: counts.devices[&EventKind::DownloadComplete],
+                channels,
+            };
+            let said: Vec<String> = impact
+                .channels
+                .iter()
+                .map(|l| {
+                    format!(
+                        "channel {} serves it to {}% of its devices ({}), who would get {}",
+                        l.channel,
+                        l.percent,
+                        l.role,
+                        l.falls_back_to
+                            .map_or("the bundle inside the app".to_owned(), |b| format!(
+                                "build {b}"
+                            ))
+                    )
+                })
+                .collect();
+            return Err(ApiError::conflict_with(
+                "build_live",
+                format!(
+                    "build {} is live: {}; {} device(s) have reported applying it. \
+                     Roll back or deploy another build first, or disable it anyway with force \
+                     (`--force`)",
+                    build.id,
+                    said.join("; "),
+                    impact.devices_applied
+                ),
+            )
+            .with_details(impact));
+        }
+    }
     if let Some(d) = req.disabled {
         build.disabled = d;
     }
     if let Some(m) = req.mandatory {
         build.mandatory = m;
     }
-    if let Some(native) = req.native {
-        for (platform, limit) in native {
-            let platform = platform.to_ascii_lowercase();
-            if limit.is_empty() {
-                build.native.remove(&platform);
-            } else {
-                build.native.insert(platform, limit);
-            }
-        }
+    if let Some(changes) = &req.native {
+        build.native = apply_native_changes(&build.native, changes).map_err(native_error)?;
     }
     if !s.records.update_build(&build).await? {
         return Err(ApiError::not_found(format!(
@@ -533,11 +631,12 @@ pub(super) async fn build_stats(
     headers: HeaderMap,
 ) -> Result<Json<BuildStats>, ApiError> {
     let app_id = access(&s, &headers, &app, Scope::Deploy).await?.app_id;
-    let build = load_build(&s, &app_id, parse_build_id(&id)?).await?;
+    let build = load_build_ref(&s, &app_id, &id).await?;
     let counts = s.records.counters(&app_id, build.id).await?;
     Ok(Json(BuildStats {
         build_id: build.id,
-        counts,
+        counts: counts.events,
+        devices: counts.devices,
     }))
 }
 
@@ -589,7 +688,8 @@ pub(super) async fn deploy(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Json<Channel>, ApiError> {
-    let app_id = access(&s, &headers, &app, Scope::Deploy).await?.app_id;
+    let app = access(&s, &headers, &app, Scope::Deploy).await?;
+    let app_id = app.app_id.clone();
     let req: Deploy = read_json(&headers, body, JSON_LIMIT).await?;
     check_channel_name(&channel)?;
     let pct = req.rollout_percent.unwrap_or(100);
@@ -605,6 +705,25 @@ pub(super) async fn deploy(
             "build_disabled",
             format!("build {} is disabled; enable it first", build.id),
         ));
+    }
+    let may_create = req.create_channel == Some(true) || channel == app.default_channel;
+    if !may_create && s.records.channel(&app_id, &channel).await?.is_none() {
+        let names: Vec<String> = s
+            .records
+            .channels(&app_id)
+            .await?
+            .into_iter()
+            .map(|c| c.name)
+            .collect();
+        return Err(ApiError::not_found_with(
+            "channel_not_found",
+            format!(
+                "app {app_id} has no channel {channel:?} (channels: {}); check the name, or create it \
+                 (`--create-channel`, or `liveship channels create`)",
+                if names.is_empty() { "none yet".to_owned() } else { names.join(", ") }
+            ),
+        )
+        .with_details(serde_json::json!({ "channels": names })));
     }
     let ch = update_channel(&s, &app_id, &channel, |ch| {
         ch.deploy(build.id, pct, now());

@@ -18,6 +18,8 @@ pub struct ApiError {
     pub code: &'static str,
     /// What went wrong and what to do.
     pub message: String,
+    /// Facts for programs (`details` in the body).
+    pub details: Option<serde_json::Value>,
 }
 
 impl ApiError {
@@ -26,7 +28,13 @@ impl ApiError {
             status,
             code,
             message: message.into(),
+            details: None,
         }
+    }
+    /// The same error, with facts for programs in the body's `details`.
+    pub fn with_details(mut self, details: impl Serialize) -> Self {
+        self.details = serde_json::to_value(details).ok();
+        self
     }
     /// 400.
     pub fn bad_request(m: impl Into<String>) -> Self {
@@ -47,6 +55,14 @@ impl ApiError {
     /// 409.
     pub fn conflict(m: impl Into<String>) -> Self {
         Self::new(StatusCode::CONFLICT, "conflict", m)
+    }
+    /// 409 with a specific code.
+    pub fn conflict_with(code: &'static str, m: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, code, m)
+    }
+    /// 404 with a specific code.
+    pub fn not_found_with(code: &'static str, m: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, code, m)
     }
     /// 413.
     pub fn too_large(m: impl Into<String>) -> Self {
@@ -71,6 +87,7 @@ impl IntoResponse for ApiError {
         let body = ErrorBody {
             error: self.code.to_owned(),
             message: self.message,
+            details: self.details,
         };
         (self.status, axum::Json(body)).into_response()
     }

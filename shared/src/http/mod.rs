@@ -10,6 +10,7 @@
 //! - [`EventState`] (device events: public) holds read access and the
 //!   append-only event store.
 
+mod admin;
 pub mod cache;
 mod ci;
 mod compat;
@@ -31,7 +32,7 @@ use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::HeaderMap;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post, put};
+use axum::routing::{delete, get, post, put};
 use axum::Router;
 use std::sync::Arc;
 use std::time::Instant;
@@ -120,8 +121,14 @@ debug_state!(CiState, DeviceState, EventState);
 pub fn ci_router(state: CiState) -> Router {
     let invalidate = state.invalidate.clone();
     Router::new()
-        .route("/v1/apps", post(ci::create_app))
-        .route("/v1/tokens", post(ci::create_token))
+        .route("/v1/apps", post(ci::create_app).get(admin::list_apps))
+        .route(
+            "/v1/apps/{app}",
+            get(admin::show_app).patch(admin::patch_app),
+        )
+        .route("/v1/tokens", post(ci::create_token).get(admin::list_tokens))
+        .route("/v1/tokens/{id}", delete(admin::revoke_token))
+        .route("/v1/tokens/{id}/rotate", post(admin::rotate_token))
         .route("/v1/apps/{app}/uploads", post(ci::uploads))
         // Authenticated handlers take the raw body and read it only after
         // the token check, up to their own limit (JSON_LIMIT, or
@@ -139,8 +146,14 @@ pub fn ci_router(state: CiState) -> Router {
             get(ci::show_build).patch(ci::patch_build),
         )
         .route("/v1/apps/{app}/builds/{id}/stats", get(ci::build_stats))
-        .route("/v1/apps/{app}/channels", get(ci::list_channels))
-        .route("/v1/apps/{app}/channels/{channel}", put(ci::deploy))
+        .route(
+            "/v1/apps/{app}/channels",
+            get(ci::list_channels).post(admin::create_channel),
+        )
+        .route(
+            "/v1/apps/{app}/channels/{channel}",
+            put(ci::deploy).delete(admin::delete_channel),
+        )
         .route(
             "/v1/apps/{app}/channels/{channel}/rollback",
             post(ci::rollback),
@@ -287,7 +300,7 @@ async fn log_request(req: Request, next: Next) -> Response {
 /// with `scope` on `app` (`None`: a global action such as creating an app).
 /// Unknown or missing tokens are 401; known tokens without the right are 403.
 pub(crate) async fn authorize(
-    records: &dyn RecordRead,
+    records: &dyn RecordWrite,
     headers: &HeaderMap,
     app: Option<&AppId>,
     scope: Scope,
@@ -299,9 +312,15 @@ pub(crate) async fn authorize(
     Ok(token)
 }
 
-/// Finds the token of `Authorization: Bearer ...` (401 when missing or unknown).
+/// How stale a token's `last_used_at` may get before a request refreshes it
+/// (one small write a minute per busy token, not one per request).
+const TOKEN_USE_GRANULARITY: i64 = 60;
+
+/// Finds the token of `Authorization: Bearer ...` (401 when missing or
+/// unknown, including a revoked one: tokens are read on every request, never
+/// cached, so a revocation holds from the next request on) and notes its use.
 pub(crate) async fn authenticate(
-    records: &dyn RecordRead,
+    records: &dyn RecordWrite,
     headers: &HeaderMap,
 ) -> Result<Token, ApiError> {
     let Some(value) = headers.get(axum::http::header::AUTHORIZATION) else {
@@ -313,13 +332,26 @@ pub(crate) async fn authenticate(
         ApiError::unauthorized("the Authorization header must be `Bearer <token>`")
     })?;
     let hash = Sha256Digest::of(secret.as_bytes());
-    records
+    let token = records
         .token_by_secret_hash(&hash)
         .await?
         .filter(|t| bool::from(t.secret_sha256.as_bytes().ct_eq(hash.as_bytes())))
         .ok_or_else(|| {
-            ApiError::unauthorized("unknown token; create one with `liveship tokens create`")
-        })
+            ApiError::unauthorized(
+                "unknown or revoked token; create one with `liveship tokens create`",
+            )
+        })?;
+    let at = crate::model::now();
+    if token
+        .last_used_at
+        .is_none_or(|t| at - t >= TOKEN_USE_GRANULARITY)
+    {
+        // Bookkeeping only: a failure here must not fail the request.
+        if let Err(e) = records.touch_token(&hash, at).await {
+            tracing::warn!(token_id = %token.id, error = %e, "could not note a token's use");
+        }
+    }
+    Ok(token)
 }
 
 /// The 403 for a known token without the right.
