@@ -8,10 +8,10 @@ lookups also find something), then runs `st run` in three bounded passes:
 
 1. without a token, every operation: public routes for real, and every
    authenticated route must answer 401 before it reads a body;
-2. with an admin token, every operation but the three whose bodies must be
+2. with an admin token, every operation but the four whose bodies must be
    cryptographically right (a signed manifest, a PEM key, bytes matching
    their SHA-256), which no schema can say;
-3. with an admin token, those three, without the positive-data check
+3. with an admin token, those four, without the positive-data check
    (and without the coverage phase, which crashes inside Schemathesis on
    the octet-stream upload).
 
@@ -34,7 +34,7 @@ import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ADMIN = "lsp_api_fuzz_admin_token_0123456789abcdef"
-CRYPTO = ["POST /v1/apps", "POST /v1/apps/{app}/builds", "PUT /v1/apps/{app}/files/{sha256}"]
+CRYPTO = ["POST /v1/apps", "PATCH /v1/apps/{app}", "POST /v1/apps/{app}/builds", "PUT /v1/apps/{app}/files/{sha256}"]
 
 
 def free_port():

@@ -113,11 +113,13 @@ impl Api {
                 Ok(resp) => {
                     let status = resp.status();
                     let text = resp.text().await.unwrap_or_default();
-                    bail!(
-                        "upload of {} refused ({status}): {}",
-                        path.display(),
-                        server_message(&text)
-                    );
+                    return Err(ServerError {
+                        status,
+                        what: format!("upload of {}", path.display()),
+                        body: serde_json::from_str(&text).ok(),
+                        text,
+                    }
+                    .into());
                 }
                 Err(_) if attempt < RETRIES => {}
                 Err(e) => {
@@ -134,11 +136,39 @@ fn backoff(attempt: u32) -> Duration {
     Duration::from_millis(200 * 2u64.pow(attempt.min(6)))
 }
 
-fn server_message(text: &str) -> String {
-    serde_json::from_str::<liveship_core::wire::ErrorBody>(text)
-        .map(|e| format!("{}: {}", e.error, e.message))
-        .unwrap_or_else(|_| text.chars().take(300).collect())
+/// An error answer from the server, kept whole so commands can react to
+/// its code (and `--json` output can carry its details).
+#[derive(Debug)]
+pub struct ServerError {
+    pub status: StatusCode,
+    pub what: String,
+    pub body: Option<liveship_core::wire::ErrorBody>,
+    pub text: String,
 }
+
+impl ServerError {
+    /// The server's error code, such as `build_live`.
+    pub fn code(&self) -> Option<&str> {
+        self.body.as_ref().map(|b| b.error.as_str())
+    }
+}
+
+impl std::fmt::Display for ServerError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let hint = match self.status {
+            StatusCode::UNAUTHORIZED => " (check --token / LIVESHIP_TOKEN)",
+            StatusCode::FORBIDDEN => " (the token lacks the scope or app for this)",
+            _ => "",
+        };
+        let message = match &self.body {
+            Some(b) => format!("{}: {}", b.error, b.message),
+            None => self.text.chars().take(300).collect(),
+        };
+        write!(f, "{} failed ({}): {message}{hint}", self.what, self.status)
+    }
+}
+
+impl std::error::Error for ServerError {}
 
 async fn decode<T: DeserializeOwned>(
     method: &str,
@@ -148,15 +178,13 @@ async fn decode<T: DeserializeOwned>(
     let status = resp.status();
     let text = resp.text().await.context("reading the server's answer")?;
     if !status.is_success() {
-        let hint = match status {
-            StatusCode::UNAUTHORIZED => " (check --token / LIVESHIP_TOKEN)",
-            StatusCode::FORBIDDEN => " (the token lacks the scope or app for this)",
-            _ => "",
-        };
-        bail!(
-            "{method} {path} failed ({status}): {}{hint}",
-            server_message(&text)
-        );
+        return Err(ServerError {
+            status,
+            what: format!("{method} {path}"),
+            body: serde_json::from_str(&text).ok(),
+            text,
+        }
+        .into());
     }
     serde_json::from_str(&text).with_context(|| {
         format!("the server's answer to {method} {path} is not what this CLI expects")

@@ -1,5 +1,6 @@
 //! `liveship live-update ...`: the Appflow-compatible artifact commands.
 
+use crate::keyfile::{load_public_key, load_signing_key};
 use crate::output::{Failure, Output};
 use crate::progress;
 use anyhow::{anyhow, bail, Context};
@@ -7,7 +8,7 @@ use clap::{Args, Subcommand};
 use liveship_core::artifact::{self, ArtifactError, BundleRequest};
 use liveship_core::domain::{AppId, BuildVersion};
 use liveship_core::fsutil::write_atomic;
-use liveship_core::keys::{looks_like_pem, PublicKey, SigningKey};
+use liveship_core::keys::SigningKey;
 use liveship_core::manifest::{Manifest, ManifestDocument, Trust, Verifier};
 use liveship_core::paths::MANIFEST_FILE_NAME;
 use liveship_core::tree::{self, Skipped};
@@ -26,14 +27,24 @@ pub enum LiveUpdate {
     /// Check a build directory or zip against its manifest and public key.
     Verify(VerifyArgs),
     /// Sign, upload only missing files, register (and optionally deploy) a build.
-    UploadArtifact(crate::remote::UploadArgs),
+    UploadArtifact(crate::publish::UploadArgs),
     /// Copy a signed build directory to your own bucket (s3://BUCKET/PREFIX),
     /// with AWS credentials from the usual chain; then register-artifact.
     Upload(crate::s3_upload::UploadToArgs),
     /// Register a build whose files you host yourself.
-    RegisterArtifact(crate::remote::RegisterArgs),
-    /// Set a build's native (binary) version limits.
-    SetNativeVersions(crate::remote::NativeArgs),
+    RegisterArtifact(crate::publish::RegisterArgs),
+    /// Set a build's native (binary) version limits (the same command as
+    /// `liveship builds set-native-versions`).
+    SetNativeVersions(crate::builds::NativeArgs),
+}
+
+/// Appflow pipelines pass `--token` to every `live-update` command; the
+/// offline ones accept it and ignore it (they talk to no server).
+#[derive(Debug, Args)]
+pub struct IgnoredToken {
+    /// Accepted for Appflow compatibility and ignored: this command talks to no server.
+    #[arg(long, hide = true, value_name = "TOKEN")]
+    token: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -47,6 +58,8 @@ pub struct GenerateKeyArgs {
     /// Overwrite existing key files.
     #[arg(long)]
     force: bool,
+    #[command(flatten)]
+    _token: IgnoredToken,
 }
 
 #[derive(Debug, Args)]
@@ -75,6 +88,8 @@ pub struct GenerateManifestArgs {
     key: SigningKeyArg,
     #[command(flatten)]
     bind: BindArgs,
+    #[command(flatten)]
+    _token: IgnoredToken,
 }
 
 #[derive(Debug, Args)]
@@ -92,6 +107,8 @@ pub struct BundleArgs {
     manifest_path: Option<PathBuf>,
     #[command(flatten)]
     bind: BindArgs,
+    #[command(flatten)]
+    _token: IgnoredToken,
 }
 
 #[derive(Debug, Args)]
@@ -119,45 +136,21 @@ pub struct VerifyArgs {
     /// After verifying, extract the zip into this new directory.
     #[arg(long, value_name = "DIR", requires = "artifact")]
     extract_to: Option<PathBuf>,
+    #[command(flatten)]
+    _token: IgnoredToken,
 }
 
-pub fn run(
-    cmd: LiveUpdate,
-    remote: &crate::remote::Remote,
-    out: &Output,
-) -> Result<Value, Failure> {
+pub fn run(cmd: LiveUpdate, out: &Output) -> Result<Value, Failure> {
     match cmd {
         LiveUpdate::GenerateSigningKey(a) => generate_signing_key(a, out),
         LiveUpdate::GenerateManifest(a) => generate_manifest(a, out),
         LiveUpdate::BundleArtifact(a) => bundle_artifact(a, out),
         LiveUpdate::Verify(a) => verify(a, out),
-        LiveUpdate::UploadArtifact(a) => crate::remote::upload_artifact(a, remote, out),
+        LiveUpdate::UploadArtifact(a) => crate::publish::upload_artifact(a, out),
         LiveUpdate::Upload(a) => crate::s3_upload::upload_to(a, out),
-        LiveUpdate::RegisterArtifact(a) => crate::remote::register_artifact(a, remote, out),
-        LiveUpdate::SetNativeVersions(a) => crate::remote::set_native_versions(a, remote, out),
+        LiveUpdate::RegisterArtifact(a) => crate::publish::register_artifact(a, out),
+        LiveUpdate::SetNativeVersions(a) => crate::builds::set_native_versions(a, out),
     }
-}
-
-/// A key argument is PEM text when it contains a PEM header, else a path.
-pub(crate) fn load_key_from(arg: &str, what: &str) -> anyhow::Result<String> {
-    if looks_like_pem(arg) {
-        return Ok(arg.to_owned());
-    }
-    std::fs::read_to_string(arg).with_context(|| {
-        format!(
-            "cannot read {what} file {arg:?} (pass a path to the PEM file or the PEM text itself)"
-        )
-    })
-}
-
-pub(crate) fn load_signing_key(arg: &str) -> anyhow::Result<SigningKey> {
-    let text = load_key_from(arg, "signing key")?;
-    SigningKey::from_pem(&text).context("--signing-key")
-}
-
-fn load_public_key(arg: &str) -> anyhow::Result<PublicKey> {
-    let text = load_key_from(arg, "public key")?;
-    PublicKey::from_pem(&text).context("--public-key")
 }
 
 fn report_skipped(out: &Output, skipped: &[Skipped]) {

@@ -1,13 +1,19 @@
 //! `liveship`: the command-line tool. CI commands mirror Ionic Appflow's
 //! `live-update` commands and flags, so a pipeline only changes the binary name.
 
+mod apps;
+mod builds;
+mod channels;
 mod client;
+mod keyfile;
 mod live_update;
 mod output;
 mod progress;
+mod publish;
 mod remote;
 mod s3_upload;
 mod serve;
+mod tokens;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -25,42 +31,42 @@ struct Cli {
     #[arg(long, global = true)]
     json: bool,
 
-    #[command(flatten)]
-    remote: remote::Remote,
-
     #[command(subcommand)]
     command: Command,
 }
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Sign, bundle and verify live-update artifacts (Appflow-compatible).
+    /// Sign, bundle, verify, upload and register live-update artifacts
+    /// (Appflow-compatible commands and flags).
     #[command(name = "live-update", subcommand)]
     LiveUpdate(live_update::LiveUpdate),
-    /// Run the update service on this machine (SQLite and a directory).
+    /// Release: point a channel at a build, optionally as a staged rollout.
+    Deploy(channels::DeployArgs),
+    /// Release: return a channel to where it was before its current rollout.
+    Rollback(channels::RollbackArgs),
+    /// Release: list, show, disable, enable builds; mandatory flag, native
+    /// version limits, install statistics.
+    #[command(subcommand)]
+    Builds(builds::BuildsCmd),
+    /// Release: list, create and delete channels.
+    #[command(subcommand)]
+    Channels(channels::ChannelsCmd),
+    /// Install statistics of a build (the same as `builds stats`).
+    #[command(hide = true)]
+    Stats(builds::BuildCmdArgs),
+    /// Ops: create, list, show and update apps.
+    #[command(subcommand)]
+    Apps(apps::AppsCmd),
+    /// Ops: create, list, revoke and rotate API tokens.
+    #[command(subcommand)]
+    Tokens(tokens::TokensCmd),
+    /// Ops: run the update service on this machine (SQLite and a directory).
     Serve(serve::ServeConfig),
-    /// Prepare a deployment's data without serving it: create the first
-    /// admin token (printed once), and with --create-resources the bucket
-    /// and tables. Run once after `terraform apply`.
-    Bootstrap(serve::StoreConfig),
-    /// Point a channel at a build, optionally as a staged rollout.
-    Deploy(remote::DeployArgs),
-    /// Put a channel back on its previous build.
-    Rollback(remote::RollbackArgs),
-    /// List, disable and enable builds.
-    #[command(subcommand)]
-    Builds(remote::BuildsCmd),
-    /// List channels.
-    #[command(subcommand)]
-    Channels(remote::ChannelsCmd),
-    /// Install statistics of a build.
-    Stats(remote::StatsArgs),
-    /// Create apps.
-    #[command(subcommand)]
-    Apps(remote::AppsCmd),
-    /// Create API tokens.
-    #[command(subcommand)]
-    Tokens(remote::TokensCmd),
+    /// Ops: prepare a deployment's data without serving it: create the
+    /// first admin token (printed once), and with --create-resources the
+    /// bucket and tables. Run once after `terraform apply`.
+    Bootstrap(serve::BootstrapArgs),
 }
 
 fn main() -> ExitCode {
@@ -70,7 +76,6 @@ fn main() -> ExitCode {
         Err(e) => return output::usage_error(e, json_requested),
     };
     let out = output::Output::new(cli.json);
-    let r = &cli.remote;
     let result = match cli.command {
         Command::Serve(cfg) => {
             return match serve::run(cfg) {
@@ -84,14 +89,14 @@ fn main() -> ExitCode {
                 Err(e) => out.finish(Err(e.into())),
             }
         }
-        Command::LiveUpdate(cmd) => live_update::run(cmd, r, &out),
-        Command::Deploy(a) => remote::deploy(a, r, &out),
-        Command::Rollback(a) => remote::rollback(a, r, &out),
-        Command::Builds(c) => remote::builds(c, r, &out),
-        Command::Channels(c) => remote::channels(c, r, &out),
-        Command::Stats(a) => remote::stats(a, r, &out),
-        Command::Apps(c) => remote::apps(c, r, &out),
-        Command::Tokens(c) => remote::tokens(c, r, &out),
+        Command::LiveUpdate(cmd) => live_update::run(cmd, &out),
+        Command::Deploy(a) => channels::deploy(a, &out),
+        Command::Rollback(a) => channels::rollback(a, &out),
+        Command::Builds(c) => builds::builds(c, &out),
+        Command::Channels(c) => channels::channels(c, &out),
+        Command::Stats(a) => builds::stats(a, &out),
+        Command::Apps(c) => apps::apps(c, &out),
+        Command::Tokens(c) => tokens::tokens(c, &out),
     };
     out.finish(result)
 }

@@ -95,6 +95,15 @@ impl Output {
                     if !f.problems.is_empty() {
                         v["problems"] = json!(f.problems);
                     }
+                    if let Some(e) = f.error.downcast_ref::<crate::client::ServerError>() {
+                        v["status"] = json!(e.status.as_u16());
+                        if let Some(b) = &e.body {
+                            v["server_error"] = json!(b.error);
+                            if let Some(d) = &b.details {
+                                v["details"] = d.clone();
+                            }
+                        }
+                    }
                     println!("{v}");
                 }
                 ExitCode::from(f.exit)

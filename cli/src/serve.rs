@@ -41,10 +41,23 @@ pub struct StoreConfig {
     /// Days raw device events are kept; counters are kept forever.
     #[arg(long, env = env::EVENT_RETENTION_DAYS, default_value_t = 30)]
     event_retention_days: u32,
-    /// Bootstrap admin token (created if missing). Without it, the first
+    /// Bootstrap admin token, stored when the deployment has no tokens yet
+    /// (later only with `bootstrap --add-admin`). Without it, the first
     /// start generates one and prints it once.
     #[arg(long, env = env::ADMIN_TOKEN, hide_env_values = true)]
     admin_token: Option<String>,
+}
+
+/// `liveship bootstrap`.
+#[derive(Debug, Args)]
+pub struct BootstrapArgs {
+    #[command(flatten)]
+    store: StoreConfig,
+    /// Store the token of LIVESHIP_ADMIN_TOKEN (or --admin-token) as another
+    /// admin token even though admin tokens already exist. Without it, a
+    /// deployment that has tokens is left as it is.
+    #[arg(long)]
+    add_admin: bool,
 }
 
 /// Configuration of `liveship serve`, read once at start (flags or environment).
@@ -71,15 +84,25 @@ pub struct ServeConfig {
 
 /// `liveship bootstrap`: prepares a deployment's data without serving it,
 /// such as the DynamoDB tables behind the Lambda functions.
-pub fn bootstrap(cfg: StoreConfig) -> Result<()> {
+pub fn bootstrap(args: BootstrapArgs) -> Result<()> {
+    let cfg = args.store;
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("starting the async runtime")?
         .block_on(async {
             let (records, _, _) = open_stores(&cfg, false).await?;
-            if !bootstrap_admin(&*records, cfg.admin_token.as_deref()).await? {
-                println!("liveship: an admin token already exists; nothing to do");
+            match bootstrap_admin(&*records, cfg.admin_token.as_deref(), args.add_admin).await? {
+                Bootstrapped::Created => {}
+                Bootstrapped::AlreadyThere => {
+                    println!("liveship: tokens already exist; nothing to do")
+                }
+                Bootstrapped::Refused => anyhow::bail!(
+                    "tokens already exist and {} is not one of them (new, or revoked): nothing \
+                     was added. To add it as another admin token, run again with --add-admin; \
+                     to give someone access, prefer `liveship tokens create`",
+                    env::ADMIN_TOKEN
+                ),
             }
             Ok(())
         })
@@ -151,7 +174,16 @@ async fn open_stores(cfg: &StoreConfig, serving: bool) -> Result<Opened> {
 
 async fn serve(cfg: ServeConfig) -> Result<()> {
     let (records, events, blobs) = open_stores(&cfg.store, true).await?;
-    bootstrap_admin(&*records, cfg.store.admin_token.as_deref()).await?;
+    if bootstrap_admin(&*records, cfg.store.admin_token.as_deref(), false).await?
+        == Bootstrapped::Refused
+    {
+        // Never resurrect a revoked token on restart: say so, and go on.
+        tracing::warn!(
+            "{} is not a stored token (new, or revoked) and tokens exist: ignored; \
+             use `liveship bootstrap --add-admin` to add it",
+            env::ADMIN_TOKEN
+        );
+    }
 
     let listener = tokio::net::TcpListener::bind(&cfg.listen)
         .await
@@ -203,11 +235,30 @@ async fn serve(cfg: ServeConfig) -> Result<()> {
     Ok(())
 }
 
-/// Makes sure an admin token exists: the configured one, or on a first
-/// start a new one printed once on stdout (never to the log). True if a
-/// token was created.
-async fn bootstrap_admin(records: &dyn RecordWrite, configured: Option<&str>) -> Result<bool> {
+/// What [`bootstrap_admin`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Bootstrapped {
+    /// A token was stored.
+    Created,
+    /// The configured token is stored already, or tokens exist and none was
+    /// configured.
+    AlreadyThere,
+    /// Tokens exist and the configured one is not among them (and adding
+    /// it was not asked for).
+    Refused,
+}
+
+/// Makes sure an admin token exists: on a deployment without tokens, the
+/// configured one, or a new one printed once on stdout (never to the log).
+/// Once tokens exist, a configured token that is not stored is only added
+/// with `add` (it may be one an admin revoked).
+async fn bootstrap_admin(
+    records: &dyn RecordWrite,
+    configured: Option<&str>,
+    add: bool,
+) -> Result<Bootstrapped> {
     use liveship_core::hash::Sha256Digest;
+    let first = records.token_count().await? == 0;
     if let Some(secret) = configured.filter(|s| !s.is_empty()) {
         if secret.len() < 16 {
             anyhow::bail!(
@@ -216,28 +267,30 @@ async fn bootstrap_admin(records: &dyn RecordWrite, configured: Option<&str>) ->
             );
         }
         let hash = Sha256Digest::of(secret.as_bytes());
-        if records.token_by_secret_hash(&hash).await?.is_none() {
-            let token = liveship_core::http::token_record(
-                secret,
-                "bootstrap admin",
-                None,
-                vec![Scope::Admin],
-            );
-            records.create_token(&token).await?;
-            return Ok(true);
+        if records.token_by_secret_hash(&hash).await?.is_some() {
+            return Ok(Bootstrapped::AlreadyThere);
         }
-        return Ok(false);
+        if !first && !add {
+            return Ok(Bootstrapped::Refused);
+        }
+        let token =
+            liveship_core::http::token_record(secret, "bootstrap admin", None, vec![Scope::Admin]);
+        records.create_token(&token).await?;
+        return Ok(Bootstrapped::Created);
     }
-    if records.token_count().await? == 0 {
+    if first {
         let secret = liveship_core::http::new_secret().map_err(|e| anyhow::anyhow!(e.message))?;
         let token =
             liveship_core::http::token_record(&secret, "bootstrap admin", None, vec![Scope::Admin]);
         records.create_token(&token).await?;
         println!("liveship: admin token (shown once; store it now): {secret}");
         std::io::stdout().flush().ok();
-        return Ok(true);
+        return Ok(Bootstrapped::Created);
     }
-    Ok(false)
+    if add {
+        anyhow::bail!("--add-admin needs the token to add in {}", env::ADMIN_TOKEN);
+    }
+    Ok(Bootstrapped::AlreadyThere)
 }
 
 fn spawn_event_pruning(events: Arc<SqliteRecords>, days: u32) {

@@ -134,6 +134,7 @@ async fn capgo_updates_answers_what_the_plugin_parses() {
             "com.example.capgo2",
             "--build-id",
             &b["build_id"].to_string(),
+            "--force",
         ],
     );
     let (_, answer) = post(
@@ -241,6 +242,7 @@ async fn capgo_channel_self_set_get_list() {
             "beta",
             "--build-id",
             &build.to_string(),
+            "--create-channel",
         ],
     );
     let (status, answer) = post(&w, "/capgo/channel_self", set.clone()).await;

@@ -51,8 +51,16 @@ export interface LiveshipConfig {
   updater: UpdaterPlugin;
   /** `background`: apply on the next start or when the app goes to the background; `immediate`: now. Mandatory builds always apply now. */
   autoUpdateMethod?: 'background' | 'immediate';
-  /** `ios`, `android`, ... and the native app version, for native-version limits. */
+  /**
+   * `ios` or `android`: the server offers builds with native-version limits
+   * only to devices that say what they run. Default: `Capacitor.getPlatform()`
+   * of the Capacitor runtime (none on the web).
+   */
   platform?: string;
+  /**
+   * The native (binary) app version, such as `2.3.0`. Default: the version
+   * the updater plugin reports (`current().native`, the app's version name).
+   */
   nativeVersion?: string;
   storage?: KeyValueStore;
   fetch?: typeof fetch;
@@ -79,6 +87,13 @@ type Event = 'download_complete' | 'applied' | 'failed' | 'rolled_back';
 
 const PENDING = 'liveship.pending';
 const REPORTED = 'liveship.reported';
+
+/** The platform the Capacitor runtime reports, if it is a native one. */
+export function capacitorPlatform(): string | undefined {
+  const cap = (globalThis as { Capacitor?: { getPlatform?: () => string } }).Capacitor;
+  const p = cap?.getPlatform?.();
+  return p && p !== 'web' ? p : undefined;
+}
 
 function memoryStore(): KeyValueStore {
   const m = new Map<string, string>();
@@ -158,10 +173,14 @@ export class LiveshipUpdater {
   async sync(): Promise<SyncResult> {
     const { updater } = this.cfg;
     const { deviceId } = await updater.getDeviceId();
-    const { bundle } = await updater.current();
+    const { bundle, native } = await updater.current();
     const params = new URLSearchParams({ device_id: deviceId });
-    if (this.cfg.platform) params.set('platform', this.cfg.platform);
-    if (this.cfg.nativeVersion) params.set('native_version', this.cfg.nativeVersion);
+    // Builds with native-version limits are offered only to devices that
+    // say what they run, so fill both in whenever the runtime knows them.
+    const platform = this.cfg.platform ?? capacitorPlatform();
+    const nativeVersion = this.cfg.nativeVersion ?? (native || undefined);
+    if (platform) params.set('platform', platform);
+    if (nativeVersion) params.set('native_version', nativeVersion);
     if (bundle.version && bundle.version !== 'builtin') params.set('current_build', bundle.version);
     const url = `${this.cfg.serverUrl}/v1/apps/${encodeURIComponent(this.cfg.appId)}/channels/${encodeURIComponent(this.cfg.channel)}/latest?${params}`;
     let latest: Latest;

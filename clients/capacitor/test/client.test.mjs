@@ -96,7 +96,7 @@ test('immediate policy applies at once', async () => {
 test('mandatory builds apply at once even in background mode', async () => {
   s.writeBuild('www', { 'js/app.js': 'console.log(2)' });
   const b = s.cli(['live-update', 'upload-artifact', '--app-id', APP, '--build-dir', 'www', '--signing-key', 'liveship_private.pem',
-    '--version', '1.1.0', '--mandatory', '--channel', 'urgent']);
+    '--version', '1.1.0', '--mandatory', '--channel', 'urgent', '--create-channel']);
   const u = new FakeUpdater('dev-mandatory');
   const r = await client(u, { channel: 'urgent' }).sync();
   assert.deepEqual(r, { status: 'applied', buildId: b.build_id, version: '1.1.0', mandatory: true });
@@ -105,7 +105,7 @@ test('mandatory builds apply at once even in background mode', async () => {
 
 test('zip builds hand the plugin the signed zip hash', async () => {
   const b = s.cli(['live-update', 'upload-artifact', '--app-id', APP, '--build-dir', 'www', '--signing-key', 'liveship_private.pem',
-    '--version', '1.2.0-zip', '--artifact-type', 'zip', '--channel', 'zips']);
+    '--version', '1.2.0-zip', '--artifact-type', 'zip', '--channel', 'zips', '--create-channel']);
   const u = new FakeUpdater('dev-zip');
   const r = await client(u, { channel: 'zips' }).sync();
   assert.equal(r.status, 'scheduled');
@@ -156,11 +156,11 @@ test("another app's validly signed build is refused", async () => {
 test('rollback to builtin resets the plugin; a rolled-back bundle is reported', async () => {
   s.writeBuild('www', { 'js/app.js': 'console.log(3)' });
   const b = s.cli(['live-update', 'upload-artifact', '--app-id', APP, '--build-dir', 'www', '--signing-key', 'liveship_private.pem',
-    '--version', '1.3.0', '--channel', 'canary']);
+    '--version', '1.3.0', '--channel', 'canary', '--create-channel']);
   const u = new FakeUpdater('dev-canary');
   const c = client(u, { channel: 'canary', autoUpdateMethod: 'immediate' });
   assert.equal((await c.sync()).status, 'applied');
-  s.cli(['builds', 'disable', '--app-id', APP, '--build-id', String(b.build_id)]);
+  s.cli(['builds', 'disable', '--app-id', APP, '--build-id', String(b.build_id), '--force']);
   assert.deepEqual(await c.sync(), { status: 'rolled_back_to_builtin' });
   assert.equal(u.names().at(-1), 'reset');
 
@@ -172,4 +172,26 @@ test('rollback to builtin resets the plugin; a rolled-back bundle is reported', 
   u2.cur = { id: 'builtin', version: 'builtin' };
   await c2.notifyAppReady();
   assert.equal(stats(build1).rolled_back, before + 1);
+});
+
+test('platform and native version come from Capacitor when not configured', async () => {
+  s.writeBuild('limited', { 'index.html': '<html>limited</html>' });
+  const b = s.cli(['live-update', 'upload-artifact', '--app-id', APP, '--build-dir', 'limited', '--signing-key', 'liveship_private.pem',
+    '--version', '1.4.0', '--channel', 'limited', '--create-channel']);
+  s.cli(['builds', 'set-native-versions', '--app-id', APP, '--build-id', String(b.build_id), '--ios-min', '2.0', '--android-min', '2.0']);
+  const bare = (u) => new LiveshipUpdater({ serverUrl: s.url, appId: APP, publicKey, updater: u, channel: 'limited' });
+  // No platform known: a limited build is not offered.
+  assert.deepEqual(await bare(new FakeUpdater('dev-web')).sync(), { status: 'up_to_date' });
+  globalThis.Capacitor = { getPlatform: () => 'ios' };
+  try {
+    // The plugin reports native 2.0.0: allowed.
+    const r = await bare(new FakeUpdater('dev-ios')).sync();
+    assert.equal(r.status, 'scheduled');
+    assert.equal(r.buildId, b.build_id);
+    // An older binary (explicit nativeVersion wins) is not.
+    const old = new LiveshipUpdater({ serverUrl: s.url, appId: APP, publicKey, updater: new FakeUpdater('dev-old'), channel: 'limited', nativeVersion: '1.9' });
+    assert.deepEqual(await old.sync(), { status: 'up_to_date' });
+  } finally {
+    delete globalThis.Capacitor;
+  }
 });

@@ -1,0 +1,178 @@
+//! `liveship apps create | list | show | update`.
+
+use crate::keyfile::public_key_pems;
+use crate::output::{Failure, Output};
+use crate::remote::{runtime, when, AppArg, Remote};
+use anyhow::anyhow;
+use clap::{Args, Subcommand};
+use liveship_core::domain::AppId;
+use liveship_core::keys::PublicKey;
+use liveship_core::model::App;
+use liveship_core::wire::{AppList, CreateApp, PatchApp};
+use reqwest::Method;
+use serde_json::{json, Value};
+
+#[derive(Debug, Subcommand)]
+pub enum AppsCmd {
+    /// Create an app (needs a global admin token).
+    Create(CreateAppArgs),
+    /// List the apps this token may see.
+    List(ListArgs),
+    /// Show an app: its public keys and default channel.
+    Show(ShowArgs),
+    /// Change an app's public keys or default channel (needs admin).
+    Update(UpdateArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CreateAppArgs {
+    /// The new app's id, such as com.example.app (Capacitor's appId).
+    #[arg(long)]
+    app_id: AppId,
+    /// Public key (path or PEM) that must sign every build; repeat for several.
+    #[arg(long, value_name = "PEM", allow_hyphen_values = true)]
+    public_key: Vec<String>,
+    /// Channel for devices that name none [default: production].
+    #[arg(long)]
+    default_channel: Option<String>,
+    #[command(flatten)]
+    remote: Remote,
+}
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    #[command(flatten)]
+    remote: Remote,
+}
+
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    #[command(flatten)]
+    app: AppArg,
+    #[command(flatten)]
+    remote: Remote,
+}
+
+#[derive(Debug, Args)]
+pub struct UpdateArgs {
+    #[command(flatten)]
+    app: AppArg,
+    /// Replace the public keys with these (path or PEM; repeat for several,
+    /// for example the old and the new key while apps move to the new one).
+    #[arg(
+        long,
+        value_name = "PEM",
+        allow_hyphen_values = true,
+        conflicts_with = "no_public_keys"
+    )]
+    public_key: Vec<String>,
+    /// Remove every public key: unsigned builds are accepted again.
+    #[arg(long)]
+    no_public_keys: bool,
+    /// Channel for devices that name none.
+    #[arg(long)]
+    default_channel: Option<String>,
+    #[command(flatten)]
+    remote: Remote,
+}
+
+fn describe(app: &App) -> Vec<String> {
+    let mut lines = vec![
+        format!("App {}", app.app_id),
+        format!("  created          {}", when(app.created_at)),
+        format!("  default channel  {}", app.default_channel),
+    ];
+    if app.public_keys.is_empty() {
+        lines.push("  public keys      none: builds need not be signed".into());
+    }
+    for pem in &app.public_keys {
+        let id = PublicKey::from_pem(pem).map_or("(unreadable)".into(), |k| k.key_id().to_string());
+        lines.push(format!("  public key       {id}"));
+    }
+    lines
+}
+
+pub fn apps(cmd: AppsCmd, out: &Output) -> Result<Value, Failure> {
+    match cmd {
+        AppsCmd::Create(a) => {
+            let api = a.remote.api()?;
+            let body = CreateApp {
+                app_id: a.app_id,
+                public_keys: public_key_pems(&a.public_key)?,
+                default_channel: a.default_channel,
+            };
+            let app: App = runtime()?.block_on(api.json(Method::POST, "/v1/apps", Some(&body)))?;
+            out.say(format!(
+                "Created app {} ({} public key(s); builds {} be signed)",
+                app.app_id,
+                app.public_keys.len(),
+                if app.public_keys.is_empty() {
+                    "need not"
+                } else {
+                    "must"
+                }
+            ));
+            Ok(json!({"command": "apps create", "app": app}))
+        }
+        AppsCmd::List(a) => {
+            let api = a.remote.api()?;
+            let list: AppList =
+                runtime()?.block_on(api.json::<(), _>(Method::GET, "/v1/apps", None))?;
+            out.say(format!(
+                "{:<40} {:<16} {:>4}  CREATED",
+                "APP", "DEFAULT CHANNEL", "KEYS"
+            ));
+            for app in &list.apps {
+                out.say(format!(
+                    "{:<40} {:<16} {:>4}  {}",
+                    app.app_id.as_str(),
+                    app.default_channel,
+                    app.public_keys.len(),
+                    when(app.created_at)
+                ));
+            }
+            Ok(json!({"command": "apps list", "apps": list.apps}))
+        }
+        AppsCmd::Show(a) => {
+            let api = a.remote.api()?;
+            let app: App = runtime()?.block_on(api.json::<(), _>(
+                Method::GET,
+                &format!("/v1/apps/{}", a.app.app_id),
+                None,
+            ))?;
+            for line in describe(&app) {
+                out.say(line);
+            }
+            Ok(json!({"command": "apps show", "app": app}))
+        }
+        AppsCmd::Update(a) => {
+            let public_keys = if a.no_public_keys {
+                Some(Vec::new())
+            } else if a.public_key.is_empty() {
+                None
+            } else {
+                Some(public_key_pems(&a.public_key)?)
+            };
+            if public_keys.is_none() && a.default_channel.is_none() {
+                return Err(anyhow!(
+                    "nothing to change: give --public-key, --no-public-keys or --default-channel"
+                )
+                .into());
+            }
+            let api = a.remote.api()?;
+            let body = PatchApp {
+                public_keys,
+                default_channel: a.default_channel,
+            };
+            let app: App = runtime()?.block_on(api.json(
+                Method::PATCH,
+                &format!("/v1/apps/{}", a.app.app_id),
+                Some(&body),
+            ))?;
+            for line in describe(&app) {
+                out.say(line);
+            }
+            Ok(json!({"command": "apps update", "app": app}))
+        }
+    }
+}

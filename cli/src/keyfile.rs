@@ -1,0 +1,40 @@
+//! Reading keys given on the command line: a path to a PEM file, or the PEM
+//! text itself (as CI secrets usually hold it).
+
+use anyhow::Context;
+use liveship_core::keys::{looks_like_pem, PublicKey, SigningKey};
+
+/// A key argument is PEM text when it contains a PEM header, else a path.
+pub fn load_key_from(arg: &str, what: &str) -> anyhow::Result<String> {
+    if looks_like_pem(arg) {
+        return Ok(arg.to_owned());
+    }
+    std::fs::read_to_string(arg).with_context(|| {
+        format!(
+            "cannot read {what} file {arg:?} (pass a path to the PEM file or the PEM text itself)"
+        )
+    })
+}
+
+/// The private key of `--signing-key`.
+pub fn load_signing_key(arg: &str) -> anyhow::Result<SigningKey> {
+    let text = load_key_from(arg, "signing key")?;
+    SigningKey::from_pem(&text).context("--signing-key")
+}
+
+/// The public key of `--public-key`.
+pub fn load_public_key(arg: &str) -> anyhow::Result<PublicKey> {
+    let text = load_key_from(arg, "public key")?;
+    PublicKey::from_pem(&text).context("--public-key")
+}
+
+/// Reads and checks public keys, returning their PEM text.
+pub fn public_key_pems(args: &[String]) -> anyhow::Result<Vec<String>> {
+    args.iter()
+        .map(|k| {
+            let pem = load_key_from(k, "public key")?;
+            PublicKey::from_pem(&pem).context("--public-key")?;
+            Ok(pem)
+        })
+        .collect()
+}
