@@ -76,7 +76,12 @@ def main():
             "--version", "1.0.0", "--channel", "production")
         base = [a.st, "run", f"{url}/v1/openapi.json", "--url", url, "--checks", "all",
                 "--exclude-checks", "negative_data_rejection", "--max-examples", str(a.max_examples),
-                "--max-time", str(a.max_time), "--workers", "2", "--warnings", "off", "--no-color",
+                "--max-time", str(a.max_time),
+                # One worker: with two, Schemathesis 4.32.5's coverage phase
+                # sometimes crashes inside itself (a KeyError on its own source
+                # lines, then "AST constructor recursion depth mismatch"), on
+                # whichever operation is being covered; --max-time bounds each pass.
+                "--workers", "1", "--warnings", "off", "--no-color",
                 "--seed", "20261123"]
         auth = ["-H", f"Authorization: Bearer {ADMIN}"]
         crypto_excl = [x for name in CRYPTO for x in ("--exclude-name", name)]

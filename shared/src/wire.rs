@@ -186,6 +186,7 @@ pub struct Deploy {
 #[serde(deny_unknown_fields)]
 pub struct CreateChannel {
     /// Channel name: 1-64 letters, digits, `.`, `_` or `-`.
+    #[schema(pattern = "^[A-Za-z0-9._-]{1,64}$")]
     pub name: String,
     /// Let devices switch themselves to this channel.
     #[serde(default)]
@@ -201,6 +202,7 @@ pub struct PatchApp {
     pub public_keys: Option<Vec<String>>,
     /// The channel devices that name none follow.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(pattern = "^[A-Za-z0-9._-]{1,64}$")]
     pub default_channel: Option<String>,
 }
 
