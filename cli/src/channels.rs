@@ -1,15 +1,14 @@
 //! Release commands on channels: `deploy`, `rollback`, and `channels list |
 //! create | delete`.
 
-use crate::client::Api;
 use crate::output::{Failure, Output};
-use crate::remote::{resolve_build, runtime, when, AppArg, Remote};
+use crate::remote::{deploy_to, resolve_build, runtime, when, AppArg, Remote};
 use anyhow::Context;
 use clap::{Args, Subcommand};
 use liveship_core::domain::AppId;
 use liveship_core::env;
 use liveship_core::model::Channel;
-use liveship_core::wire::{ChannelList, CreateChannel, Deploy};
+use liveship_core::wire::{ChannelList, CreateChannel};
 use reqwest::Method;
 use serde_json::{json, Value};
 
@@ -93,31 +92,6 @@ pub struct NamedChannel {
     channel: String,
     #[command(flatten)]
     remote: Remote,
-}
-
-/// Points a channel at a build (the call `deploy` and `upload-artifact
-/// --channel` make).
-pub async fn deploy_to(
-    api: &Api,
-    app: &AppId,
-    channel: &str,
-    build_id: u64,
-    rollout: Option<u8>,
-    allow_self_assign: Option<bool>,
-    create_channel: bool,
-) -> anyhow::Result<Channel> {
-    let body = Deploy {
-        build_id,
-        rollout_percent: rollout,
-        allow_self_assign,
-        create_channel: create_channel.then_some(true),
-    };
-    api.json(
-        Method::PUT,
-        &format!("/v1/apps/{app}/channels/{channel}"),
-        Some(&body),
-    )
-    .await
 }
 
 pub fn deploy(a: DeployArgs, out: &Output) -> Result<Value, Failure> {

@@ -1,12 +1,11 @@
 //! Publishing builds to a server: Appflow's `live-update upload-artifact`
 //! and `register-artifact`.
 
-use crate::channels::deploy_to;
 use crate::client::ServerError;
 use crate::keyfile::load_signing_key;
 use crate::output::{Failure, Output};
 use crate::progress;
-use crate::remote::{runtime, Remote};
+use crate::remote::{deploy_to, runtime, Remote};
 use anyhow::{anyhow, bail, Context};
 use clap::{Args, ValueEnum};
 use futures::StreamExt;

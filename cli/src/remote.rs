@@ -8,7 +8,8 @@ use anyhow::Context;
 use clap::Args;
 use liveship_core::domain::AppId;
 use liveship_core::env;
-use liveship_core::model::Build;
+use liveship_core::model::{Build, Channel};
+use liveship_core::wire::Deploy;
 use reqwest::Method;
 
 /// Where the server is and how to authenticate (every server command).
@@ -68,6 +69,31 @@ pub fn build_path(app: &AppId, build: &str) -> String {
 pub async fn resolve_build(api: &Api, app: &AppId, build: &str) -> anyhow::Result<Build> {
     api.json::<(), _>(Method::GET, &build_path(app, build), None)
         .await
+}
+
+/// Points a channel at a build (the call `deploy` and `upload-artifact
+/// --channel` make).
+pub async fn deploy_to(
+    api: &Api,
+    app: &AppId,
+    channel: &str,
+    build_id: u64,
+    rollout: Option<u8>,
+    allow_self_assign: Option<bool>,
+    create_channel: bool,
+) -> anyhow::Result<Channel> {
+    let body = Deploy {
+        build_id,
+        rollout_percent: rollout,
+        allow_self_assign,
+        create_channel: create_channel.then_some(true),
+    };
+    api.json(
+        Method::PUT,
+        &format!("/v1/apps/{app}/channels/{channel}"),
+        Some(&body),
+    )
+    .await
 }
 
 /// A Unix time as `2026-11-23 19:48 UTC`.
