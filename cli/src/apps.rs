@@ -17,7 +17,7 @@ pub enum AppsCmd {
     /// Create an app (needs a global admin token).
     Create(CreateAppArgs),
     /// List the apps this token may see.
-    List(ListArgs),
+    List(Remote),
     /// Show an app: its public keys and default channel.
     Show(ShowArgs),
     /// Change an app's public keys or default channel (needs admin).
@@ -35,12 +35,6 @@ pub struct CreateAppArgs {
     /// Channel for devices that name none [default: production].
     #[arg(long)]
     default_channel: Option<String>,
-    #[command(flatten)]
-    remote: Remote,
-}
-
-#[derive(Debug, Args)]
-pub struct ListArgs {
     #[command(flatten)]
     remote: Remote,
 }
@@ -114,8 +108,8 @@ pub fn apps(cmd: AppsCmd, out: &Output) -> Result<Value, Failure> {
             ));
             Ok(json!({"command": "apps create", "app": app}))
         }
-        AppsCmd::List(a) => {
-            let api = a.remote.api()?;
+        AppsCmd::List(remote) => {
+            let api = remote.api()?;
             let list: AppList =
                 runtime()?.block_on(api.json::<(), _>(Method::GET, "/v1/apps", None))?;
             out.say(format!(

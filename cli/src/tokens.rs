@@ -14,7 +14,7 @@ pub enum TokensCmd {
     /// Create a token; its secret is printed once.
     Create(CreateTokenArgs),
     /// List tokens: name, scopes, app, created, last used (never a secret).
-    List(ListArgs),
+    List(Remote),
     /// Revoke a token; it stops working at once.
     Revoke(TokenIdArgs),
     /// Replace a token with a new secret (same name, app and scopes); the
@@ -33,12 +33,6 @@ pub struct CreateTokenArgs {
     /// Comma-separated: admin, upload, deploy.
     #[arg(long, value_delimiter = ',', required = true)]
     scopes: Vec<Scope>,
-    #[command(flatten)]
-    remote: Remote,
-}
-
-#[derive(Debug, Args)]
-pub struct ListArgs {
     #[command(flatten)]
     remote: Remote,
 }
@@ -80,8 +74,8 @@ pub fn tokens(cmd: TokensCmd, out: &Output) -> Result<Value, Failure> {
                 json!({"command": "tokens create", "id": t.id, "name": t.name, "app_id": t.app_id, "scopes": t.scopes, "token": t.token}),
             )
         }
-        TokensCmd::List(a) => {
-            let api = a.remote.api()?;
+        TokensCmd::List(remote) => {
+            let api = remote.api()?;
             let list: TokenList =
                 runtime()?.block_on(api.json::<(), _>(Method::GET, "/v1/tokens", None))?;
             out.say(format!(

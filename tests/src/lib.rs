@@ -357,3 +357,30 @@ impl Drop for Server {
         let _ = fs::remove_file(&self.stderr_path);
     }
 }
+
+/// A plain enabled, unsigned, limit-free build record of `app` (for tests
+/// that drive the lookup rules or a store directly).
+pub fn build_record(
+    app: &liveship_core::domain::AppId,
+    id: u64,
+    version: &str,
+) -> liveship_core::model::Build {
+    use liveship_core::model::{ArtifactType, Build, Commit, NativeLimits};
+    Build {
+        id,
+        app_id: app.clone(),
+        version: liveship_core::domain::BuildVersion::new(version).expect("a valid version"),
+        artifact_type: ArtifactType::Manifest,
+        artifact_url: None,
+        manifest_sha256: liveship_core::hash::Sha256Digest::of(version.as_bytes()),
+        zip: None,
+        file_count: 1,
+        total_size: 1,
+        key_id: None,
+        commit: Commit::default(),
+        mandatory: false,
+        disabled: false,
+        native: NativeLimits::new(),
+        created_at: liveship_core::model::now(),
+    }
+}

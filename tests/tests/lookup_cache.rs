@@ -8,10 +8,11 @@ use axum::http::Request;
 use liveship_core::domain::{AppId, BuildVersion};
 use liveship_core::hash::Sha256Digest;
 use liveship_core::http::{cache::LookupCache, device_router, DeviceState, Urls};
-use liveship_core::model::{now, App, ArtifactType, Build, Channel, Commit, Token};
+use liveship_core::model::{now, App, Build, Channel, Token};
 use liveship_core::store::fs::FsBlobs;
 use liveship_core::store::sqlite::SqliteRecords;
 use liveship_core::store::{BuildCounts, RecordRead, RecordWrite, StoreError};
+use liveship_tests::build_record;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -108,23 +109,7 @@ async fn concurrent_misses_read_the_store_once() {
         .await
         .unwrap();
     records
-        .insert_build(Build {
-            id: 0,
-            app_id: app.clone(),
-            version: BuildVersion::new("1.0.0").unwrap(),
-            artifact_type: ArtifactType::Manifest,
-            artifact_url: None,
-            manifest_sha256: Sha256Digest::of(b"m"),
-            zip: None,
-            file_count: 1,
-            total_size: 1,
-            key_id: None,
-            commit: Commit::default(),
-            mandatory: false,
-            disabled: false,
-            native: Default::default(),
-            created_at: now(),
-        })
+        .insert_build(build_record(&app, 0, "1.0.0"))
         .await
         .unwrap();
     let mut ch = Channel::new(app.clone(), "production");

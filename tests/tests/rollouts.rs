@@ -6,10 +6,10 @@
 //! rollout never gets its build, widening never drops a device, and every
 //! device gets what the model says.
 
-use liveship_core::domain::{AppId, BuildVersion};
-use liveship_core::hash::Sha256Digest;
+use liveship_core::domain::AppId;
 use liveship_core::lookup::{decide, in_rollout, Decision, DeviceQuery};
-use liveship_core::model::{ArtifactType, Build, Channel, Commit, NativeLimits};
+use liveship_core::model::{Build, Channel};
+use liveship_tests::build_record;
 use proptest::collection::vec;
 use proptest::prelude::*;
 use std::collections::HashMap;
@@ -32,23 +32,7 @@ fn op() -> impl Strategy<Value = Op> {
 }
 
 fn build(id: u64) -> Build {
-    Build {
-        id,
-        app_id: AppId::new("a").unwrap(),
-        version: BuildVersion::new(format!("1.0.{id}")).unwrap(),
-        artifact_type: ArtifactType::Manifest,
-        artifact_url: None,
-        manifest_sha256: Sha256Digest::of(b""),
-        zip: None,
-        file_count: 1,
-        total_size: 1,
-        key_id: None,
-        commit: Commit::default(),
-        mandatory: false,
-        disabled: false,
-        native: NativeLimits::new(),
-        created_at: 0,
-    }
+    build_record(&AppId::new("a").unwrap(), id, &format!("1.0.{id}"))
 }
 
 /// What the model says a device gets: newest rollout first, each build

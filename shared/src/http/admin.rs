@@ -1,15 +1,14 @@
 //! Ops handlers: listing, changing and removing apps, tokens and channels.
 //! Every one is the call the CLI (and the console) makes.
 
-use super::ci::{access, check_channel_name, new_secret, token_record};
+use super::ci::{access, check_channel_name, issue_token};
 use super::error::read_json;
 use super::{authenticate, forbidden, ApiError, CiState, Json, JSON_LIMIT};
 use crate::domain::AppId;
 use crate::keys::PublicKey;
 use crate::model::{App, Channel, Scope, Token};
 use crate::wire::{
-    AppList, CreateChannel, CreatedToken, ErrorBody, PatchApp, RevokedToken, RotatedToken,
-    TokenInfo, TokenList,
+    AppList, CreateChannel, ErrorBody, PatchApp, RevokedToken, RotatedToken, TokenInfo, TokenList,
 };
 use axum::body::Body;
 use axum::extract::{Path, State};
@@ -167,24 +166,16 @@ pub(super) async fn rotate_token(
 ) -> Result<impl IntoResponse, ApiError> {
     let caller = token_admin(&s, &headers).await?;
     let old = administered(&s, &caller, &id).await?;
-    let secret = new_secret()?;
-    let new = token_record(&secret, &old.name, old.app_id.clone(), old.scopes.clone());
     // The replacement exists before the old one goes, so a failure between
     // the two leaves both valid (retry revokes), never neither.
-    s.records.create_token(&new).await?;
+    let token = issue_token(&s, &old.name, old.app_id.clone(), old.scopes.clone()).await?;
     s.records.delete_token(&old.secret_sha256).await?;
-    tracing::info!(token_id = %new.id, replaces = %old.id, by = %caller.id, "token rotated");
+    tracing::info!(token_id = %token.id, replaces = %old.id, by = %caller.id, "token rotated");
     Ok((
         StatusCode::CREATED,
         Json(RotatedToken {
             replaces: old.id,
-            token: CreatedToken {
-                id: new.id,
-                name: new.name,
-                app_id: new.app_id,
-                scopes: new.scopes,
-                token: secret,
-            },
+            token,
         }),
     ))
 }

@@ -131,23 +131,32 @@ pub(super) async fn create_token(
     if let Some(app) = &req.app_id {
         load_app(&*s.records, app.as_str()).await?;
     }
-    let secret = new_secret()?;
     let mut scopes = req.scopes;
     scopes.sort();
     scopes.dedup();
-    let token = token_record(&secret, &req.name, req.app_id, scopes);
+    let created = issue_token(&s, &req.name, req.app_id, scopes).await?;
+    tracing::info!(token_id = %created.id, "token created");
+    Ok((StatusCode::CREATED, Json(created)))
+}
+
+/// Makes and stores a new token; the answer carries its secret, the only
+/// time it is ever shown (only its hash is stored).
+pub(super) async fn issue_token(
+    s: &CiState,
+    name: &str,
+    app_id: Option<AppId>,
+    scopes: Vec<Scope>,
+) -> Result<CreatedToken, ApiError> {
+    let secret = new_secret()?;
+    let token = token_record(&secret, name, app_id, scopes);
     s.records.create_token(&token).await?;
-    tracing::info!(token_id = %token.id, "token created");
-    Ok((
-        StatusCode::CREATED,
-        Json(CreatedToken {
-            id: token.id,
-            name: token.name,
-            app_id: token.app_id,
-            scopes: token.scopes,
-            token: secret,
-        }),
-    ))
+    Ok(CreatedToken {
+        id: token.id,
+        name: token.name,
+        app_id: token.app_id,
+        scopes: token.scopes,
+        token: secret,
+    })
 }
 
 #[utoipa::path(post, path = "/v1/apps/{app}/uploads", params(("app" = AppId, Path, description = "The app id")), request_body = UploadsRequest,

@@ -147,6 +147,21 @@ fn is_conditional_failure<E: std::fmt::Debug, R: std::fmt::Debug>(e: &SdkError<E
     format!("{e:?}").contains("ConditionalCheckFailed")
 }
 
+/// The outcome of a conditional write: true when it was applied, false when
+/// its condition did not hold (another writer got there first, or the item
+/// is not in the state the write expects).
+fn applied<T, E, R>(r: Result<T, SdkError<E, R>>, context: &'static str) -> Result<bool, StoreError>
+where
+    E: std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    match r {
+        Ok(_) => Ok(true),
+        Err(e) if is_conditional_failure(&e) => Ok(false),
+        Err(e) => Err(ddb_err(context)(e)),
+    }
+}
+
 impl DynamoRecords {
     /// A store over tables named `{prefix}apps`, `{prefix}builds`, ...
     pub fn new(client: Client, prefix: impl Into<String>) -> Self {
@@ -591,11 +606,7 @@ impl RecordWrite for DynamoRecords {
             .condition_expression("attribute_exists(build_id)")
             .send()
             .await;
-        match r {
-            Ok(_) => Ok(true),
-            Err(e) if is_conditional_failure(&e) => Ok(false),
-            Err(e) => Err(ddb_err("updating a build")(e)),
-        }
+        applied(r, "updating a build")
     }
 
     async fn put_channel(&self, channel: &Channel) -> Result<bool, StoreError> {
@@ -613,11 +624,7 @@ impl RecordWrite for DynamoRecords {
             req.condition_expression("revision = :expected")
                 .expression_attribute_values(":expected", n(channel.revision))
         };
-        match req.send().await {
-            Ok(_) => Ok(true),
-            Err(e) if is_conditional_failure(&e) => Ok(false),
-            Err(e) => Err(ddb_err("storing a channel")(e)),
-        }
+        applied(req.send().await, "storing a channel")
     }
 
     async fn delete_channel(&self, channel: &Channel) -> Result<bool, StoreError> {
@@ -631,11 +638,7 @@ impl RecordWrite for DynamoRecords {
             .expression_attribute_values(":expected", n(channel.revision))
             .send()
             .await;
-        match r {
-            Ok(_) => Ok(true),
-            Err(e) if is_conditional_failure(&e) => Ok(false),
-            Err(e) => Err(ddb_err("deleting a channel")(e)),
-        }
+        applied(r, "deleting a channel")
     }
 
     async fn update_app(&self, app: &App) -> Result<bool, StoreError> {
@@ -648,11 +651,7 @@ impl RecordWrite for DynamoRecords {
             .condition_expression("attribute_exists(app_id)")
             .send()
             .await;
-        match r {
-            Ok(_) => Ok(true),
-            Err(e) if is_conditional_failure(&e) => Ok(false),
-            Err(e) => Err(ddb_err("updating an app")(e)),
-        }
+        applied(r, "updating an app")
     }
 
     async fn delete_token(&self, secret_sha256: &Sha256Digest) -> Result<bool, StoreError> {
@@ -683,11 +682,8 @@ impl RecordWrite for DynamoRecords {
             .expression_attribute_values(":at", n(at))
             .send()
             .await;
-        match r {
-            Ok(_) => Ok(()),
-            Err(e) if is_conditional_failure(&e) => Ok(()),
-            Err(e) => Err(ddb_err("noting a token's use")(e)),
-        }
+        // A revoked token's condition fails: nothing to note.
+        applied(r, "noting a token's use").map(|_| ())
     }
 }
 
