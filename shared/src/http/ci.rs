@@ -662,22 +662,26 @@ pub(super) async fn list_channels(
 }
 
 /// Reads, changes and compare-and-sets a channel until it wins (bounded).
+/// A channel that does not exist is created only with `create`; otherwise
+/// the answer is `None`, decided on the same read the change applies to, so
+/// a channel deleted meanwhile is never brought back.
 async fn update_channel(
     s: &CiState,
     app: &AppId,
     name: &str,
+    create: bool,
     change: impl Fn(&mut Channel) -> Result<(), ApiError>,
-) -> Result<Channel, ApiError> {
+) -> Result<Option<Channel>, ApiError> {
     for attempt in 0..64u32 {
-        let mut ch = s
-            .records
-            .channel(app, name)
-            .await?
-            .unwrap_or_else(|| Channel::new(app.clone(), name));
+        let mut ch = match s.records.channel(app, name).await? {
+            Some(ch) => ch,
+            None if create => Channel::new(app.clone(), name),
+            None => return Ok(None),
+        };
         change(&mut ch)?;
         if s.records.put_channel(&ch).await? {
             ch.revision += 1;
-            return Ok(ch);
+            return Ok(Some(ch));
         }
         tokio::time::sleep(std::time::Duration::from_millis(
             u64::from(attempt.min(10)) * 2,
@@ -716,7 +720,15 @@ pub(super) async fn deploy(
         ));
     }
     let may_create = req.create_channel == Some(true) || channel == app.default_channel;
-    if !may_create && s.records.channel(&app_id, &channel).await?.is_none() {
+    let Some(ch) = update_channel(&s, &app_id, &channel, may_create, |ch| {
+        ch.deploy(build.id, pct, now());
+        if let Some(a) = req.allow_self_assign {
+            ch.allow_self_assign = a;
+        }
+        Ok(())
+    })
+    .await?
+    else {
         let names: Vec<String> = s
             .records
             .channels(&app_id)
@@ -733,15 +745,7 @@ pub(super) async fn deploy(
             ),
         )
         .with_details(serde_json::json!({ "channels": names })));
-    }
-    let ch = update_channel(&s, &app_id, &channel, |ch| {
-        ch.deploy(build.id, pct, now());
-        if let Some(a) = req.allow_self_assign {
-            ch.allow_self_assign = a;
-        }
-        Ok(())
-    })
-    .await?;
+    };
     tracing::info!(app = %app_id, channel = %channel, build = build.id, rollout = pct, "deployed");
     Ok(Json(ch))
 }
@@ -755,12 +759,7 @@ pub(super) async fn rollback(
 ) -> Result<Json<Channel>, ApiError> {
     let app_id = access(&s, &headers, &app, Scope::Deploy).await?.app_id;
     check_channel_name(&channel)?;
-    if s.records.channel(&app_id, &channel).await?.is_none() {
-        return Err(ApiError::not_found(format!(
-            "app {app_id} has no channel {channel:?}"
-        )));
-    }
-    let ch = update_channel(&s, &app_id, &channel, |ch| {
+    let ch = update_channel(&s, &app_id, &channel, false, |ch| {
         if ch.rollback(now()) {
             Ok(())
         } else {
@@ -770,7 +769,8 @@ pub(super) async fn rollback(
             )))
         }
     })
-    .await?;
+    .await?
+    .ok_or_else(|| ApiError::not_found(format!("app {app_id} has no channel {channel:?}")))?;
     tracing::info!(app = %app_id, channel = %channel, "rolled back");
     Ok(Json(ch))
 }
