@@ -34,6 +34,7 @@ locals {
     "POST /capgo/channel_self"                         = { function = "download-complete" }
     "PUT /capgo/channel_self"                          = { function = "download-complete" }
     "GET /capgo/channel_self"                          = { function = "download-complete" }
+    "DELETE /capgo/channel_self"                       = { function = "download-complete" }
     "GET /build/latest"                                = { function = "latest" }
     "GET /build/download"                              = { function = "latest" }
     "GET /build/download/complete"                     = { function = "download-complete" }

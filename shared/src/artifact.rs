@@ -11,7 +11,7 @@
 
 use crate::domain::{AppId, BuildVersion};
 use crate::fsutil::write_atomic;
-use crate::hash::{hash_file, hash_reader, Sha256Digest};
+use crate::hash::{hash_file_with_crc32, hash_reader, Sha256Digest};
 use crate::keys::SigningKey;
 use crate::manifest::{
     FileEntry, Manifest, ManifestDocument, ManifestError, Trust, Verified, Verifier, VerifyError,
@@ -295,8 +295,12 @@ pub fn bundle(
         zip.finish().map_err(io_at(req.zip_path))?;
         inner
     };
-    let (sha256, size) = hash_file(tmp.path()).map_err(io_at(tmp.path()))?;
-    let zip_info = ZipInfo { sha256, size };
+    let (sha256, size, crc32) = hash_file_with_crc32(tmp.path()).map_err(io_at(tmp.path()))?;
+    let zip_info = ZipInfo {
+        sha256,
+        size,
+        crc32: Some(crc32),
+    };
     let outer = inner.with_zip(zip_info);
     #[cfg(unix)]
     {
@@ -548,8 +552,11 @@ fn check_outer(
             "it carries no zip hash (was it made by generate-manifest?)".into(),
         )
     })?;
-    let (sha256, size) = hash_file(path).map_err(io_at(path))?;
-    if sha256 != expected.sha256 || size != expected.size {
+    let (sha256, size, crc32) = hash_file_with_crc32(path).map_err(io_at(path))?;
+    if sha256 != expected.sha256
+        || size != expected.size
+        || expected.crc32.is_some_and(|c| c != crc32)
+    {
         return Err(ArtifactError::OuterMismatch(format!(
             "the zip has sha256 {sha256} and {size} bytes; the manifest expects {} and {} bytes",
             expected.sha256, expected.size
@@ -561,7 +568,11 @@ fn check_outer(
             "its file list, app id or version differs from the manifest inside the zip".into(),
         ));
     }
-    Ok(ZipInfo { sha256, size })
+    Ok(ZipInfo {
+        sha256,
+        size,
+        crc32: Some(crc32),
+    })
 }
 
 /// Extracts a verified artifact into `dest` (which must not exist, or be an

@@ -120,6 +120,70 @@ pub fn hash_file(path: &Path) -> io::Result<(Sha256Digest, u64)> {
     hash_reader(File::open(path)?, |_| {})
 }
 
+/// A CRC-32 (IEEE) of a whole file, written as 8 lowercase hex characters.
+///
+/// Not a security property: older lines of the stock capgo updater plugin
+/// check a zip download against it (`String.format("%08x")` of
+/// `java.util.zip.CRC32`), so the server must be able to send it.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Crc32(pub u32);
+
+/// Text that is not 8 lowercase hex characters.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?} is not a CRC-32: expected 8 lowercase hex characters")]
+pub struct Crc32ParseError(pub String);
+
+impl Crc32 {
+    /// The CRC-32 of `bytes`.
+    pub fn of(bytes: &[u8]) -> Self {
+        Self(crc32fast::hash(bytes))
+    }
+
+    /// Lowercase hex, zero-padded to 8 characters, as the capgo plugin writes it.
+    pub fn to_hex(&self) -> String {
+        format!("{:08x}", self.0)
+    }
+}
+
+impl fmt::Display for Crc32 {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_hex())
+    }
+}
+
+impl fmt::Debug for Crc32 {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Crc32({})", self.to_hex())
+    }
+}
+
+impl TryFrom<String> for Crc32 {
+    type Error = Crc32ParseError;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        if s.len() != 8 || !s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+            return Err(Crc32ParseError(s));
+        }
+        u32::from_str_radix(&s, 16)
+            .map(Self)
+            .map_err(|_| Crc32ParseError(s))
+    }
+}
+
+impl From<Crc32> for String {
+    fn from(c: Crc32) -> String {
+        c.to_hex()
+    }
+}
+
+/// SHA-256, size and CRC-32 of a file in one streaming pass (what a zip
+/// artifact is described by).
+pub fn hash_file_with_crc32(path: &Path) -> io::Result<(Sha256Digest, u64, Crc32)> {
+    let mut crc = crc32fast::Hasher::new();
+    let (sha, size) = hash_reader(File::open(path)?, |chunk| crc.update(chunk))?;
+    Ok((sha, size, Crc32(crc.finalize())))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -143,6 +207,22 @@ mod tests {
         assert!(Sha256Digest::from_hex(&d.to_hex().to_uppercase()).is_err());
         assert!(Sha256Digest::from_hex("abc").is_err());
         assert!(Sha256Digest::from_hex(&"g".repeat(64)).is_err());
+    }
+
+    #[test]
+    fn crc32_matches_java_format() {
+        // java.util.zip.CRC32 of "123456789" is 0xCBF43926 (the check value).
+        let c = Crc32::of(b"123456789");
+        assert_eq!(c.to_hex(), "cbf43926");
+        assert_eq!(Crc32::of(b"").to_hex(), "00000000");
+        assert_eq!(Crc32::try_from("cbf43926".to_owned()).unwrap(), c);
+        assert!(Crc32::try_from("CBF43926".to_owned()).is_err());
+        assert!(Crc32::try_from("cbf4392".to_owned()).is_err());
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("f");
+        std::fs::write(&p, b"123456789").unwrap();
+        let (sha, n, crc) = hash_file_with_crc32(&p).unwrap();
+        assert_eq!((sha, n, crc), (Sha256Digest::of(b"123456789"), 9, c));
     }
 
     #[test]

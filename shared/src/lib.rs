@@ -15,6 +15,7 @@
 pub mod artifact;
 #[cfg(feature = "aws")]
 pub mod aws;
+pub mod capgo;
 pub mod domain;
 pub mod env;
 pub mod fsutil;

@@ -101,9 +101,12 @@ pub fn rollout_bucket(device_id: &str, build_id: u64) -> u8 {
     (u64::from_be_bytes(first) % 100) as u8
 }
 
-/// True when the device is inside a rollout of `percent` for the build.
+/// True when the device is inside a rollout of `percent` for the build. A
+/// device without an id (the capgo plugin on iOS sends `""` when
+/// `identifierForVendor` is nil) is outside every partial rollout: all such
+/// devices would otherwise share one bucket and move together.
 pub fn in_rollout(device_id: &str, build_id: u64, percent: u8) -> bool {
-    percent >= 100 || rollout_bucket(device_id, build_id) < percent
+    percent >= 100 || (!device_id.is_empty() && rollout_bucket(device_id, build_id) < percent)
 }
 
 /// True when the build may be offered to this device.

@@ -13,7 +13,7 @@
 //! bytes, then parses them.
 
 use crate::domain::{AppId, BuildVersion};
-use crate::hash::Sha256Digest;
+use crate::hash::{Crc32, Sha256Digest};
 use crate::keys::{KeyId, PublicKey, SigningKey};
 use crate::paths::ManifestPath;
 use base64::engine::general_purpose::STANDARD as B64;
@@ -51,6 +51,11 @@ pub struct ZipInfo {
     pub sha256: Sha256Digest,
     /// Size of the zip file in bytes.
     pub size: u64,
+    /// CRC-32 of the whole zip file, for the stock plugin lines that check
+    /// only that (written by liveship 0.2 on; absent in older manifests).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, pattern = "^[0-9a-f]{8}$")]
+    pub crc32: Option<Crc32>,
 }
 
 /// A parsed, rule-checked manifest payload. Not trusted until verified.

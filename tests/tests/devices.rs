@@ -145,11 +145,16 @@ async fn capgo_updates_answers_what_the_plugin_parses() {
     .await;
     assert_eq!(answer["version"], "builtin", "{answer}");
 
-    // A channel that does not exist yet: nothing new, not an error.
+    // A channel that does not exist (deleted, or misspelt in the app's
+    // config): the app's default channel, not silence.
     let mut other = info(app, "dev-2", "builtin");
     other["defaultChannel"] = json!("nightly");
     let (status, answer) = post(&w, "/capgo/updates", other).await;
-    assert_eq!((status, answer["kind"].as_str()), (200, Some("up_to_date")));
+    assert_eq!(
+        (status, answer["version"].as_str()),
+        (200, Some("1.0.0")),
+        "{answer}"
+    );
 
     // Unknown app, malformed body.
     let (status, answer) = post(
@@ -173,6 +178,12 @@ async fn capgo_stats_accepts_single_and_batched_events() {
         let mut v = info(app, device, "1.0.0");
         v["action"] = json!(action);
         v["old_version_name"] = json!("builtin");
+        if action == "reset" {
+            // Back to built-in: `version_name` is builtin now, the bundle
+            // left is `old_version_name`.
+            v["version_name"] = json!("builtin");
+            v["old_version_name"] = json!("1.0.0");
+        }
         v
     };
     let (status, answer) = post(&w, "/capgo/stats", ev("set", "d1")).await;

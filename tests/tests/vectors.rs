@@ -42,6 +42,7 @@ fn vectors(
     let zipped = manifest.clone().with_zip(ZipInfo {
         sha256: Sha256Digest::of(b"zip"),
         size: 3,
+        crc32: None,
     });
     let mut tampered = manifest.sign(key);
     let mut changed = manifest.clone();

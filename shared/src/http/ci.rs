@@ -415,6 +415,10 @@ pub(super) async fn register_build(
         },
         _ => None,
     };
+    let zip = match (zip, &req.artifact_url) {
+        (Some(z), None) => Some(super::zipgen::with_crc32(&*s.blobs, &app_id, z).await?),
+        (z, _) => z,
+    };
     let build = Build {
         id: 0,
         app_id: app_id.clone(),

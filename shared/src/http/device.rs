@@ -247,19 +247,19 @@ async fn load_view(
     }))
 }
 
-/// Decides for one device on one channel; shared by every lookup route.
-pub(crate) async fn lookup(
-    s: &DeviceState,
-    app: &str,
-    channel: &str,
+/// Decides for one device in a channel view; shared by every lookup route
+/// and by the capgo stats route (which asks what a device was offered).
+/// Returns the decision and the build it names.
+pub(crate) async fn decide_in_view(
+    records: &dyn RecordRead,
+    view: &ChannelView,
     q: DeviceQuery,
     current: Option<&str>,
-) -> Result<Latest, ApiError> {
-    let view = channel_view(s, app, channel).await?;
+) -> Result<(Decision, Option<Build>), ApiError> {
     let app = &view.app.app_id;
-    let current_build = current_build_id(&*s.records, app, &view.builds, current).await?;
+    let current_build = current_build_id(records, app, &view.builds, current).await?;
     let extra = match current_build.filter(|id| !view.builds.contains_key(id)) {
-        Some(id) => s.records.build(app, id).await?,
+        Some(id) => records.build(app, id).await?,
         None => None,
     };
     let get = |id: u64| {
@@ -268,17 +268,59 @@ pub(crate) async fn lookup(
             .or(extra.as_ref().filter(|b| b.id == id))
     };
     let q = DeviceQuery { current_build, ..q };
-    match decide(&view.channel, get, &q) {
-        Decision::UpToDate => Ok(status_only("up_to_date")),
-        Decision::RollbackToBuiltin => Ok(status_only("rollback_to_builtin")),
-        Decision::Update {
-            build_id,
-            mandatory,
-        } => {
-            let build = get(build_id).ok_or_else(ApiError::internal)?;
-            offer(s, build, mandatory).await
+    let decision = decide(&view.channel, get, &q);
+    let build = match decision {
+        Decision::Update { build_id, .. } => {
+            Some(get(build_id).ok_or_else(ApiError::internal)?.clone())
         }
+        _ => None,
+    };
+    Ok((decision, build))
+}
+
+/// What a device on `channel` is offered, read from the record store
+/// without the lookup cache (the event routes have none).
+pub(crate) async fn offered_uncached(
+    records: Arc<dyn RecordRead>,
+    app: AppId,
+    channel: &str,
+    q: DeviceQuery,
+    current: Option<&str>,
+) -> Result<(Decision, Option<Build>), ApiError> {
+    let view = load_view(records.clone(), app, channel.to_owned()).await?;
+    decide_in_view(&*records, &view, q, current).await
+}
+
+/// Decides for one device on one channel and builds the answer, with the
+/// build it offers (if any).
+pub(crate) async fn lookup_with_build(
+    s: &DeviceState,
+    app: &str,
+    channel: &str,
+    q: DeviceQuery,
+    current: Option<&str>,
+) -> Result<(Latest, Option<Build>), ApiError> {
+    let view = channel_view(s, app, channel).await?;
+    match decide_in_view(&*s.records, &view, q, current).await? {
+        (Decision::UpToDate, _) => Ok((status_only("up_to_date"), None)),
+        (Decision::RollbackToBuiltin, _) => Ok((status_only("rollback_to_builtin"), None)),
+        (Decision::Update { mandatory, .. }, Some(build)) => {
+            let latest = offer(s, &build, mandatory).await?;
+            Ok((latest, Some(build)))
+        }
+        (Decision::Update { .. }, None) => Err(ApiError::internal()),
     }
+}
+
+/// Decides for one device on one channel; shared by every lookup route.
+pub(crate) async fn lookup(
+    s: &DeviceState,
+    app: &str,
+    channel: &str,
+    q: DeviceQuery,
+    current: Option<&str>,
+) -> Result<Latest, ApiError> {
+    Ok(lookup_with_build(s, app, channel, q, current).await?.0)
 }
 
 #[utoipa::path(get, path = "/v1/apps/{app}/channels/{channel}/latest", params(("app" = AppId, Path, description = "The app id"), ("channel" = String, Path, pattern = "^[A-Za-z0-9._-]{1,64}$", description = "The channel"), LatestQuery),

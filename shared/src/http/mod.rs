@@ -12,6 +12,7 @@
 
 mod admin;
 pub mod cache;
+mod capgo;
 mod ci;
 mod compat;
 mod device;
@@ -185,7 +186,7 @@ pub fn device_router(state: DeviceState) -> Router {
             get(device::latest),
         )
         .route("/v1/apps/{app}/files/{sha256}", get(device::get_file))
-        .route("/capgo/updates", post(compat::capgo_updates))
+        .route("/capgo/updates", post(capgo::capgo_updates))
         .route("/build/latest", get(compat::cartona_latest))
         .route("/build/download", get(compat::cartona_download))
         .layer(DefaultBodyLimit::max(JSON_LIMIT))
@@ -196,12 +197,13 @@ pub fn device_router(state: DeviceState) -> Router {
 pub fn event_router(state: EventState) -> Router {
     Router::new()
         .route("/v1/apps/{app}/events", post(device::event))
-        .route("/capgo/stats", post(compat::capgo_stats))
+        .route("/capgo/stats", post(capgo::capgo_stats))
         .route(
             "/capgo/channel_self",
-            post(compat::capgo_channel_set)
-                .put(compat::capgo_channel_get)
-                .get(compat::capgo_channel_list),
+            post(capgo::capgo_channel_set)
+                .put(capgo::capgo_channel_get)
+                .get(capgo::capgo_channel_list)
+                .delete(capgo::capgo_channel_unset),
         )
         .route("/build/download/complete", get(compat::cartona_complete))
         .layer(DefaultBodyLimit::max(JSON_LIMIT))

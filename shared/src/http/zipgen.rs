@@ -54,9 +54,9 @@ pub(crate) async fn make_zip(
         .into_inner()
         .map_err(|e| internal("flushing")(e.into_error()))?;
     file.rewind().map_err(internal("rewinding"))?;
-    let (sha256, size) = tokio::task::spawn_blocking({
+    let (sha256, size, crc32) = tokio::task::spawn_blocking({
         let path = tmp.path().to_owned();
-        move || crate::hash::hash_file(&path)
+        move || crate::hash::hash_file_with_crc32(&path)
     })
     .await
     .map_err(|_| ApiError::internal())?
@@ -68,5 +68,43 @@ pub(crate) async fn make_zip(
     blobs
         .put_verified(&BlobKey::file(app, &sha256), stream, &sha256, u64::MAX)
         .await?;
-    Ok(ZipInfo { sha256, size })
+    Ok(ZipInfo {
+        sha256,
+        size,
+        crc32: Some(crc32),
+    })
+}
+
+/// Fills in the CRC-32 of a stored zip whose signed manifest predates it
+/// (liveship before 0.2), by streaming the blob once at registration, so
+/// the capgo plugin lines that check only a CRC-32 can be served it.
+pub(crate) async fn with_crc32(
+    blobs: &dyn BlobWrite,
+    app: &AppId,
+    zip: ZipInfo,
+) -> Result<ZipInfo, ApiError> {
+    use tokio::io::AsyncReadExt;
+    if zip.crc32.is_some() {
+        return Ok(zip);
+    }
+    let Some(mut blob) = blobs.open(&BlobKey::file(app, &zip.sha256), None).await? else {
+        return Ok(zip);
+    };
+    let mut crc = crc32fast::Hasher::new();
+    let mut buf = vec![0u8; 256 * 1024];
+    loop {
+        let n = blob
+            .body
+            .read(&mut buf)
+            .await
+            .map_err(internal("reading the zip"))?;
+        if n == 0 {
+            break;
+        }
+        crc.update(&buf[..n]);
+    }
+    Ok(ZipInfo {
+        crc32: Some(crate::hash::Crc32(crc.finalize())),
+        ..zip
+    })
 }
