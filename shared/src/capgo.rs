@@ -42,14 +42,28 @@ impl PluginLine {
     /// The line of a `plugin_version` value (`None`, empty or unparsable:
     /// the oldest behaviour, which every release understands).
     pub fn parse(plugin_version: Option<&str>) -> Self {
+        // 1-3 dot-separated runs of ASCII digits, after an optional `v` and
+        // before any `-pre` or `+build` suffix; anything else is unparsable.
         let version = plugin_version.and_then(|v| {
             let core = v.trim().trim_start_matches('v');
-            let core = core.split(['-', '+']).next()?;
-            let mut parts = core.split('.').map(|p| p.parse::<u64>().ok());
-            let major = parts.next()??;
-            let minor = parts.next().unwrap_or(Some(0))?;
-            let patch = parts.next().unwrap_or(Some(0))?;
-            Some((major, minor, patch))
+            let core = core.split(['-', '+']).next().unwrap_or("");
+            let parts: Vec<&str> = core.split('.').collect();
+            if parts.len() > 3
+                || !parts
+                    .iter()
+                    .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+            {
+                return None;
+            }
+            let n: Vec<u64> = parts
+                .iter()
+                .map(|p| p.parse().ok())
+                .collect::<Option<_>>()?;
+            Some((
+                n[0],
+                n.get(1).copied().unwrap_or(0),
+                n.get(2).copied().unwrap_or(0),
+            ))
         });
         Self { version }
     }
@@ -200,6 +214,34 @@ mod tests {
             assert!(line(v).keeps_channel_on_device(), "{v}");
         }
         assert!(!PluginLine::parse(None).keeps_channel_on_device());
+    }
+
+    /// The cases TypeScript checks too (clients/capacitor/test/capgo-lines.test.mjs).
+    #[test]
+    fn shared_vectors() {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../tests/vectors/capgo-lines.json"
+        );
+        let v: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        let cases = v["cases"].as_array().unwrap();
+        assert!(cases.len() > 20);
+        for c in cases {
+            let line = PluginLine::parse(c["plugin_version"].as_str());
+            let want = if c["zip_checksum"] == "crc32" {
+                ZipChecksum::Crc32
+            } else {
+                ZipChecksum::Sha256
+            };
+            assert_eq!(line.is_legacy(), c["legacy"].as_bool().unwrap(), "{c}");
+            assert_eq!(line.zip_checksum(), want, "{c}");
+            assert_eq!(
+                line.keeps_channel_on_device(),
+                c["keeps_channel_on_device"].as_bool().unwrap(),
+                "{c}"
+            );
+        }
     }
 
     #[test]

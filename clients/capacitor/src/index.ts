@@ -9,8 +9,10 @@
  */
 import { ManifestError, appIdProblem, parsePublicKey, verifyManifest } from './manifest.js';
 import type { ManifestDocument, PublicKey, VerifiedManifest } from './manifest.js';
+import { capgoLine } from './capgo.js';
 
 export * from './manifest.js';
+export * from './capgo.js';
 
 /** The part of @capgo/capacitor-updater this client uses. */
 export interface UpdaterPlugin {
@@ -26,6 +28,8 @@ export interface UpdaterPlugin {
   current(): Promise<{ bundle: BundleInfo; native: string }>;
   notifyAppReady(): Promise<unknown>;
   getDeviceId(): Promise<{ deviceId: string }>;
+  /** Every release has it; the client refuses the lines that cannot check what it hands them. */
+  getPluginVersion?(): Promise<{ version: string }>;
 }
 
 export interface BundleInfo {
@@ -172,6 +176,8 @@ export class LiveshipUpdater {
   /** Asks for an update, verifies it, downloads it through the plugin and applies it per policy. */
   async sync(): Promise<SyncResult> {
     const { updater } = this.cfg;
+    const unsupported = await this.unsupportedPlugin();
+    if (unsupported) return { status: 'refused', reason: unsupported, code: 'unsupported_plugin' };
     const { deviceId } = await updater.getDeviceId();
     const { bundle, native } = await updater.current();
     const params = new URLSearchParams({ device_id: deviceId });
@@ -229,6 +235,24 @@ export class LiveshipUpdater {
     }
     await updater.next({ id: downloaded.id });
     return { status: 'scheduled', buildId: build.id, version: build.version, mandatory: build.mandatory };
+  }
+
+  /**
+   * Legacy plugin lines check a zip only against a CRC-32 and ignore
+   * `manifest`: handed a verified file list or a SHA-256 they would install
+   * unchecked bytes, or fail every time. Refuse them, saying what to do.
+   */
+  private async unsupportedPlugin(): Promise<string | null> {
+    const get = this.cfg.updater.getPluginVersion;
+    if (typeof get !== 'function') return null;
+    let version: string;
+    try {
+      version = (await get.call(this.cfg.updater)).version;
+    } catch {
+      return null;
+    }
+    if (!capgoLine(version).legacy) return null;
+    return `@capgo/capacitor-updater ${version} checks downloads with CRC-32 only and cannot verify what this client hands it; upgrade the plugin to 5.10.0, 6.25.0 or 7.0.30 or later in its line (8.x for Capacitor 8)`;
   }
 
   /**

@@ -195,3 +195,18 @@ test('platform and native version come from Capacitor when not configured', asyn
     delete globalThis.Capacitor;
   }
 });
+
+test('a legacy plugin line (CRC-32 only) is refused before anything is asked or downloaded', async () => {
+  for (const version of ['10.0.0', '9.0.0', '7.0.0', '6.14.26', '5.9.5']) {
+    const u = new FakeUpdater(`dev-legacy-${version}`);
+    u.getPluginVersion = async () => ({ version });
+    const r = await client(u).sync();
+    assert.equal(r.status, 'refused', version);
+    assert.equal(r.code, 'unsupported_plugin');
+    assert.match(r.reason, /upgrade/);
+    assert.deepEqual(u.names(), []);
+  }
+  const u = new FakeUpdater('dev-current-plugin');
+  u.getPluginVersion = async () => ({ version: '8.51.23' });
+  assert.equal((await client(u).sync()).status, 'scheduled');
+});
