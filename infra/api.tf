@@ -30,6 +30,8 @@ locals {
     "GET /v1/apps/{app}/channels/{channel}/latest"     = { function = "latest" }
     "POST /v1/apps/{app}/events"                       = { function = "download-complete" }
     "POST /capgo/updates"                              = { function = "latest" }
+    "GET /v1/apps/{app}/bundles/latest"                = { function = "latest" }
+    "GET /v1/apps/{app}/bundles/{id}/files"            = { function = "latest" }
     "POST /capgo/stats"                                = { function = "download-complete" }
     "POST /capgo/channel_self"                         = { function = "download-complete" }
     "PUT /capgo/channel_self"                          = { function = "download-complete" }

@@ -190,6 +190,7 @@ mod tests {
             artifact_url: None,
             manifest_sha256: Sha256Digest::of(b""),
             zip: None,
+            zip_rsa_signature: None,
             file_count: 1,
             total_size: 1,
             key_id: None,

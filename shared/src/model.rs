@@ -323,6 +323,11 @@ pub struct Build {
     pub manifest_sha256: Sha256Digest,
     /// The zip, for zip builds.
     pub zip: Option<ZipInfo>,
+    /// Base64 RSA signature (PKCS#1 v1.5, SHA-256) of the zip's bytes, made
+    /// in CI with the app's RSA key: what `@capawesome/capacitor-live-update`
+    /// checks when the app sets its `publicKey`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub zip_rsa_signature: Option<String>,
     /// Number of files and their total size.
     pub file_count: u64,
     /// Total size of all files.

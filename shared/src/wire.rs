@@ -385,6 +385,26 @@ pub struct ChannelList {
     pub channels: Vec<Channel>,
 }
 
+/// One channel a device may choose (the public channel listing).
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct PublicChannel {
+    /// The channel name (channels have no other id).
+    pub id: String,
+    /// The channel name.
+    pub name: String,
+}
+
+/// `GET /v1/apps/{app}/channels`: the CI listing with a token, the public
+/// list of self-assignable channels without one.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(untagged)]
+pub enum ChannelsAnswer {
+    /// With a token.
+    Ci(ChannelList),
+    /// Without a token.
+    Public(Vec<PublicChannel>),
+}
+
 /// A short acknowledgement, such as `{"status": "accepted"}`.
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Status {

@@ -374,6 +374,7 @@ pub fn build_record(
         artifact_url: None,
         manifest_sha256: liveship_core::hash::Sha256Digest::of(version.as_bytes()),
         zip: None,
+        zip_rsa_signature: None,
         file_count: 1,
         total_size: 1,
         key_id: None,

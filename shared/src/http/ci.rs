@@ -16,12 +16,12 @@ use crate::model::{
 };
 use crate::store::{BlobKey, BuildInsert};
 use crate::wire::{
-    BuildList, BuildStats, ChannelList, CreateApp, CreateToken, CreatedToken, Deploy,
-    DisableImpact, ErrorBody, FileRef, LiveOn, PatchBuild, RegisterBuild, RegisteredBuild,
+    BuildList, BuildStats, ChannelList, ChannelsAnswer, CreateApp, CreateToken, CreatedToken,
+    Deploy, DisableImpact, ErrorBody, FileRef, LiveOn, PatchBuild, RegisterBuild, RegisteredBuild,
     UploadTarget, UploadsRequest, UploadsResponse,
 };
 use axum::body::Body;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use base64::Engine as _;
@@ -427,6 +427,7 @@ pub(super) async fn register_build(
         artifact_url: req.artifact_url,
         manifest_sha256,
         zip,
+        zip_rsa_signature: None,
         file_count: manifest.files.len() as u64,
         total_size: manifest.total_size(),
         key_id: trust.key_id().map(|k| k.to_string()),
@@ -653,16 +654,30 @@ pub(super) async fn build_stats(
     }))
 }
 
-#[utoipa::path(get, path = "/v1/apps/{app}/channels", params(("app" = AppId, Path, description = "The app id")),
-    responses((status = 200, body = ChannelList), (status = "default", description = "An error (docs/api.md)", body = ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/v1/apps/{app}/channels", params(("app" = AppId, Path, description = "The app id"), super::capawesome::ChannelsQuery),
+    responses((status = 200, description = "With a token: the CI listing (`ChannelList`). Without one: the channels devices may choose, `[{id, name}]` (the Capawesome plugin's fetchChannels)", body = ChannelsAnswer), (status = "default", description = "An error (docs/api.md)", body = ErrorBody)), security((), ("bearer" = [])))]
 pub(super) async fn list_channels(
     State(s): State<CiState>,
     Path(app): Path<String>,
     headers: HeaderMap,
-) -> Result<Json<ChannelList>, ApiError> {
+    uri: axum::http::Uri,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    // The stock Capawesome plugin lists channels on this same path with no
+    // token: without an Authorization header the answer is the public list
+    // of channels devices may choose, as `[{id, name}]`; with one, the CI
+    // listing, behind the token and scope checks.
+    if !headers.contains_key(axum::http::header::AUTHORIZATION) {
+        let Query(q) = Query::<super::capawesome::ChannelsQuery>::try_from_uri(&uri)
+            .map_err(|e| ApiError::bad_request(e.body_text()))?;
+        return Ok(Json(
+            super::capawesome::public_channels(&*s.records, &app, q).await?,
+        ));
+    }
     let app_id = access(&s, &headers, &app, Scope::Deploy).await?.app_id;
     let channels = s.records.channels(&app_id).await?;
-    Ok(Json(ChannelList { channels }))
+    Ok(Json(
+        serde_json::to_value(ChannelList { channels }).map_err(|_| ApiError::internal())?,
+    ))
 }
 
 /// Reads, changes and compare-and-sets a channel until it wins (bounded).

@@ -12,6 +12,7 @@
 
 mod admin;
 pub mod cache;
+mod capawesome;
 mod capgo;
 mod ci;
 mod compat;
@@ -187,6 +188,14 @@ pub fn device_router(state: DeviceState) -> Router {
         )
         .route("/v1/apps/{app}/files/{sha256}", get(device::get_file))
         .route("/capgo/updates", post(capgo::capgo_updates))
+        .route(
+            "/v1/apps/{app}/bundles/latest",
+            get(capawesome::latest_bundle),
+        )
+        .route(
+            "/v1/apps/{app}/bundles/{id}/files",
+            get(capawesome::bundle_files),
+        )
         .route("/build/latest", get(compat::cartona_latest))
         .route("/build/download", get(compat::cartona_download))
         .layer(DefaultBodyLimit::max(JSON_LIMIT))

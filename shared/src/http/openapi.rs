@@ -21,6 +21,10 @@ pub enum Access {
     Upload,
     /// A token with `deploy` (or `admin`) on the app.
     Deploy,
+    /// Like [`Access::Deploy`] with a token; with no `Authorization` header
+    /// at all, a public answer with less in it (the channels devices may
+    /// choose, for the stock Capawesome plugin, which calls this path).
+    DeployOrAnonymous,
     /// Any valid token (the answer covers what it may see).
     Any,
 }
@@ -242,7 +246,7 @@ pub const ROUTES: &[RouteDoc] = &[
     RouteDoc {
         method: "GET",
         path: "/v1/apps/{app}/channels",
-        access: Access::Deploy,
+        access: Access::DeployOrAnonymous,
         summary: "Channels with current build, rollout and history",
         function: Function::Register,
         success: 200,
@@ -330,6 +334,23 @@ pub const ROUTES: &[RouteDoc] = &[
     },
     RouteDoc {
         method: "GET",
+        path: "/v1/apps/{app}/bundles/latest",
+        access: Access::Public,
+        function: Function::Latest,
+        summary:
+            "Capawesome-compatible update lookup (@capawesome/capacitor-live-update serverDomain)",
+        success: 200,
+    },
+    RouteDoc {
+        method: "GET",
+        path: "/v1/apps/{app}/bundles/{id}/files",
+        access: Access::Public,
+        function: Function::Latest,
+        summary: "Capawesome-compatible manifest bundle: the file list, or a redirect to one file",
+        success: 200,
+    },
+    RouteDoc {
+        method: "GET",
         path: "/build/latest",
         access: Access::Public,
         function: Function::Latest,
@@ -376,6 +397,7 @@ pub const ROUTES: &[RouteDoc] = &[
         super::capgo::capgo_updates, super::capgo::capgo_stats,
         super::capgo::capgo_channel_set, super::capgo::capgo_channel_get,
         super::capgo::capgo_channel_list, super::capgo::capgo_channel_unset,
+        super::capawesome::latest_bundle, super::capawesome::bundle_files,
         super::compat::cartona_latest,
         super::compat::cartona_download, super::compat::cartona_complete,
     ),

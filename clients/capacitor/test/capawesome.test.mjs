@@ -1,0 +1,131 @@
+// The stock @capawesome/capacitor-live-update plugin, emulated from its
+// native sources (test/capawesome-emulator.mjs), against a real
+// `liveship serve` (and the Lambda stack with LIVESHIP_TEST_STACK=lambda).
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { createServer } from 'node:http';
+import { readFileSync } from 'node:fs';
+import { join, normalize } from 'node:path';
+import { CapawesomeDevice } from './capawesome-emulator.mjs';
+import { startServer } from './server.mjs';
+
+const APP = 'com.example.capawesome';
+let s;
+let hosted;
+let hostedUrl;
+
+before(async () => {
+  s = await startServer();
+  s.cli(['live-update', 'generate-signing-key']);
+  s.cli(['apps', 'create', '--app-id', APP, '--public-key', 'liveship_public.pem']);
+  hosted = createServer((req, res) => {
+    const p = normalize(decodeURIComponent(new URL(req.url, 'http://x').pathname)).replace(/^\/+/, '');
+    try {
+      res.writeHead(200).end(readFileSync(join(s.dir, 'hosted', p)));
+    } catch {
+      res.writeHead(404).end();
+    }
+  });
+  await new Promise((r) => hosted.listen(0, '127.0.0.1', r));
+  hostedUrl = `http://127.0.0.1:${hosted.address().port}`;
+});
+after(() => {
+  s?.stop();
+  hosted?.close();
+});
+
+const upload = (version, extra = [], app = APP, dir = 'www') =>
+  s.cli(['live-update', 'upload-artifact', '--app-id', app, '--build-dir', dir, '--signing-key', 'liveship_private.pem', '--version', version, ...extra]);
+const device = (id, extra = {}) => new CapawesomeDevice({ server: s.url, appId: APP, deviceId: id, ...extra });
+function inRollout(deviceId, buildId, percent) {
+  const d = createHash('sha256').update(deviceId).update(Buffer.from([0])).update(String(buildId)).digest();
+  return Number(d.readBigUInt64BE(0) % 100n) < percent;
+}
+const flip = (_u, b) => { const c = Buffer.from(b); c[c.length - 1] ^= 1; return c; };
+
+test('install, update, up to date, tampered zip refused, rollback blocks the bundle', async () => {
+  const d = device('c1');
+  assert.deepEqual(await d.sync(), { nextBundleId: null }, 'nothing deployed yet');
+  assert.equal(d.lastStatus, 404);
+  s.writeBuild('www', { 'index.html': '<html>v1</html>', 'js/app.js': 'one()' });
+  upload('1.0.0', ['--channel', 'production']);
+  let r = await d.sync();
+  assert.equal(r.nextBundleId, '1.0.0');
+  assert.equal(d.lastAnswer.artifactType, 'zip');
+  assert.match(d.lastAnswer.checksum, /^[0-9a-f]{64}$/);
+  assert.equal(d.lastAnswer.channelName, 'production');
+  assert.equal(r.files['index.html'].toString(), '<html>v1</html>');
+  assert.equal(d.restart().result, 'applied');
+  assert.deepEqual(await d.sync(), { nextBundleId: null });
+  assert.equal(d.lastStatus, 404, 'up to date is a non-2xx answer, which the plugin reads as no update');
+
+  s.writeBuild('www', { 'index.html': '<html>v2</html>' });
+  upload('1.0.1', ['--channel', 'production']);
+  const evil = device('c1', { tamper: flip });
+  evil.current = d.current;
+  await assert.rejects(evil.sync(), /ERROR_CHECKSUM_MISMATCH/);
+  r = await d.sync();
+  assert.equal(r.nextBundleId, '1.0.1');
+  assert.equal(r.files['index.html'].toString(), '<html>v2</html>');
+  // The bundle never calls ready(): rolled back, and never offered again to this device.
+  assert.equal(d.restart({ ready: false }).result, 'rolled_back');
+  assert.equal(d.current, '1.0.0');
+  assert.equal((await d.sync()).blocked, true);
+});
+
+test('the same lookup rules: channels, rollout, native limits, disabled builds', async () => {
+  s.writeBuild('www', { 'index.html': '<html>beta</html>' });
+  upload('2.0.0-beta', ['--channel', 'beta', '--create-channel']);
+  s.cli(['deploy', '--app-id', APP, '--channel', 'beta', '--build-id', '2.0.0-beta', '--allow-self-assign', 'true']);
+  const d = device('c-chan');
+  assert.deepEqual(await d.fetchChannels(), [{ id: 'beta', name: 'beta' }]);
+  assert.deepEqual(await d.fetchChannels({ query: 'nope' }), []);
+  assert.deepEqual(await d.fetchChannels({ offset: 1 }), []);
+  d.setChannel('beta');
+  assert.equal((await d.sync()).nextBundleId, '2.0.0-beta');
+  // A channel that is gone: the app's default.
+  d.setChannel('deleted-long-ago');
+  assert.equal((await d.sync()).nextBundleId, '1.0.1');
+
+  s.writeBuild('www', { 'index.html': '<html>rollout</html>' });
+  const staged = upload('1.2.0', ['--channel', 'production', '--rollout', '40']);
+  let inside = 0;
+  for (let i = 0; i < 16; i++) {
+    const id = `c-roll-${i}`;
+    const want = inRollout(id, staged.build_id, 40) ? '1.2.0' : '1.0.1';
+    assert.equal((await device(id).sync()).nextBundleId, want, id);
+    if (want === '1.2.0') inside++;
+  }
+  assert.ok(inside > 0 && inside < 16);
+
+  s.cli(['builds', 'set-native-versions', '--app-id', APP, '--build-id', '1.2.0', '--ios-min', '5.0']);
+  const oldIos = device('c-roll-ios', { platform: 'ios', versionName: '4.2' });
+  const newIos = device('c-roll-ios', { platform: 'ios', versionName: '5.1' });
+  const wantNew = inRollout('c-roll-ios', staged.build_id, 40) ? '1.2.0' : '1.0.1';
+  assert.equal((await oldIos.sync()).nextBundleId, '1.0.1', 'a 4.2 binary never gets a build for 5.0 and up');
+  assert.equal((await newIos.sync()).nextBundleId, wantNew);
+
+  s.cli(['builds', 'disable', '--app-id', APP, '--build-id', '1.0.1', '--force']);
+  s.cli(['deploy', '--app-id', APP, '--channel', 'production', '--build-id', '1.2.0', '--rollout', '100']);
+  s.cli(['builds', 'disable', '--app-id', APP, '--build-id', '1.2.0', '--force']);
+  assert.equal((await device('c-after-disable').sync()).nextBundleId, '1.0.0', 'disabled builds are skipped');
+});
+
+test('a self-hosted manifest build is served per file, the list from its signed manifest, files from the team host', async () => {
+  s.writeBuild('hosted/www', { 'index.html': '<html>hosted</html>', 'js/a b.js': 'a()' });
+  s.cli(['live-update', 'generate-manifest', '--build-dir', 'hosted/www', '--signing-key', 'liveship_private.pem', '--app-id', APP, '--version', '3.0.0']);
+  s.cli(['live-update', 'register-artifact', '--app-id', APP, '--artifact-type', 'manifest',
+    '--artifact-url', `${hostedUrl}/www/live-update-manifest.json`, '--manifest', join(s.dir, 'hosted/www/live-update-manifest.json')]);
+  s.cli(['deploy', '--app-id', APP, '--channel', 'selfhosted', '--build-id', '3.0.0', '--create-channel']);
+  const d = device('c-hosted', { channel: 'selfhosted' });
+  const r = await d.sync();
+  assert.equal(d.lastAnswer.artifactType, 'manifest', JSON.stringify(d.lastAnswer));
+  assert.equal(r.nextBundleId, '3.0.0');
+  assert.equal(r.files['index.html'].toString(), '<html>hosted</html>');
+  assert.equal(r.files['js/a b.js'].toString(), 'a()');
+  // Only paths the signed manifest lists.
+  const u = new URL(d.lastAnswer.url);
+  u.searchParams.set('href', '../../etc/passwd');
+  assert.equal((await fetch(u, { redirect: 'manual' })).status, 404);
+});

@@ -1,0 +1,280 @@
+//! Routes for the stock `@capawesome/capacitor-live-update` plugin pointed
+//! at liveship with its `serverDomain` setting (read from its native
+//! sources, android/ LiveUpdate.java and ios/ LiveUpdate.swift, 8.x):
+//! - `GET /v1/apps/{app}/bundles/latest`: the lookup, with the same rules
+//!   as every other route. Any non-2xx answer means "no update" to the
+//!   plugin, so nothing to install is a 404 `no_update`;
+//! - `GET /v1/apps/{app}/bundles/{id}/files?href=...`: the `url` of a
+//!   manifest bundle. `href=capawesome-live-update-manifest.json` is the
+//!   file list (`[{href, checksum, sizeInBytes}]`), any other `href` a
+//!   redirect to that file;
+//! - `GET /v1/apps/{app}/channels` without a token: the channels a device
+//!   may choose (`[{id, name}]`); with a token it stays the CI listing
+//!   (`ci::list_channels` dispatches).
+//!
+//! Builds with a zip are served as zips: the plugin checks the zip's
+//! SHA-256 (`checksum`), or with its `publicKey` set an RSA signature
+//! (`signature`, base64 `SHA256withRSA` over the zip bytes, made in CI by
+//! `upload-artifact --rsa-signing-key`). Only self-hosted manifest builds,
+//! which have no zip, are served per file.
+
+use super::device::{check_device_id, lookup_with_build};
+use super::{load_app, ApiError, DeviceState, Json};
+use crate::domain::AppId;
+use crate::lookup::DeviceQuery;
+use crate::manifest::ManifestDocument;
+use crate::model::{ArtifactType, Build};
+use crate::store::{BlobKey, RecordRead};
+use crate::wire::ErrorBody;
+use axum::extract::{Path, Query, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+/// The manifest file name the plugin asks for (its `manifestFileName`).
+pub const MANIFEST_HREF: &str = "capawesome-live-update-manifest.json";
+
+/// Query of `GET /v1/apps/{app}/bundles/latest`, as the plugin builds it.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct BundleQuery {
+    /// The app binary's version code.
+    #[serde(default)]
+    app_version_code: Option<String>,
+    /// The app binary's version name: the native version for limits.
+    #[serde(default)]
+    app_version_name: Option<String>,
+    /// The bundle the device runs (empty: the built-in one).
+    #[serde(default)]
+    bundle_id: Option<String>,
+    /// The channel (empty: the app's default).
+    #[serde(default)]
+    channel_name: Option<String>,
+    /// Ignored.
+    #[serde(default)]
+    custom_id: Option<String>,
+    /// The device id (empty: outside partial rollouts).
+    #[serde(default)]
+    device_id: Option<String>,
+    /// Ignored.
+    #[serde(default)]
+    os_version: Option<String>,
+    /// `0` Android, `1` iOS.
+    #[serde(default)]
+    platform: Option<String>,
+    /// Ignored.
+    #[serde(default)]
+    plugin_version: Option<String>,
+}
+
+fn platform_name(p: Option<&str>) -> Option<String> {
+    match p {
+        Some("0") => Some("android".into()),
+        Some("1") => Some("ios".into()),
+        _ => None,
+    }
+}
+
+fn no_update(message: &str) -> Response {
+    ApiError::not_found_with("no_update", message).into_response()
+}
+
+#[utoipa::path(get, path = "/v1/apps/{app}/bundles/latest", params(("app" = AppId, Path, description = "The app id"), BundleQuery),
+    responses((status = 200, description = "The bundle to install: {artifactType, bundleId, channelName, checksum, signature, url, customProperties}", body = Object),
+              (status = 404, description = "Nothing to install (`no_update`), or an unknown app", body = ErrorBody),
+              (status = "default", description = "An error (docs/api.md)", body = ErrorBody)))]
+pub(super) async fn latest_bundle(
+    State(s): State<DeviceState>,
+    Path(app): Path<String>,
+    Query(q): Query<BundleQuery>,
+) -> Result<Response, ApiError> {
+    let device_id = q.device_id.clone().unwrap_or_default();
+    if !device_id.is_empty() {
+        check_device_id(&device_id)?;
+    }
+    let _ = (
+        &q.app_version_code,
+        &q.custom_id,
+        &q.os_version,
+        &q.plugin_version,
+    );
+    let app = load_app(&*s.records, &app).await?;
+    let channel = q
+        .channel_name
+        .as_deref()
+        .filter(|c| !c.is_empty())
+        .unwrap_or(&app.default_channel)
+        .to_owned();
+    let query = DeviceQuery {
+        device_id,
+        platform: platform_name(q.platform.as_deref()),
+        native_version: q.app_version_name.clone().filter(|v| !v.is_empty()),
+        current_build: None,
+    };
+    let current = q.bundle_id.as_deref().filter(|b| !b.is_empty());
+    let app_id = app.app_id.as_str();
+    let found = match lookup_with_build(&s, app_id, &channel, query.clone(), current).await {
+        Err(e) if e.status == StatusCode::NOT_FOUND && channel != app.default_channel => {
+            lookup_with_build(&s, app_id, &app.default_channel, query, current).await
+        }
+        other => other,
+    };
+    let (latest, build) = match found {
+        Ok(f) => f,
+        Err(e) if e.status == StatusCode::NOT_FOUND => {
+            return Ok(no_update("this app has no such channel"))
+        }
+        Err(e) => return Err(e),
+    };
+    let Some(build) = build.filter(|_| latest.status == "update_available") else {
+        // Up to date, or a withdrawn build with nothing left: the plugin
+        // has no way back to its built-in bundle from the server.
+        return Ok(no_update(&format!("no update ({})", latest.status)));
+    };
+    let answer = match &latest.zip_url {
+        Some(url) => json!({
+            "artifactType": "zip",
+            "bundleId": build.version,
+            "channelName": channel,
+            "checksum": latest.zip_sha256.map(|d| d.to_hex()),
+            "signature": build.zip_rsa_signature,
+            "url": url,
+            "customProperties": {},
+        }),
+        None => json!({
+            "artifactType": "manifest",
+            "bundleId": build.version,
+            "channelName": channel,
+            "checksum": null,
+            "signature": null,
+            "url": format!("{}/v1/apps/{}/bundles/{}/files", s.urls.public_url, build.app_id, build.id),
+            "customProperties": {},
+        }),
+    };
+    Ok(Json(answer).into_response())
+}
+
+/// Query of `GET /v1/apps/{app}/bundles/{id}/files`.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(super) struct FilesQuery {
+    /// `capawesome-live-update-manifest.json`, or a path the manifest lists.
+    href: String,
+}
+
+async fn load_offerable(
+    records: &dyn RecordRead,
+    app: &AppId,
+    id: &str,
+) -> Result<Build, ApiError> {
+    let not_found = || ApiError::not_found(format!("app {app} has no bundle {id:?}"));
+    let id: u64 = id.parse().map_err(|_| not_found())?;
+    records
+        .build(app, id)
+        .await?
+        .filter(|b| !b.disabled)
+        .ok_or_else(not_found)
+}
+
+#[utoipa::path(get, path = "/v1/apps/{app}/bundles/{id}/files",
+    params(("app" = AppId, Path, description = "The app id"), ("id" = u64, Path, description = "The build id"), FilesQuery),
+    responses((status = 200, description = "The file list", body = Vec<Object>),
+              (status = 302, description = "A redirect to the file"),
+              (status = "default", description = "An error (docs/api.md)", body = ErrorBody)))]
+pub(super) async fn bundle_files(
+    State(s): State<DeviceState>,
+    Path((app, id)): Path<(String, String)>,
+    Query(q): Query<FilesQuery>,
+) -> Result<Response, ApiError> {
+    let app = load_app(&*s.records, &app).await?;
+    let build = load_offerable(&*s.records, &app.app_id, &id).await?;
+    let bytes = s
+        .blobs
+        .get_bytes(&BlobKey::manifest(&build.app_id, &build.manifest_sha256))
+        .await?
+        .ok_or_else(ApiError::internal)?;
+    let doc = ManifestDocument::from_slice(&bytes).map_err(|_| ApiError::internal())?;
+    // The stored document passed verification at registration.
+    let manifest = doc.decode_unverified().map_err(|_| ApiError::internal())?;
+    if q.href == MANIFEST_HREF {
+        let items: Vec<Value> = manifest
+            .files
+            .iter()
+            .map(|f| json!({"href": f.path, "checksum": f.sha256, "sizeInBytes": f.size}))
+            .collect();
+        return Ok(Json(Value::Array(items)).into_response());
+    }
+    // Only paths the signed manifest lists: the rule is the manifest's own.
+    let file = manifest
+        .files
+        .iter()
+        .find(|f| f.path.as_str() == q.href)
+        .ok_or_else(|| ApiError::not_found(format!("bundle {id} has no file {:?}", q.href)))?;
+    let url = match (build.artifact_type, &build.artifact_url) {
+        (ArtifactType::Manifest, Some(url)) => {
+            let base = &url[..=url.rfind('/').unwrap_or(url.len() - 1)];
+            let encoded: Vec<String> = file
+                .path
+                .as_str()
+                .split('/')
+                .map(|seg| {
+                    seg.bytes()
+                        .map(|b| match b {
+                            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                                (b as char).to_string()
+                            }
+                            _ => format!("%{b:02X}"),
+                        })
+                        .collect()
+                })
+                .collect();
+            format!("{base}{}", encoded.join("/"))
+        }
+        _ => {
+            let key = BlobKey::file(&build.app_id, &file.sha256);
+            match s.blobs.download_url(&key).await? {
+                Some(direct) => direct,
+                None => s.urls.file(&build.app_id, &file.sha256),
+            }
+        }
+    };
+    Ok((StatusCode::FOUND, [(header::LOCATION, url)]).into_response())
+}
+
+/// Query of the public `GET /v1/apps/{app}/channels` (the plugin's
+/// `fetchChannels`).
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(super) struct ChannelsQuery {
+    /// At most this many.
+    #[serde(default)]
+    limit: Option<usize>,
+    /// Skip this many.
+    #[serde(default)]
+    offset: Option<usize>,
+    /// Only names containing this.
+    #[serde(default)]
+    query: Option<String>,
+}
+
+/// The channels a device may choose: those that allow self-assignment.
+pub(super) async fn public_channels(
+    records: &dyn RecordRead,
+    app: &str,
+    q: ChannelsQuery,
+) -> Result<Value, ApiError> {
+    let app = load_app(records, app).await?;
+    let needle = q.query.unwrap_or_default();
+    let list: Vec<Value> = records
+        .channels(&app.app_id)
+        .await?
+        .into_iter()
+        .filter(|c| c.allow_self_assign && c.name.contains(&needle))
+        .skip(q.offset.unwrap_or(0))
+        .take(q.limit.unwrap_or(usize::MAX))
+        .map(|c| json!({"id": c.name, "name": c.name}))
+        .collect();
+    Ok(Value::Array(list))
+}
