@@ -1,6 +1,6 @@
 //! `liveship apps create | list | show | update`.
 
-use crate::keyfile::public_key_pems;
+use crate::keyfile::{public_key_pems, rsa_public_key_pem};
 use crate::output::{Failure, Output};
 use crate::remote::{runtime, when, AppArg, Remote};
 use anyhow::anyhow;
@@ -35,6 +35,10 @@ pub struct CreateAppArgs {
     /// Channel for devices that name none [default: production].
     #[arg(long)]
     default_channel: Option<String>,
+    /// RSA public key (path or PEM) whose private half signs every zip in
+    /// CI, for the stock Capawesome plugin's `publicKey` check.
+    #[arg(long, value_name = "PEM", allow_hyphen_values = true)]
+    rsa_public_key: Option<String>,
     #[command(flatten)]
     remote: Remote,
 }
@@ -66,6 +70,17 @@ pub struct UpdateArgs {
     /// Channel for devices that name none.
     #[arg(long)]
     default_channel: Option<String>,
+    /// Replace the RSA public key (path or PEM) that checks zip signatures.
+    #[arg(
+        long,
+        value_name = "PEM",
+        allow_hyphen_values = true,
+        conflicts_with = "no_rsa_public_key"
+    )]
+    rsa_public_key: Option<String>,
+    /// Remove the RSA public key: zips need no RSA signature again.
+    #[arg(long)]
+    no_rsa_public_key: bool,
     #[command(flatten)]
     remote: Remote,
 }
@@ -83,6 +98,13 @@ fn describe(app: &App) -> Vec<String> {
         let id = PublicKey::from_pem(pem).map_or("(unreadable)".into(), |k| k.key_id().to_string());
         lines.push(format!("  public key       {id}"));
     }
+    if let Some(pem) = &app.rsa_public_key {
+        let bits = liveship_core::rsakey::RsaPublic::from_pem(pem)
+            .map_or("(unreadable)".into(), |k| format!("{} bits", k.bits()));
+        lines.push(format!(
+            "  RSA public key   {bits}: zips must carry its signature"
+        ));
+    }
     lines
 }
 
@@ -94,6 +116,11 @@ pub fn apps(cmd: AppsCmd, out: &Output) -> Result<Value, Failure> {
                 app_id: a.app_id,
                 public_keys: public_key_pems(&a.public_key)?,
                 default_channel: a.default_channel,
+                rsa_public_key: a
+                    .rsa_public_key
+                    .as_deref()
+                    .map(rsa_public_key_pem)
+                    .transpose()?,
             };
             let app: App = runtime()?.block_on(api.json(Method::POST, "/v1/apps", Some(&body)))?;
             out.say(format!(
@@ -147,9 +174,17 @@ pub fn apps(cmd: AppsCmd, out: &Output) -> Result<Value, Failure> {
             } else {
                 Some(public_key_pems(&a.public_key)?)
             };
-            if public_keys.is_none() && a.default_channel.is_none() {
+            let rsa_public_key = if a.no_rsa_public_key {
+                Some(String::new())
+            } else {
+                a.rsa_public_key
+                    .as_deref()
+                    .map(rsa_public_key_pem)
+                    .transpose()?
+            };
+            if public_keys.is_none() && a.default_channel.is_none() && rsa_public_key.is_none() {
                 return Err(anyhow!(
-                    "nothing to change: give --public-key, --no-public-keys or --default-channel"
+                    "nothing to change: give --public-key, --no-public-keys, --default-channel, --rsa-public-key or --no-rsa-public-key"
                 )
                 .into());
             }
@@ -157,6 +192,7 @@ pub fn apps(cmd: AppsCmd, out: &Output) -> Result<Value, Failure> {
             let body = PatchApp {
                 public_keys,
                 default_channel: a.default_channel,
+                rsa_public_key,
             };
             let app: App = runtime()?.block_on(api.json(
                 Method::PATCH,

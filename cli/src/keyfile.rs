@@ -38,3 +38,18 @@ pub fn public_key_pems(args: &[String]) -> anyhow::Result<Vec<String>> {
         })
         .collect()
 }
+
+/// The RSA private key of `--rsa-signing-key` (zip signatures for the
+/// Capawesome plugin).
+pub fn load_rsa_signing_key(arg: &str) -> anyhow::Result<liveship_core::rsakey::RsaSigning> {
+    let text = load_key_from(arg, "RSA signing key")?;
+    liveship_core::rsakey::RsaSigning::from_pem(&text).context("--rsa-signing-key")
+}
+
+/// The RSA public key of `--rsa-public-key`, as checked SPKI PEM.
+pub fn rsa_public_key_pem(arg: &str) -> anyhow::Result<String> {
+    let text = load_key_from(arg, "RSA public key")?;
+    Ok(liveship_core::rsakey::RsaPublic::from_pem(&text)
+        .context("--rsa-public-key")?
+        .to_pem())
+}

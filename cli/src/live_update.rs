@@ -47,14 +47,33 @@ pub struct IgnoredToken {
     token: Option<String>,
 }
 
+/// Which kind of key pair to make.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum KeyAlgorithm {
+    /// Signs liveship manifests (what @liveship/capacitor and the server check).
+    Ed25519,
+    /// Signs zips for the stock Capawesome plugin's `publicKey` check
+    /// (SHA256withRSA); in addition to, not instead of, the Ed25519 key.
+    Rsa,
+}
+
 #[derive(Debug, Args)]
 pub struct GenerateKeyArgs {
-    /// Where to write the public key (ship this one in the app).
-    #[arg(long, value_name = "PATH", default_value = "liveship_public.pem")]
-    public: PathBuf,
-    /// Where to write the private key (keep this one in CI secrets).
-    #[arg(long, value_name = "PATH", default_value = "liveship_private.pem")]
-    private: PathBuf,
+    /// `ed25519` (liveship manifests) or `rsa` (zip signatures for the
+    /// Capawesome plugin).
+    #[arg(long, value_enum, default_value = "ed25519")]
+    algorithm: KeyAlgorithm,
+    /// RSA modulus size in bits (2048-8192), with --algorithm rsa.
+    #[arg(long, default_value_t = 2048)]
+    bits: usize,
+    /// Where to write the public key (ship this one in the app)
+    /// [default: liveship_public.pem; liveship_rsa_public.pem for RSA].
+    #[arg(long, value_name = "PATH")]
+    public: Option<PathBuf>,
+    /// Where to write the private key (keep this one in CI secrets)
+    /// [default: liveship_private.pem; liveship_rsa_private.pem for RSA].
+    #[arg(long, value_name = "PATH")]
+    private: Option<PathBuf>,
     /// Overwrite existing key files.
     #[arg(long)]
     force: bool,
@@ -160,8 +179,16 @@ fn report_skipped(out: &Output, skipped: &[Skipped]) {
 }
 
 fn generate_signing_key(a: GenerateKeyArgs, out: &Output) -> Result<Value, Failure> {
+    let rsa = a.algorithm == KeyAlgorithm::Rsa;
+    let (default_private, default_public) = if rsa {
+        ("liveship_rsa_private.pem", "liveship_rsa_public.pem")
+    } else {
+        ("liveship_private.pem", "liveship_public.pem")
+    };
+    let private = a.private.clone().unwrap_or_else(|| default_private.into());
+    let public = a.public.clone().unwrap_or_else(|| default_public.into());
     if !a.force {
-        for p in [&a.private, &a.public] {
+        for p in [&private, &public] {
             if p.exists() {
                 return Err(anyhow!(
                     "{} already exists; pass --force to replace it (apps that embed the old public key will refuse updates signed by the new key)",
@@ -171,31 +198,56 @@ fn generate_signing_key(a: GenerateKeyArgs, out: &Output) -> Result<Value, Failu
             }
         }
     }
+    if rsa {
+        let key = liveship_core::rsakey::RsaSigning::generate(a.bits)?;
+        write_atomic(&private, key.to_pem()?.as_bytes(), 0o600, a.force)
+            .with_context(|| format!("cannot write {}", private.display()))?;
+        write_atomic(&public, key.public().to_pem().as_bytes(), 0o644, a.force)
+            .with_context(|| format!("cannot write {}", public.display()))?;
+        out.say(format!(
+            "Wrote RSA private key {} (mode 0600, {} bits): store it in your CI secrets (LIVESHIP_RSA_SIGNING_KEY), never in the app or on the server",
+            private.display(),
+            a.bits
+        ));
+        out.say(format!(
+            "Wrote RSA public key  {}: set it as the Capawesome plugin's publicKey, and on the app with `liveship apps update --rsa-public-key {}`",
+            public.display(),
+            public.display()
+        ));
+        return Ok(json!({
+            "command": "generate-signing-key",
+            "algorithm": "rsa",
+            "bits": a.bits,
+            "private_key": private,
+            "public_key": public,
+        }));
+    }
     let key = SigningKey::generate()?;
     let private_pem = key.to_pem()?;
-    write_atomic(&a.private, private_pem.as_bytes(), 0o600, a.force)
-        .with_context(|| format!("cannot write {}", a.private.display()))?;
+    write_atomic(&private, private_pem.as_bytes(), 0o600, a.force)
+        .with_context(|| format!("cannot write {}", private.display()))?;
     write_atomic(
-        &a.public,
+        &public,
         key.public_key().to_pem().as_bytes(),
         0o644,
         a.force,
     )
-    .with_context(|| format!("cannot write {}", a.public.display()))?;
+    .with_context(|| format!("cannot write {}", public.display()))?;
     let key_id = key.public_key().key_id().to_string();
     out.say(format!(
         "Wrote private key {} (mode 0600): store it in your CI secrets, never in the app",
-        a.private.display()
+        private.display()
     ));
     out.say(format!(
         "Wrote public key  {}: ship it in the app to verify updates",
-        a.public.display()
+        public.display()
     ));
     out.say(format!("Key id: {key_id}"));
     Ok(json!({
         "command": "generate-signing-key",
-        "private_key": a.private,
-        "public_key": a.public,
+        "algorithm": "ed25519",
+        "private_key": private,
+        "public_key": public,
         "key_id": key_id,
     }))
 }

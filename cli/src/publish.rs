@@ -2,7 +2,7 @@
 //! and `register-artifact`.
 
 use crate::client::ServerError;
-use crate::keyfile::load_signing_key;
+use crate::keyfile::{load_rsa_signing_key, load_signing_key};
 use crate::output::{Failure, Output};
 use crate::progress;
 use crate::remote::{deploy_to, runtime, Remote};
@@ -92,6 +92,11 @@ pub struct UploadArgs {
     /// Parallel uploads.
     #[arg(long, default_value_t = 8)]
     parallel: usize,
+    /// RSA private key (path or PEM) that signs the zip for the stock
+    /// Capawesome plugin's `publicKey` check; needed when the app has an
+    /// RSA public key. The signature is made here, never on the server.
+    #[arg(long, value_name = "KEY", env = env::RSA_SIGNING_KEY, hide_env_values = true, allow_hyphen_values = true)]
+    rsa_signing_key: Option<String>,
     #[command(flatten)]
     remote: Remote,
 }
@@ -119,6 +124,11 @@ pub struct RegisterArgs {
     /// Devices must apply this build at once.
     #[arg(long)]
     mandatory: bool,
+    /// With a zip artifact: RSA private key (path or PEM) that signs the zip
+    /// for the stock Capawesome plugin (the zip is read from beside the
+    /// --manifest, where bundle-artifact wrote both).
+    #[arg(long, value_name = "KEY", env = env::RSA_SIGNING_KEY, hide_env_values = true, allow_hyphen_values = true)]
+    rsa_signing_key: Option<String>,
     #[command(flatten)]
     remote: Remote,
 }
@@ -170,6 +180,11 @@ pub fn upload_artifact(a: UploadArgs, out: &Output) -> Result<Value, Failure> {
         )
     })?;
     let key = load_signing_key(key_arg)?;
+    let rsa_key = a
+        .rsa_signing_key
+        .as_deref()
+        .map(load_rsa_signing_key)
+        .transpose()?;
     let scan = tree::scan(&a.build_dir)?;
     for s in &scan.skipped {
         out.note(format!("skipped {} ({})", s.path, s.reason));
@@ -208,6 +223,10 @@ pub fn upload_artifact(a: UploadArgs, out: &Output) -> Result<Value, Failure> {
             bar.as_ref(),
         )?
     };
+    let zip_rsa_signature = rsa_key
+        .as_ref()
+        .map(|k| k.sign_digest(&report.zip.sha256))
+        .transpose()?;
     let zip_file = LocalFile {
         sha256: report.zip.sha256,
         size: report.zip.size,
@@ -300,6 +319,7 @@ pub fn upload_artifact(a: UploadArgs, out: &Output) -> Result<Value, Failure> {
                 version: None,
                 native: NativeLimits::new(),
                 mandatory: a.mandatory,
+                zip_rsa_signature: zip_rsa_signature.clone(),
             };
             let registered: RegisteredBuild = api
                 .json(Method::POST, &format!("/v1/apps/{app}/builds"), Some(&body))
@@ -386,8 +406,25 @@ pub fn register_artifact(a: RegisterArgs, out: &Output) -> Result<Value, Failure
             .into())
         }
     };
+    // The zip's signature is over its bytes, whose SHA-256 the manifest
+    // beside it names: signing that digest needs no copy of the zip.
+    let zip_rsa_signature = match a.rsa_signing_key.as_deref() {
+        None => None,
+        Some(k) => {
+            let key = load_rsa_signing_key(k)?;
+            let zip = doc
+                .decode_unverified()
+                .context("reading the manifest")?
+                .zip
+                .ok_or_else(|| {
+                    anyhow!("--rsa-signing-key signs a zip: give --artifact-type zip and the .manifest.json bundle-artifact wrote beside it")
+                })?;
+            Some(key.sign_digest(&zip.sha256)?)
+        }
+    };
     let body = RegisterBuild {
         manifest: doc,
+        zip_rsa_signature,
         artifact_type: a.artifact_type.into(),
         artifact_url: Some(a.artifact_url.clone()),
         commit_ref: a.commit.commit_ref,

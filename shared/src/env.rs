@@ -5,6 +5,8 @@
 pub const SIGNING_KEY: &str = "LIVESHIP_SIGNING_KEY";
 /// Public key used by `verify`: a path to an SPKI PEM file, or the PEM text.
 pub const PUBLIC_KEY: &str = "LIVESHIP_PUBLIC_KEY";
+/// RSA private key (path or PEM) that signs zips for the Capawesome plugin.
+pub const RSA_SIGNING_KEY: &str = "LIVESHIP_RSA_SIGNING_KEY";
 /// Default app id for commands that take `--app-id`.
 pub const APP_ID: &str = "LIVESHIP_APP_ID";
 /// API token for CLI commands that talk to a server.

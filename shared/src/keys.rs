@@ -36,7 +36,7 @@ pub enum KeyError {
     #[error("this is a private key, but verifying needs the public key (liveship_public.pem); never ship the private key in an app")]
     PrivateNotPublic,
     /// A key of another algorithm.
-    #[error("this is {what}, not an Ed25519 key; {GENERATE_HINT}")]
+    #[error("this is {what}, not an Ed25519 key; {GENERATE_HINT} (an RSA key that signs zips for the Capawesome plugin goes to --rsa-signing-key / --rsa-public-key)")]
     WrongAlgorithm {
         /// Human name of what was found.
         what: String,

@@ -30,6 +30,10 @@ pub struct App {
     pub public_keys: Vec<String>,
     /// Channel used when a device names none.
     pub default_channel: String,
+    /// RSA public key (SPKI PEM) whose private half signs every zip in CI,
+    /// for the stock Capawesome plugin's `publicKey` check.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rsa_public_key: Option<String>,
     /// Creation time.
     pub created_at: Timestamp,
 }

@@ -24,6 +24,9 @@ pub struct CreateApp {
     #[serde(default)]
     #[schema(pattern = "^[A-Za-z0-9._-]{1,64}$")]
     pub default_channel: Option<String>,
+    /// RSA public key (SPKI PEM) for the Capawesome plugin's zip signatures.
+    #[serde(default)]
+    pub rsa_public_key: Option<String>,
 }
 
 /// `POST /v1/tokens`.
@@ -129,6 +132,11 @@ pub struct RegisterBuild {
     /// Devices must apply it at once.
     #[serde(default)]
     pub mandatory: bool,
+    /// Base64 RSA signature (PKCS#1 v1.5, SHA-256) of the zip, made in CI
+    /// with the app's RSA key (`--rsa-signing-key`); required when the app
+    /// has an RSA public key and the build has a zip.
+    #[serde(default)]
+    pub zip_rsa_signature: Option<String>,
 }
 
 /// The answer to registering a build.
@@ -204,6 +212,9 @@ pub struct PatchApp {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(pattern = "^[A-Za-z0-9._-]{1,64}$")]
     pub default_channel: Option<String>,
+    /// Replace the RSA public key (SPKI PEM); `""` removes it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rsa_public_key: Option<String>,
 }
 
 /// `GET /v1/apps`.

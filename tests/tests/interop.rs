@@ -225,3 +225,97 @@ fn keys_openssl_generates_sign_builds_liveship_verifies() {
     let refused = liveship(&[&verify[..], &["other_public.pem"]].concat());
     assert_eq!(refused.status.code(), Some(3), "{refused:?}");
 }
+
+/// The zip signature the Capawesome plugin checks (`SHA256withRSA`) is what
+/// `openssl dgst -sha256 -sign` makes: OpenSSL verifies liveship's, and a
+/// key from `openssl genpkey -algorithm RSA` signs one liveship verifies.
+#[test]
+fn rsa_zip_signatures_interoperate_with_openssl() {
+    use liveship_core::rsakey::{RsaPublic, RsaSigning};
+    let dir = tempfile::tempdir().unwrap();
+    let zip = dir.path().join("bundle.zip");
+    fs::write(&zip, b"PK\x03\x04 pretend zip bytes").unwrap();
+    let digest = Sha256Digest::of(&fs::read(&zip).unwrap());
+    let p = |n: &str| dir.path().join(n).to_str().unwrap().to_owned();
+
+    // liveship signs, OpenSSL verifies.
+    let ours = RsaSigning::generate(2048).unwrap();
+    fs::write(p("ours.pub.pem"), ours.public().to_pem()).unwrap();
+    fs::write(
+        p("ours.sig"),
+        B64.decode(ours.sign_digest(&digest).unwrap()).unwrap(),
+    )
+    .unwrap();
+    let out = openssl(&[
+        "dgst",
+        "-sha256",
+        "-verify",
+        &p("ours.pub.pem"),
+        "-signature",
+        &p("ours.sig"),
+        zip.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    fs::write(&zip, b"PK\x03\x04 other bytes").unwrap();
+    let out = openssl(&[
+        "dgst",
+        "-sha256",
+        "-verify",
+        &p("ours.pub.pem"),
+        "-signature",
+        &p("ours.sig"),
+        zip.to_str().unwrap(),
+    ]);
+    assert!(!out.status.success(), "a changed zip must fail");
+    fs::write(&zip, b"PK\x03\x04 pretend zip bytes").unwrap();
+
+    // OpenSSL makes the key and signs; liveship reads the key and verifies.
+    let gen = openssl(&[
+        "genpkey",
+        "-algorithm",
+        "RSA",
+        "-pkeyopt",
+        "rsa_keygen_bits:2048",
+        "-out",
+        &p("theirs.pem"),
+    ]);
+    assert!(
+        gen.status.success(),
+        "{}",
+        String::from_utf8_lossy(&gen.stderr)
+    );
+    let pubout = openssl(&[
+        "pkey",
+        "-in",
+        &p("theirs.pem"),
+        "-pubout",
+        "-out",
+        &p("theirs.pub.pem"),
+    ]);
+    assert!(pubout.status.success());
+    let sign = openssl(&[
+        "dgst",
+        "-sha256",
+        "-sign",
+        &p("theirs.pem"),
+        "-out",
+        &p("theirs.sig"),
+        zip.to_str().unwrap(),
+    ]);
+    assert!(sign.status.success());
+    let public = RsaPublic::from_pem(&fs::read_to_string(p("theirs.pub.pem")).unwrap()).unwrap();
+    let sig = B64.encode(fs::read(p("theirs.sig")).unwrap());
+    assert!(public.verify_digest(&digest, &sig));
+    assert!(!public.verify_digest(&Sha256Digest::of(b"other"), &sig));
+    // And the OpenSSL private key signs the same bytes liveship would.
+    let theirs = RsaSigning::from_pem(&fs::read_to_string(p("theirs.pem")).unwrap()).unwrap();
+    assert_eq!(
+        theirs.sign_digest(&digest).unwrap(),
+        sig,
+        "PKCS#1 v1.5 is deterministic"
+    );
+}

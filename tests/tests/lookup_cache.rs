@@ -104,6 +104,7 @@ async fn concurrent_misses_read_the_store_once() {
             app_id: app.clone(),
             public_keys: vec![],
             default_channel: "production".into(),
+            rsa_public_key: None,
             created_at: now(),
         })
         .await

@@ -59,7 +59,9 @@ export class CapawesomeDevice {
     const text = await r.text();
     this.lastStatus = r.status;
     if (!r.ok) return null;
-    const j = JSON.parse(text);
+    let j = JSON.parse(text);
+    // A stand-in for a compromised server or a proxy rewriting answers.
+    if (this.o.rewriteAnswer) j = this.o.rewriteAnswer(j);
     this.lastAnswer = j;
     return {
       artifactType: j.artifactType === 'manifest' ? 'manifest' : 'zip',

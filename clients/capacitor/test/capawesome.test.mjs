@@ -129,3 +129,62 @@ test('a self-hosted manifest build is served per file, the list from its signed 
   u.searchParams.set('href', '../../etc/passwd');
   assert.equal((await fetch(u, { redirect: 'manual' })).status, 404);
 });
+
+test('RSA-signed zips: made in CI, checked by the server and by a device with publicKey; nothing else gets through', async () => {
+  const app = 'com.example.capawesome-rsa';
+  s.cli(['live-update', 'generate-signing-key', '--algorithm', 'rsa']);
+  s.cli(['live-update', 'generate-signing-key', '--algorithm', 'rsa', '--private', 'other_rsa.pem', '--public', 'other_rsa.pub.pem']);
+  const rsaPublic = readFileSync(join(s.dir, 'liveship_rsa_public.pem'), 'utf8');
+  assert.match(rsaPublic, /^-----BEGIN PUBLIC KEY-----/);
+  s.cli(['apps', 'create', '--app-id', app, '--public-key', 'liveship_public.pem', '--rsa-public-key', 'liveship_rsa_public.pem']);
+  s.writeBuild('rsa', { 'index.html': '<html>rsa</html>' });
+  const refused = (args) => {
+    try {
+      s.cli(args);
+    } catch (e) {
+      return `${e.stdout} ${e.stderr}`;
+    }
+    assert.fail(`accepted: ${args.join(' ')}`);
+  };
+  // The server refuses an unsigned zip and one signed by another key.
+  const up = (extra) => ['live-update', 'upload-artifact', '--app-id', app, '--build-dir', 'rsa', '--signing-key', 'liveship_private.pem', '--version', '1.0.0', ...extra];
+  assert.match(JSON.stringify(refused(up([]))), /rsa_signature_required|--rsa-signing-key/);
+  assert.match(JSON.stringify(refused(up(['--rsa-signing-key', 'other_rsa.pem']))), /does not verify/);
+  s.cli(up(['--rsa-signing-key', 'liveship_rsa_private.pem', '--channel', 'production']));
+
+  const d = new CapawesomeDevice({ server: s.url, appId: app, deviceId: 'rsa-1', publicKey: rsaPublic });
+  const r = await d.sync();
+  assert.equal(r.nextBundleId, '1.0.0');
+  assert.match(d.lastAnswer.signature, /^[A-Za-z0-9+/]+=*$/);
+  assert.equal(r.files['index.html'].toString(), '<html>rsa</html>');
+
+  // Altered bytes in transit, even with a matching checksum from a
+  // compromised server: the signature fails.
+  const tampered = new CapawesomeDevice({
+    server: s.url, appId: app, deviceId: 'rsa-2', publicKey: rsaPublic,
+    tamper: flip,
+    rewriteAnswer: (j) => ({ ...j, checksum: null }),
+  });
+  await assert.rejects(tampered.sync(), /ERROR_SIGNATURE_VERIFICATION_FAILED/);
+  const stripped = new CapawesomeDevice({
+    server: s.url, appId: app, deviceId: 'rsa-3', publicKey: rsaPublic,
+    rewriteAnswer: (j) => ({ ...j, signature: null }),
+  });
+  await assert.rejects(stripped.sync(), /ERROR_SIGNATURE_MISSING/);
+
+  // A self-hosted zip signed at registration, from the digest beside it.
+  s.cli(['live-update', 'bundle-artifact', '--build-dir', 'rsa', '--signing-key', 'liveship_private.pem', '--app-id', app,
+    '--version', '1.1.0', '--output-path', 'hosted/rsa-1.1.0.zip']);
+  const reg = (extra) => ['live-update', 'register-artifact', '--app-id', app, '--artifact-type', 'zip',
+    '--artifact-url', `${hostedUrl}/rsa-1.1.0.zip`, '--manifest', join(s.dir, 'hosted/rsa-1.1.0.manifest.json'), ...extra];
+  assert.match(JSON.stringify(refused(reg([]))), /rsa_signature_required|--rsa-signing-key/);
+  s.cli(reg(['--rsa-signing-key', 'liveship_rsa_private.pem']));
+  s.cli(['deploy', '--app-id', app, '--channel', 'production', '--build-id', '1.1.0']);
+  const d2 = new CapawesomeDevice({ server: s.url, appId: app, deviceId: 'rsa-4', publicKey: rsaPublic });
+  assert.equal((await d2.sync()).nextBundleId, '1.1.0');
+  assert.equal(d2.lastAnswer.url, `${hostedUrl}/rsa-1.1.0.zip`);
+
+  // Removing the app's RSA key lets unsigned zips in again.
+  s.cli(['apps', 'update', '--app-id', app, '--no-rsa-public-key']);
+  s.cli(['live-update', 'upload-artifact', '--app-id', app, '--build-dir', 'rsa', '--signing-key', 'liveship_private.pem', '--version', '1.2.0']);
+});

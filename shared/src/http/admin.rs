@@ -67,6 +67,13 @@ pub(super) async fn patch_app(
         check_channel_name(&ch)?;
         app.default_channel = ch;
     }
+    if let Some(pem) = req.rsa_public_key {
+        app.rsa_public_key = if pem.trim().is_empty() {
+            None
+        } else {
+            Some(check_rsa_public_key(&pem)?)
+        };
+    }
     if !s.records.update_app(&app).await? {
         return Err(ApiError::not_found(format!("unknown app {:?}", app.app_id)));
     }
@@ -235,4 +242,11 @@ pub(super) async fn delete_channel(
     Err(ApiError::conflict(
         "the channel is being changed by many writers at once; try again",
     ))
+}
+
+/// An RSA public key as stored: checked, in SPKI PEM.
+pub(super) fn check_rsa_public_key(pem: &str) -> Result<String, ApiError> {
+    crate::rsakey::RsaPublic::from_pem(pem)
+        .map(|k| k.to_pem())
+        .map_err(|e| ApiError::unprocessable("invalid_rsa_public_key", e.to_string()))
 }

@@ -62,10 +62,17 @@ pub(super) async fn create_app(
         .default_channel
         .unwrap_or_else(|| DEFAULT_CHANNEL.to_owned());
     check_channel_name(&default_channel)?;
+    let rsa_public_key = req
+        .rsa_public_key
+        .as_deref()
+        .filter(|k| !k.trim().is_empty())
+        .map(super::admin::check_rsa_public_key)
+        .transpose()?;
     let app = App {
         app_id: req.app_id,
         public_keys: req.public_keys,
         default_channel,
+        rsa_public_key,
         created_at: now(),
     };
     s.records.create_app(&app).await?;
@@ -419,6 +426,7 @@ pub(super) async fn register_build(
         (Some(z), None) => Some(super::zipgen::with_crc32(&*s.blobs, &app_id, z).await?),
         (z, _) => z,
     };
+    let zip_rsa_signature = check_zip_signature(&app, zip.as_ref(), req.zip_rsa_signature)?;
     let build = Build {
         id: 0,
         app_id: app_id.clone(),
@@ -427,7 +435,7 @@ pub(super) async fn register_build(
         artifact_url: req.artifact_url,
         manifest_sha256,
         zip,
-        zip_rsa_signature: None,
+        zip_rsa_signature,
         file_count: manifest.files.len() as u64,
         total_size: manifest.total_size(),
         key_id: trust.key_id().map(|k| k.to_string()),
@@ -451,6 +459,57 @@ pub(super) async fn register_build(
             "version {} is already build {} with a different manifest; give this build another version",
             b.version, b.id
         ))),
+    }
+}
+
+/// The zip's RSA signature, checked against the app's RSA public key over
+/// the zip's SHA-256 (from the signed manifest, or the server's own zip).
+/// An app with an RSA key gets every zip signed: a build whose zip is not
+/// would be refused by every Capawesome device that checks, so it is
+/// refused here, at once, with what to do.
+fn check_zip_signature(
+    app: &App,
+    zip: Option<&crate::manifest::ZipInfo>,
+    signature: Option<String>,
+) -> Result<Option<String>, ApiError> {
+    let signature = signature.filter(|s| !s.trim().is_empty());
+    let key = match &app.rsa_public_key {
+        Some(pem) => Some(crate::rsakey::RsaPublic::from_pem(pem).map_err(|e| {
+            tracing::error!(error = %e, app = %app.app_id, "stored RSA public key unreadable");
+            ApiError::internal()
+        })?),
+        None => None,
+    };
+    match (key, zip, signature) {
+        (_, None, Some(_)) => Err(ApiError::unprocessable(
+            "rsa_signature_without_zip",
+            "the build has no zip to sign; leave out --rsa-signing-key for self-hosted manifest builds",
+        )),
+        (None, _, Some(_)) => Err(ApiError::unprocessable(
+            "rsa_key_missing",
+            format!(
+                "app {} has no RSA public key to check the zip signature with; add it with `liveship apps update --rsa-public-key liveship_rsa_public.pem`",
+                app.app_id
+            ),
+        )),
+        (Some(_), Some(_), None) => Err(ApiError::unprocessable(
+            "rsa_signature_required",
+            format!(
+                "app {} signs its zips with RSA for the Capawesome plugin; upload with `--rsa-signing-key liveship_rsa_private.pem`",
+                app.app_id
+            ),
+        )),
+        (Some(key), Some(z), Some(sig)) => {
+            if key.verify_digest(&z.sha256, &sig) {
+                Ok(Some(sig.trim().to_owned()))
+            } else {
+                Err(ApiError::unprocessable(
+                    "rsa_signature_invalid",
+                    "the zip's RSA signature does not verify with the app's RSA public key; sign with the private half of the key the app holds (`liveship apps show`)",
+                ))
+            }
+        }
+        (_, _, None) => Ok(None),
     }
 }
 

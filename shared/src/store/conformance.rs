@@ -102,6 +102,7 @@ async fn apps_round_trip<S: RecordWrite>(s: &S) {
         app_id: id.clone(),
         public_keys: vec!["-----BEGIN PUBLIC KEY-----\nx\n-----END PUBLIC KEY-----\n".into()],
         default_channel: "production".into(),
+        rsa_public_key: Some("-----BEGIN PUBLIC KEY-----\nr\n-----END PUBLIC KEY-----\n".into()),
         created_at: 1,
     };
     s.create_app(&app).await.unwrap();
@@ -114,6 +115,7 @@ async fn apps_round_trip<S: RecordWrite>(s: &S) {
     let changed = App {
         public_keys: vec![],
         default_channel: "beta".into(),
+        rsa_public_key: None,
         ..app.clone()
     };
     assert!(s.update_app(&changed).await.unwrap());
