@@ -57,6 +57,7 @@ pub(super) struct BundleQuery {
     custom_id: Option<String>,
     /// The device id (empty: outside partial rollouts).
     #[serde(default)]
+    #[param(pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]{0,128}$")]
     device_id: Option<String>,
     /// Ignored.
     #[serde(default)]
@@ -250,10 +251,12 @@ pub(super) async fn bundle_files(
 pub(super) struct ChannelsQuery {
     /// At most this many.
     #[serde(default)]
-    limit: Option<usize>,
+    #[param(minimum = 0, maximum = 1000000)]
+    limit: Option<u32>,
     /// Skip this many.
     #[serde(default)]
-    offset: Option<usize>,
+    #[param(minimum = 0, maximum = 1000000)]
+    offset: Option<u32>,
     /// Only names containing this.
     #[serde(default)]
     query: Option<String>,
@@ -272,8 +275,8 @@ pub(super) async fn public_channels(
         .await?
         .into_iter()
         .filter(|c| c.allow_self_assign && c.name.contains(&needle))
-        .skip(q.offset.unwrap_or(0))
-        .take(q.limit.unwrap_or(usize::MAX))
+        .skip(q.offset.unwrap_or(0) as usize)
+        .take(q.limit.map_or(usize::MAX, |l| l as usize))
         .map(|c| json!({"id": c.name, "name": c.name}))
         .collect();
     Ok(Value::Array(list))

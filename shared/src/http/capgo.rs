@@ -391,8 +391,8 @@ pub(super) async fn capgo_channel_set(
     }
     let on_device = info.line().keeps_channel_on_device();
     if !on_device && info.device_id.is_empty() {
-        return Err(ApiError::bad_request(
-            "a device without an id cannot be assigned a channel",
+        return Err(ApiError::forbidden(
+            "a device without an id cannot be assigned a channel (this plugin line keeps the choice on the server, by device id)",
         ));
     }
     if name == app.default_channel {
