@@ -271,6 +271,14 @@ export class LiveshipUpdater {
       if (latest.zip_sha256 && latest.zip_sha256 !== signed) return { refused: 'the server named another zip hash than the signed one' };
       return { url: latest.zip_url, checksum: signed };
     }
+    // The capgo plugin brotli-decompresses a listed file whose name ends in
+    // `.br` and checks the hash of the result: such builds go as the zip,
+    // checked against the zip hash in the signed manifest.
+    if (m.files.some((f) => f.path.endsWith('.br'))) {
+      const signed = m.zip?.sha256;
+      if (!latest.zip_url || !signed) return { refused: 'a build with .br files needs its signed zip' };
+      return { url: latest.zip_url, checksum: signed };
+    }
     const src = latest.files;
     if (!src) return { refused: 'no file source in the answer' };
     const manifest = m.files.map((f) => ({

@@ -31,7 +31,7 @@
 //     (POST set validates; `unset: true` clears; unsetChannel is local);
 //     before, server-side with DELETE for unset.
 import { createHash } from 'node:crypto';
-import { crc32, inflateRawSync } from 'node:zlib';
+import { brotliDecompressSync, crc32, inflateRawSync } from 'node:zlib';
 
 const sha256 = (b) => createHash('sha256').update(b).digest('hex');
 
@@ -186,11 +186,22 @@ export class CapgoDevice {
       for (const e of res.manifest) {
         if (!e.file_hash) return this.downloadFailed(version, 'download_fail');
         if (e.file_name.startsWith('/') || e.file_name.split('/').includes('..')) return this.downloadFailed(version, 'directory_path_fail');
-        const body = await this.fetchBytes(e.download_url);
+        let body = await this.fetchBytes(e.download_url);
+        let name = e.file_name;
+        // DownloadService: a name ending in .br is brotli-decompressed, and
+        // the hash checked is that of the decompressed bytes.
+        if (name.endsWith('.br')) {
+          try {
+            body = brotliDecompressSync(body);
+          } catch {
+            return this.downloadFailed(version, 'download_manifest_brotli_fail');
+          }
+          name = name.slice(0, -3);
+        }
         if (sha256(body).toLowerCase() !== String(e.file_hash).toLowerCase()) {
           return this.downloadFailed(version, 'download_fail', 'checksum');
         }
-        files[e.file_name] = body;
+        files[name] = body;
       }
     } else {
       const checksum = res.checksum ?? '';

@@ -242,3 +242,15 @@ test('a line that keeps its channel on the device leaves it without asking the s
   assert.equal(res.unset, true);
   assert.equal(d.persistedChannel, null);
 });
+
+test('a build that ships .br files reaches current lines as a zip, bytes intact', async () => {
+  const app = 'com.example.capgo-brotli';
+  s.cli(['apps', 'create', '--app-id', app, '--public-key', 'liveship_public.pem']);
+  s.writeBuild('brotli', { 'index.html': '<html>br</html>', 'assets/data.json.br': 'not brotli: the app serves it itself' });
+  upload(app, 'brotli', '1.0.0', ['--channel', 'production']);
+  const d = new CapgoDevice({ server: s.url, appId: app, pluginVersion: '8.51.23', deviceId: 'd-br' });
+  const r = await d.checkForUpdate();
+  assert.equal(r.result, 'scheduled', JSON.stringify(r));
+  assert.equal(d.lastAnswer.manifest, undefined, 'no per-file list: the plugin would decompress the .br file');
+  assert.equal(r.files['assets/data.json.br'].toString(), 'not brotli: the app serves it itself');
+});

@@ -210,3 +210,15 @@ test('a legacy plugin line (CRC-32 only) is refused before anything is asked or 
   u.getPluginVersion = async () => ({ version: '8.51.23' });
   assert.equal((await client(u).sync()).status, 'scheduled');
 });
+
+test('a build with .br files goes to the plugin as its signed zip, not file by file', async () => {
+  s.writeBuild('br', { 'index.html': '<html>br</html>', 'data.json.br': 'raw' });
+  s.cli(['live-update', 'upload-artifact', '--app-id', APP, '--build-dir', 'br', '--signing-key', 'liveship_private.pem',
+    '--version', '1.5.0-br', '--channel', 'brotli', '--create-channel']);
+  const u = new FakeUpdater('dev-br');
+  const r = await client(u, { channel: 'brotli' }).sync();
+  assert.equal(r.status, 'scheduled', JSON.stringify(r));
+  const opts = u.calls[0][1];
+  assert.equal(opts.manifest, undefined);
+  assert.match(opts.checksum, /^[0-9a-f]{64}$/);
+});

@@ -111,8 +111,22 @@ async fn capgo_channel(
         .to_owned())
 }
 
+/// True when a per-file list names a file ending in `.br`: the current
+/// lines brotli-decompress such a file and check the hash of the result,
+/// so a build that really ships `.br` files must go to them as a zip.
+fn names_brotli(files: &[Value]) -> bool {
+    files
+        .iter()
+        .any(|e| e["file_name"].as_str().is_some_and(|n| n.ends_with(".br")))
+}
+
 /// Why a build cannot be offered to this plugin line, if it cannot.
-fn unservable(line: PluginLine, build: &Build, latest: &Latest) -> Option<&'static str> {
+fn unservable(
+    line: PluginLine,
+    build: &Build,
+    latest: &Latest,
+    files: &[Value],
+) -> Option<&'static str> {
     let has_zip = latest.zip_url.is_some();
     match line.zip_checksum() {
         ZipChecksum::Crc32 if !has_zip => Some(
@@ -124,6 +138,9 @@ fn unservable(line: PluginLine, build: &Build, latest: &Latest) -> Option<&'stat
         ZipChecksum::Sha256 if !has_zip && latest.files.is_none() => {
             Some("the build has neither a zip nor per-file URLs")
         }
+        ZipChecksum::Sha256 if !has_zip && names_brotli(files) => Some(
+            "the build has no zip and ships files ending in .br, which this plugin line would decompress and then refuse",
+        ),
         _ => None,
     }
 }
@@ -155,7 +172,12 @@ fn manifest_entries(latest: &Latest) -> Result<Vec<Value>, ApiError> {
 }
 
 /// The update answer for one plugin line.
-fn answer(line: PluginLine, build: &Build, latest: &Latest) -> Result<Value, ApiError> {
+fn answer(
+    line: PluginLine,
+    build: &Build,
+    latest: &Latest,
+    files: Vec<Value>,
+) -> Result<Value, ApiError> {
     let mut answer = json!({"version": build.version});
     match (line.zip_checksum(), &latest.zip_url) {
         (ZipChecksum::Crc32, Some(url)) => {
@@ -180,11 +202,11 @@ fn answer(line: PluginLine, build: &Build, latest: &Latest) -> Result<Value, Api
         }
         (ZipChecksum::Crc32, None) => return Err(ApiError::internal()),
     }
-    if line.reads_manifest() {
-        let files = manifest_entries(latest)?;
-        if !files.is_empty() {
-            answer["manifest"] = Value::Array(files);
-        }
+    if line.reads_manifest()
+        && !files.is_empty()
+        && !(latest.zip_url.is_some() && names_brotli(&files))
+    {
+        answer["manifest"] = Value::Array(files);
     }
     Ok(answer)
 }
@@ -229,14 +251,21 @@ pub(super) async fn capgo_updates(
                 "capgo: the device runs a withdrawn build, but its plugin line has no way back to the built-in bundle");
             Ok(Json(no_new_version()))
         }
-        ("update_available", Some(build)) => match unservable(line, &build, &latest) {
-            Some(reason) => {
-                tracing::warn!(app = %app.app_id, build = build.id, version = %build.version,
+        ("update_available", Some(build)) => {
+            let files = if line.reads_manifest() {
+                manifest_entries(&latest)?
+            } else {
+                Vec::new()
+            };
+            match unservable(line, &build, &latest, &files) {
+                Some(reason) => {
+                    tracing::warn!(app = %app.app_id, build = build.id, version = %build.version,
                     plugin_version = ?info.plugin_version, reason, "capgo: build not offered to this plugin line");
-                Ok(Json(no_new_version()))
+                    Ok(Json(no_new_version()))
+                }
+                None => Ok(Json(answer(line, &build, &latest, files)?)),
             }
-            None => Ok(Json(answer(line, &build, &latest)?)),
-        },
+        }
         _ => Ok(Json(no_new_version())),
     }
 }
