@@ -284,7 +284,7 @@ fn algorithm_name(oid: &str) -> String {
 
 /// CI systems often store a PEM in one line with literal `\n`; accept that,
 /// and surrounding whitespace.
-fn normalize_pem(text: &str) -> String {
+pub(crate) fn normalize_pem(text: &str) -> String {
     let t = text.trim();
     if !t.contains('\n') && t.contains("\\n") {
         t.replace("\\n", "\n")

@@ -68,15 +68,6 @@ pub struct RsaSigning {
     inner: RsaPrivateKey,
 }
 
-fn normalize(text: &str) -> String {
-    let t = text.trim();
-    if !t.contains('\n') && t.contains("\\n") {
-        t.replace("\\n", "\n")
-    } else {
-        t.replace("\r\n", "\n")
-    }
-}
-
 fn check_size(bits: usize) -> Result<(), RsaKeyError> {
     if (MIN_BITS..=MAX_BITS).contains(&bits) {
         Ok(())
@@ -88,7 +79,7 @@ fn check_size(bits: usize) -> Result<(), RsaKeyError> {
 impl RsaPublic {
     /// Reads SPKI (`PUBLIC KEY`) or PKCS#1 (`RSA PUBLIC KEY`) PEM.
     pub fn from_pem(text: &str) -> Result<Self, RsaKeyError> {
-        let t = normalize(text);
+        let t = crate::keys::normalize_pem(text);
         if t.contains("PRIVATE KEY-----") {
             return Err(RsaKeyError::WrongHalf {
                 found: "a private key",
@@ -152,7 +143,7 @@ impl RsaSigning {
 
     /// Reads PKCS#8 (`PRIVATE KEY`) or PKCS#1 (`RSA PRIVATE KEY`) PEM.
     pub fn from_pem(text: &str) -> Result<Self, RsaKeyError> {
-        let t = normalize(text);
+        let t = crate::keys::normalize_pem(text);
         if t.contains("-----BEGIN PUBLIC KEY-----") || t.contains("-----BEGIN RSA PUBLIC KEY-----")
         {
             return Err(RsaKeyError::WrongHalf {

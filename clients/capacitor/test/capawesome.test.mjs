@@ -4,11 +4,10 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { createServer } from 'node:http';
 import { readFileSync } from 'node:fs';
-import { join, normalize } from 'node:path';
+import { join } from 'node:path';
 import { CapawesomeDevice } from './capawesome-emulator.mjs';
-import { startServer } from './server.mjs';
+import { startFileHost, startServer } from './server.mjs';
 
 const APP = 'com.example.capawesome';
 let s;
@@ -19,16 +18,8 @@ before(async () => {
   s = await startServer();
   s.cli(['live-update', 'generate-signing-key']);
   s.cli(['apps', 'create', '--app-id', APP, '--public-key', 'liveship_public.pem']);
-  hosted = createServer((req, res) => {
-    const p = normalize(decodeURIComponent(new URL(req.url, 'http://x').pathname)).replace(/^\/+/, '');
-    try {
-      res.writeHead(200).end(readFileSync(join(s.dir, 'hosted', p)));
-    } catch {
-      res.writeHead(404).end();
-    }
-  });
-  await new Promise((r) => hosted.listen(0, '127.0.0.1', r));
-  hostedUrl = `http://127.0.0.1:${hosted.address().port}`;
+  hosted = await startFileHost(join(s.dir, 'hosted'));
+  hostedUrl = hosted.url;
 });
 after(() => {
   s?.stop();

@@ -7,11 +7,9 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { createServer } from 'node:http';
-import { readFileSync } from 'node:fs';
-import { join, normalize } from 'node:path';
+import { join } from 'node:path';
 import { CapgoDevice, lineOf } from './capgo-emulator.mjs';
-import { startServer } from './server.mjs';
+import { startFileHost, startServer } from './server.mjs';
 
 // The newest release of each line on npm, and releases on either side of
 // each change the native code shows (checksum algorithm, channel storage).
@@ -24,17 +22,8 @@ let filesUrl;
 before(async () => {
   s = await startServer();
   s.cli(['live-update', 'generate-signing-key']);
-  files = createServer((req, res) => {
-    const p = normalize(decodeURIComponent(new URL(req.url, 'http://x').pathname)).replace(/^\/+/, '');
-    try {
-      const body = readFileSync(join(s.dir, 'hosted', p));
-      res.writeHead(200, { 'content-type': 'application/octet-stream' }).end(body);
-    } catch {
-      res.writeHead(404).end();
-    }
-  });
-  await new Promise((r) => files.listen(0, '127.0.0.1', r));
-  filesUrl = `http://127.0.0.1:${files.address().port}`;
+  files = await startFileHost(join(s.dir, 'hosted'));
+  filesUrl = files.url;
 });
 after(() => {
   s?.stop();

@@ -4,9 +4,10 @@
 // lambda-stack binary; LIVESHIP_TEST_MOTO_URL must be set): the same tests,
 // unchanged, against the AWS deployment's code.
 import { spawn, execFileSync } from 'node:child_process';
-import { mkdtempSync, mkdirSync, writeFileSync, existsSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, writeFileSync, existsSync, readFileSync } from 'node:fs';
+import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
-import { join, dirname } from 'node:path';
+import { join, dirname, normalize } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
 
@@ -55,4 +56,21 @@ export async function startServer() {
   };
   const stop = () => (lambda ? child.stdin.end() : child.kill('SIGTERM'));
   return { url, dir, cli, writeBuild, stop };
+}
+
+/**
+ * A team's own static host (their bucket or CDN) for self-hosted artifacts:
+ * serves the files below `dir` on a free loopback port.
+ */
+export async function startFileHost(dir) {
+  const server = createServer((req, res) => {
+    const p = normalize(decodeURIComponent(new URL(req.url, 'http://x').pathname)).replace(/^\/+/, '');
+    try {
+      res.writeHead(200, { 'content-type': 'application/octet-stream' }).end(readFileSync(join(dir, p)));
+    } catch {
+      res.writeHead(404).end();
+    }
+  });
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  return { url: `http://127.0.0.1:${server.address().port}`, close: () => server.close() };
 }
