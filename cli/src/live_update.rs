@@ -204,6 +204,13 @@ fn generate_signing_key(a: GenerateKeyArgs, out: &Output) -> Result<Value, Failu
             .with_context(|| format!("cannot write {}", private.display()))?;
         write_atomic(&public, key.public().to_pem().as_bytes(), 0o644, a.force)
             .with_context(|| format!("cannot write {}", public.display()))?;
+        // capgo's `publicKey` reads only PKCS#1 ("BEGIN RSA PUBLIC KEY").
+        let capgo_public = public.with_file_name(format!(
+            "{}_capgo.pem",
+            public.file_stem().map_or("liveship_rsa_public".into(), |s| s.to_string_lossy())
+        ));
+        write_atomic(&capgo_public, key.public().to_pkcs1_pem().as_bytes(), 0o644, true)
+            .with_context(|| format!("cannot write {}", capgo_public.display()))?;
         out.say(format!(
             "Wrote RSA private key {} (mode 0600, {} bits): store it in your CI secrets (LIVESHIP_RSA_SIGNING_KEY), never in the app or on the server",
             private.display(),
@@ -214,12 +221,17 @@ fn generate_signing_key(a: GenerateKeyArgs, out: &Output) -> Result<Value, Failu
             public.display(),
             public.display()
         ));
+        out.say(format!(
+            "Wrote {}: the same public key as PKCS#1, for the capgo plugin's publicKey",
+            capgo_public.display()
+        ));
         return Ok(json!({
             "command": "generate-signing-key",
             "algorithm": "rsa",
             "bits": a.bits,
             "private_key": private,
             "public_key": public,
+            "capgo_public_key": capgo_public,
         }));
     }
     let key = SigningKey::generate()?;

@@ -227,6 +227,40 @@ pub fn upload_artifact(a: UploadArgs, out: &Output) -> Result<Value, Failure> {
         .as_ref()
         .map(|k| k.sign_digest(&report.zip.sha256))
         .transpose()?;
+    // The same key also encrypts the zip for capgo devices with a
+    // `publicKey` (2048-bit keys: the plugin insists on 256-byte values).
+    let capgo = match &rsa_key {
+        Some(k) if k.public().bits() == 2048 => {
+            let zip = std::fs::read(&zip_path).context("reading the zip")?;
+            let enc = k.capgo_encrypt(&zip)?;
+            let path = tmp.path().join("live-update.capgo.zip");
+            std::fs::write(&path, &enc.bytes).context("writing the encrypted zip")?;
+            Some((
+                LocalFile {
+                    sha256: Sha256Digest::of(&enc.bytes),
+                    size: enc.bytes.len() as u64,
+                    path,
+                },
+                enc,
+            ))
+        }
+        Some(k) => {
+            out.note(format!(
+                "the RSA key has {} bits: zips are signed for Capawesome, but capgo encryption needs a 2048-bit key",
+                k.public().bits()
+            ));
+            None
+        }
+        None => None,
+    };
+    let capgo_encrypted = capgo
+        .as_ref()
+        .map(|(f, enc)| liveship_core::model::CapgoEncrypted {
+            sha256: f.sha256,
+            size: f.size,
+            session_key: enc.session_key.clone(),
+            checksum: enc.checksum.clone(),
+        });
     let zip_file = LocalFile {
         sha256: report.zip.sha256,
         size: report.zip.size,
@@ -255,11 +289,14 @@ pub fn upload_artifact(a: UploadArgs, out: &Output) -> Result<Value, Failure> {
                 })
                 .collect::<anyhow::Result<_>>()?;
             files.push(zip_file);
+            files.extend(capgo.map(|(f, _)| f));
             files.sort_by_key(|f| f.sha256);
             files.dedup_by_key(|f| f.sha256);
             files
         }
-        ArtifactType::Zip => vec![zip_file],
+        ArtifactType::Zip => std::iter::once(zip_file)
+            .chain(capgo.map(|(f, _)| f))
+            .collect(),
     };
     let doc = report.manifest.sign(&key);
     // For manifest builds the counts are of the build's files; the zip,
@@ -320,6 +357,7 @@ pub fn upload_artifact(a: UploadArgs, out: &Output) -> Result<Value, Failure> {
                 native: NativeLimits::new(),
                 mandatory: a.mandatory,
                 zip_rsa_signature: zip_rsa_signature.clone(),
+                capgo_encrypted: capgo_encrypted.clone(),
             };
             let registered: RegisteredBuild = api
                 .json(Method::POST, &format!("/v1/apps/{app}/builds"), Some(&body))
@@ -340,13 +378,23 @@ pub fn upload_artifact(a: UploadArgs, out: &Output) -> Result<Value, Failure> {
                 ),
                 None => None,
             };
+            // The artifacts beside the build's files (the zip of a manifest
+            // build, the capgo-encrypted zip) are not counted as its files.
+            let extras: Vec<Sha256Digest> = zip_sha
+                .into_iter()
+                .chain(capgo_encrypted.as_ref().map(|c| c.sha256))
+                .collect();
+            let extras_missing = plan
+                .missing
+                .iter()
+                .filter(|t| extras.contains(&t.sha256))
+                .count();
             let zip_uploaded = zip_sha.is_some_and(|z| plan.missing.iter().any(|t| t.sha256 == z));
-            let zip_listed = usize::from(zip_sha.is_some());
             anyhow::Ok((
                 registered,
-                plan.missing.len() - usize::from(zip_uploaded),
+                plan.missing.len() - extras_missing,
                 bytes,
-                plan.already_stored - (zip_listed - usize::from(zip_uploaded)),
+                plan.already_stored - (extras.len() - extras_missing),
                 channel,
                 zip_uploaded,
             ))
@@ -425,6 +473,7 @@ pub fn register_artifact(a: RegisterArgs, out: &Output) -> Result<Value, Failure
     let body = RegisterBuild {
         manifest: doc,
         zip_rsa_signature,
+        capgo_encrypted: None,
         artifact_type: a.artifact_type.into(),
         artifact_url: Some(a.artifact_url.clone()),
         commit_ref: a.commit.commit_ref,

@@ -191,6 +191,7 @@ mod tests {
             manifest_sha256: Sha256Digest::of(b""),
             zip: None,
             zip_rsa_signature: None,
+            capgo_encrypted: None,
             file_count: 1,
             total_size: 1,
             key_id: None,

@@ -332,6 +332,9 @@ pub struct Build {
     /// checks when the app sets its `publicKey`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub zip_rsa_signature: Option<String>,
+    /// The zip encrypted in CI for capgo devices with a `publicKey`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capgo_encrypted: Option<CapgoEncrypted>,
     /// Number of files and their total size.
     pub file_count: u64,
     /// Total size of all files.
@@ -348,6 +351,23 @@ pub struct Build {
     pub native: NativeLimits,
     /// Registration time.
     pub created_at: Timestamp,
+}
+
+/// A build's zip as capgo devices with a `publicKey` download it: encrypted
+/// in CI with the app's RSA key (`liveship_core::rsakey::CapgoEncryptedZip`),
+/// stored content-addressed like any file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct CapgoEncrypted {
+    /// SHA-256 of the encrypted zip (its storage key).
+    pub sha256: Sha256Digest,
+    /// Its size in bytes.
+    pub size: u64,
+    /// `session_key` of the plugin's answer: base64 IV, `:`, base64 of the
+    /// AES key encrypted with the RSA private key.
+    pub session_key: String,
+    /// `checksum` of the plugin's answer: hex of the plain zip's SHA-256
+    /// encrypted with the RSA private key.
+    pub checksum: String,
 }
 
 /// One build assignment of a channel.

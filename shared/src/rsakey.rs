@@ -124,6 +124,38 @@ impl RsaPublic {
     pub fn bits(&self) -> usize {
         self.inner.size() * 8
     }
+
+    /// PKCS#1 PEM (`-----BEGIN RSA PUBLIC KEY-----`), the only form the
+    /// capgo plugin's `publicKey` setting reads.
+    pub fn to_pkcs1_pem(&self) -> String {
+        use rsa::pkcs1::EncodeRsaPublicKey;
+        self.inner
+            .to_pkcs1_pem(LineEnding::LF)
+            .expect("an RSA public key encodes")
+    }
+
+    /// The key id the capgo plugin sends as `key_id`: the first 20
+    /// characters of the base64 body of its PKCS#1 PEM (`calcKeyId`).
+    pub fn capgo_key_id(&self) -> String {
+        let body: String = self
+            .to_pkcs1_pem()
+            .lines()
+            .filter(|l| !l.starts_with("-----"))
+            .collect();
+        body.chars().take(20).collect()
+    }
+
+    /// Checks a capgo encrypted checksum: hex of the RSA "private-key
+    /// encryption" (PKCS#1 v1.5 type 1, no DigestInfo) of the zip's raw
+    /// SHA-256, which the plugin decrypts with the public key.
+    pub fn verify_capgo_checksum(&self, digest: &Sha256Digest, checksum_hex: &str) -> bool {
+        let Ok(bytes) = hex::decode(checksum_hex) else {
+            return false;
+        };
+        self.inner
+            .verify(Pkcs1v15Sign::new_unprefixed(), digest.as_bytes(), &bytes)
+            .is_ok()
+    }
 }
 
 impl fmt::Debug for RsaPublic {
@@ -189,6 +221,52 @@ impl RsaSigning {
     }
 }
 
+/// What a capgo device with a `publicKey` checks (its "encryption v2",
+/// read from CryptoCipher.java of the current lines): the zip encrypted with
+/// a random AES-128 key (CBC, PKCS#7), the key RSA-"encrypted" with the
+/// private key so the device recovers it with the public one
+/// (`session_key` = base64 IV `:` base64 encrypted key), and the plain
+/// zip's SHA-256 RSA-"encrypted" the same way (`checksum`, hex). Only the
+/// private key's holder can make a pair that decrypts and matches.
+#[derive(Debug)]
+pub struct CapgoEncryptedZip {
+    /// The encrypted zip's bytes.
+    pub bytes: Vec<u8>,
+    /// `session_key` of the plugin's answer.
+    pub session_key: String,
+    /// `checksum` of the plugin's answer (hex, 512 characters for 2048 bits).
+    pub checksum: String,
+}
+
+impl RsaSigning {
+    /// Encrypts a zip for capgo devices with `publicKey` set (2048-bit keys
+    /// only: the plugin insists on a 256-byte checksum).
+    pub fn capgo_encrypt(&self, zip: &[u8]) -> Result<CapgoEncryptedZip, RsaKeyError> {
+        use aes::cipher::{block_padding::Pkcs7, BlockEncryptMut, KeyIvInit};
+        if self.inner.size() != 256 {
+            return Err(RsaKeyError::Size(self.inner.size() * 8));
+        }
+        let mut key = zeroize::Zeroizing::new([0u8; 16]);
+        let mut iv = [0u8; 16];
+        getrandom::fill(key.as_mut()).map_err(|e| RsaKeyError::Crypto(e.to_string()))?;
+        getrandom::fill(&mut iv).map_err(|e| RsaKeyError::Crypto(e.to_string()))?;
+        let bytes = cbc::Encryptor::<aes::Aes128>::new(key.as_ref().into(), &iv.into())
+            .encrypt_padded_vec_mut::<Pkcs7>(zip);
+        let raw_sign = |data: &[u8]| {
+            self.inner
+                .sign(Pkcs1v15Sign::new_unprefixed(), data)
+                .map_err(|e| RsaKeyError::Crypto(e.to_string()))
+        };
+        let session_key = format!("{}:{}", B64.encode(iv), B64.encode(raw_sign(key.as_ref())?));
+        let checksum = hex::encode(raw_sign(Sha256Digest::of(zip).as_bytes())?);
+        Ok(CapgoEncryptedZip {
+            bytes,
+            session_key,
+            checksum,
+        })
+    }
+}
+
 impl fmt::Debug for RsaSigning {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "RsaSigning {{ bits: {}, .. }}", self.inner.size() * 8)
@@ -230,6 +308,30 @@ mod tests {
         assert!(matches!(
             RsaPublic::from_pem("hello"),
             Err(RsaKeyError::NotPem { .. })
+        ));
+        // capgo encryption: the checksum verifies over the plain zip's digest,
+        // and the key id is what the plugin computes from the PKCS#1 PEM.
+        let zip = b"PK zip bytes".repeat(100);
+        let enc = key.capgo_encrypt(&zip).unwrap();
+        assert_ne!(&enc.bytes[..16], &zip[..16]);
+        assert_eq!(enc.bytes.len() % 16, 0);
+        assert_eq!(enc.checksum.len(), 512);
+        assert!(public.verify_capgo_checksum(&Sha256Digest::of(&zip), &enc.checksum));
+        assert!(!public.verify_capgo_checksum(&Sha256Digest::of(b"x"), &enc.checksum));
+        assert!(!other
+            .public()
+            .verify_capgo_checksum(&Sha256Digest::of(&zip), &enc.checksum));
+        let (iv, k) = enc.session_key.split_once(':').unwrap();
+        assert_eq!(B64.decode(iv).unwrap().len(), 16);
+        assert_eq!(B64.decode(k).unwrap().len(), 256);
+        assert!(public
+            .to_pkcs1_pem()
+            .starts_with("-----BEGIN RSA PUBLIC KEY-----"));
+        assert_eq!(public.capgo_key_id().len(), 20);
+        assert!(public.capgo_key_id().starts_with("MIIBCgKCAQEA"));
+        assert!(matches!(
+            RsaSigning::generate(3072).unwrap().capgo_encrypt(&zip),
+            Err(RsaKeyError::Size(3072))
         ));
         // Secrets never in Debug.
         let dbg = format!("{key:?}");

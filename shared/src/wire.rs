@@ -137,6 +137,10 @@ pub struct RegisterBuild {
     /// has an RSA public key and the build has a zip.
     #[serde(default)]
     pub zip_rsa_signature: Option<String>,
+    /// The zip encrypted for capgo devices with a `publicKey`, uploaded
+    /// beforehand like any file (`--rsa-signing-key` with a 2048-bit key).
+    #[serde(default)]
+    pub capgo_encrypted: Option<crate::model::CapgoEncrypted>,
 }
 
 /// The answer to registering a build.

@@ -375,6 +375,7 @@ pub fn build_record(
         manifest_sha256: liveship_core::hash::Sha256Digest::of(version.as_bytes()),
         zip: None,
         zip_rsa_signature: None,
+        capgo_encrypted: None,
         file_count: 1,
         total_size: 1,
         key_id: None,

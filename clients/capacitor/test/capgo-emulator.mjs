@@ -30,7 +30,7 @@
 //   - channels: from 5.34.0 / 6.34.0 / 7.34.0 / 8.0.0 kept on the device
 //     (POST set validates; `unset: true` clears; unsetChannel is local);
 //     before, server-side with DELETE for unset.
-import { createHash } from 'node:crypto';
+import { constants, createDecipheriv, createHash, publicDecrypt } from 'node:crypto';
 import { brotliDecompressSync, crc32, inflateRawSync } from 'node:zlib';
 
 const sha256 = (b) => createHash('sha256').update(b).digest('hex');
@@ -126,6 +126,10 @@ export class CapgoDevice {
       is_prod: false,
     };
     if (!this.line.legacy) i.defaultChannel = this.persistedChannel ?? this.o.defaultChannel;
+    // CryptoCipher.calcKeyId: the first 20 characters of the PKCS#1 body.
+    if (!this.line.legacy && this.o.publicKey) {
+      i.key_id = this.o.publicKey.replace(/\s+/g, '').replace('-----BEGINRSAPUBLICKEY-----', '').replace('-----ENDRSAPUBLICKEY-----', '').slice(0, 20);
+    }
     return i;
   }
 
@@ -203,6 +207,41 @@ export class CapgoDevice {
         }
         files[name] = body;
       }
+    } else if (!this.line.legacy && this.o.publicKey) {
+      // requireSessionKeyForEncryptedUpdate, then finishDownload's
+      // decryptFile (AES-128-CBC, key RSA-decrypted with the public key) and
+      // decryptChecksum (256 bytes, hex or base64) against calcChecksum.
+      const sessionKey = res.session_key ?? '';
+      const parts = sessionKey.split(':');
+      if (parts.length !== 2 || !parts[0] || !parts[1]) {
+        await this.sendStats('session_key_required');
+        return { result: 'blocked', why: 'session_key_required' };
+      }
+      if (!res.checksum) {
+        await this.sendStats('checksum_required');
+        return { result: 'blocked', why: 'checksum_required' };
+      }
+      const encrypted = await this.fetchBytes(res.url);
+      let zip;
+      let expected;
+      try {
+        const pub = { key: this.o.publicKey, padding: constants.RSA_PKCS1_PADDING };
+        const aesKey = publicDecrypt(pub, Buffer.from(parts[1], 'base64'));
+        if (aesKey.length !== 16) throw new Error('session key must be 16 bytes');
+        const d = createDecipheriv('aes-128-cbc', aesKey, Buffer.from(parts[0], 'base64'));
+        zip = Buffer.concat([d.update(encrypted), d.final()]);
+        const sum = /^[0-9a-fA-F]+$/.test(res.checksum) ? Buffer.from(res.checksum, 'hex') : Buffer.from(res.checksum, 'base64');
+        if (sum.length !== 256) throw new Error('Bundle checksum is not encrypted');
+        expected = publicDecrypt(pub, sum).toString('hex');
+      } catch (e) {
+        return this.downloadFailed(version, 'download_fail', e.message);
+      }
+      if (sha256(zip) !== expected) {
+        await this.sendStats('checksum_fail', this.current.version);
+        return { result: 'checksum_fail' };
+      }
+      files = unzip(zip);
+      delete files['live-update-manifest.json'];
     } else {
       const checksum = res.checksum ?? '';
       if (!this.line.legacy && !checksum) {

@@ -7,6 +7,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CapgoDevice, lineOf } from './capgo-emulator.mjs';
 import { startFileHost, startServer } from './server.mjs';
@@ -242,4 +243,50 @@ test('a build that ships .br files reaches current lines as a zip, bytes intact'
   assert.equal(r.result, 'scheduled', JSON.stringify(r));
   assert.equal(d.lastAnswer.manifest, undefined, 'no per-file list: the plugin would decompress the .br file');
   assert.equal(r.files['assets/data.json.br'].toString(), 'not brotli: the app serves it itself');
+});
+
+test('capgo with publicKey: zips encrypted in CI with the app RSA key; nothing the key holder did not make is installed', async () => {
+  const app = 'com.example.capgo-encrypted';
+  s.cli(['live-update', 'generate-signing-key', '--algorithm', 'rsa', '--private', 'capgo_rsa.pem', '--public', 'capgo_rsa.pub.pem']);
+  s.cli(['live-update', 'generate-signing-key', '--algorithm', 'rsa', '--private', 'other_rsa.pem', '--public', 'other_rsa.pub.pem', '--force']);
+  const pkcs1 = readFileSync(join(s.dir, 'capgo_rsa.pub_capgo.pem'), 'utf8');
+  const otherPkcs1 = readFileSync(join(s.dir, 'other_rsa.pub_capgo.pem'), 'utf8');
+  assert.match(pkcs1, /^-----BEGIN RSA PUBLIC KEY-----/);
+  s.cli(['apps', 'create', '--app-id', app, '--public-key', 'liveship_public.pem', '--rsa-public-key', 'capgo_rsa.pub.pem']);
+  s.writeBuild('enc', { 'index.html': '<html>encrypted</html>', 'js/app.js': 'secret()' });
+  upload(app, 'enc', '1.0.0', ['--channel', 'production', '--rsa-signing-key', 'capgo_rsa.pem']);
+  const device = (id, extra = {}) => new CapgoDevice({ server: s.url, appId: app, pluginVersion: '8.51.23', deviceId: id, publicKey: pkcs1, ...extra });
+
+  const d = device('e1');
+  const r = await d.checkForUpdate();
+  assert.equal(r.result, 'scheduled', JSON.stringify(d.lastAnswer));
+  assert.equal(r.files['index.html'].toString(), '<html>encrypted</html>');
+  assert.match(d.lastAnswer.session_key, /^[A-Za-z0-9+/=]+:[A-Za-z0-9+/=]+$/);
+  assert.match(d.lastAnswer.checksum, /^[0-9a-f]{512}$/);
+  assert.equal(d.lastAnswer.manifest, undefined);
+  await d.restart();
+  assert.deepEqual(counts(app, '1.0.0'), { download_complete: 1, applied: 1 });
+
+  // Bytes altered in transit; a server that swaps in the plain zip and its
+  // SHA-256; a server that drops the session key: all refused.
+  const zipOf = async () => {
+    const plain = new CapgoDevice({ server: s.url, appId: app, pluginVersion: '8.51.23', deviceId: 'e-plain' });
+    await plain.checkForUpdate();
+    return plain.lastAnswer;
+  };
+  const plainAnswer = await zipOf();
+  assert.match(plainAnswer.checksum, /^[0-9a-f]{64}$/, 'devices without a key get the plain zip');
+  assert.notEqual((await device('e2', { tamper: flipLastByte }).checkForUpdate()).result, 'scheduled');
+  const swapped = device('e3');
+  swapped.request = async (m, u, b) => ({ ...(await CapgoDevice.prototype.request.call(swapped, m, u, b)), url: plainAnswer.url, checksum: plainAnswer.checksum });
+  assert.notEqual((await swapped.checkForUpdate()).result, 'scheduled');
+  const stripped = device('e4');
+  stripped.request = async (m, u, b) => ({ ...(await CapgoDevice.prototype.request.call(stripped, m, u, b)), session_key: undefined });
+  assert.deepEqual(await stripped.checkForUpdate(), { result: 'blocked', why: 'session_key_required' });
+  // A device that holds another key is not offered the build.
+  assert.equal((await device('e5', { publicKey: otherPkcs1 }).checkForUpdate()).result, 'no_update');
+
+  // The server refuses an encrypted checksum made with another key.
+  s.writeBuild('enc', { 'index.html': '<html>encrypted 2</html>' });
+  assert.throws(() => upload(app, 'enc', '1.0.1', ['--rsa-signing-key', 'other_rsa.pem']), /rsa_signature_invalid|does not verify/);
 });

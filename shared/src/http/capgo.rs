@@ -46,6 +46,10 @@ pub(super) struct CapgoInfo {
     /// The plugin release, which decides the answer's shape.
     #[serde(default)]
     plugin_version: Option<String>,
+    /// Set by lines whose app configures a `publicKey`: such a device
+    /// installs only bundles encrypted with the matching private key.
+    #[serde(default)]
+    key_id: Option<String>,
 }
 
 impl CapgoInfo {
@@ -60,6 +64,10 @@ impl CapgoInfo {
             native_version: self.version_build.clone(),
             current_build: None,
         }
+    }
+
+    fn key_id(&self) -> Option<&str> {
+        self.key_id.as_deref().filter(|k| !k.is_empty())
     }
 
     fn config_channel(&self) -> Option<&str> {
@@ -211,6 +219,41 @@ fn answer(
     Ok(answer)
 }
 
+/// The answer for a device with a `publicKey` (it sent `key_id`): the
+/// encrypted zip with its session key and encrypted checksum, no per-file
+/// list; or why the build cannot go to it.
+async fn encrypted_answer(
+    s: &DeviceState,
+    app: &App,
+    info: &CapgoInfo,
+    build: &Build,
+) -> Result<Result<Value, &'static str>, ApiError> {
+    let Some(enc) = &build.capgo_encrypted else {
+        return Ok(Err("the device installs only encrypted bundles (it sent key_id) and this build has none: upload with --rsa-signing-key (a 2048-bit key)"));
+    };
+    let ours = app
+        .rsa_public_key
+        .as_deref()
+        .and_then(|pem| crate::rsakey::RsaPublic::from_pem(pem).ok())
+        .map(|k| k.capgo_key_id());
+    if ours.as_deref() != info.key_id() {
+        return Ok(Err(
+            "the device's key_id is not that of the app's RSA key: its publicKey is another key",
+        ));
+    }
+    let key = crate::store::BlobKey::file(&build.app_id, &enc.sha256);
+    let url = match s.blobs.download_url(&key).await? {
+        Some(direct) => direct,
+        None => s.urls.file(&build.app_id, &enc.sha256),
+    };
+    Ok(Ok(json!({
+        "version": build.version,
+        "url": url,
+        "session_key": enc.session_key,
+        "checksum": enc.checksum,
+    })))
+}
+
 #[utoipa::path(post, path = "/capgo/updates", request_body = CapgoInfo,
     responses((status = 200, description = "The plugin's answer", body = Object), (status = "default", description = "An error (docs/api.md)", body = ErrorBody)))]
 pub(super) async fn capgo_updates(
@@ -251,6 +294,16 @@ pub(super) async fn capgo_updates(
                 "capgo: the device runs a withdrawn build, but its plugin line has no way back to the built-in bundle");
             Ok(Json(no_new_version()))
         }
+        ("update_available", Some(build)) if info.key_id().is_some() => {
+            match encrypted_answer(&s, &app, &info, &build).await? {
+                Ok(answer) => Ok(Json(answer)),
+                Err(reason) => {
+                    tracing::warn!(app = %app.app_id, build = build.id, version = %build.version,
+                        plugin_version = ?info.plugin_version, reason, "capgo: build not offered to this plugin line");
+                    Ok(Json(no_new_version()))
+                }
+            }
+        }
         ("update_available", Some(build)) => {
             let files = if line.reads_manifest() {
                 manifest_entries(&latest)?
@@ -285,7 +338,7 @@ pub(super) struct CapgoStat {
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(untagged)]
 pub(super) enum CapgoStats {
-    One(CapgoStat),
+    One(Box<CapgoStat>),
     Many(Vec<CapgoStat>),
 }
 
@@ -355,7 +408,7 @@ pub(super) async fn capgo_stats(
     JsonAny(body): JsonAny<CapgoStats>,
 ) -> Result<Json<Status>, ApiError> {
     let stats = match body {
-        CapgoStats::One(e) => vec![e],
+        CapgoStats::One(e) => vec![*e],
         CapgoStats::Many(v) => v,
     };
     if stats.len() > MAX_STATS_BATCH {

@@ -427,6 +427,12 @@ pub(super) async fn register_build(
         (z, _) => z,
     };
     let zip_rsa_signature = check_zip_signature(&app, zip.as_ref(), req.zip_rsa_signature)?;
+    let capgo_encrypted = match req.capgo_encrypted {
+        None => None,
+        Some(enc) => Some(
+            check_capgo_encrypted(&s, &app, zip.as_ref(), req.artifact_url.is_some(), enc).await?,
+        ),
+    };
     let build = Build {
         id: 0,
         app_id: app_id.clone(),
@@ -436,6 +442,7 @@ pub(super) async fn register_build(
         manifest_sha256,
         zip,
         zip_rsa_signature,
+        capgo_encrypted,
         file_count: manifest.files.len() as u64,
         total_size: manifest.total_size(),
         key_id: trust.key_id().map(|k| k.to_string()),
@@ -511,6 +518,59 @@ fn check_zip_signature(
         }
         (_, _, None) => Ok(None),
     }
+}
+
+/// The capgo-encrypted zip: stored here, for a hosted build with a zip, and
+/// its encrypted checksum made by the app's RSA key over that zip's SHA-256.
+/// (A session key that does not decrypt it fails on the device, closed.)
+async fn check_capgo_encrypted(
+    s: &CiState,
+    app: &App,
+    zip: Option<&crate::manifest::ZipInfo>,
+    self_hosted: bool,
+    enc: crate::model::CapgoEncrypted,
+) -> Result<crate::model::CapgoEncrypted, ApiError> {
+    let bad = |m: String| ApiError::unprocessable("invalid_capgo_encryption", m);
+    if self_hosted {
+        return Err(bad(
+            "capgo-encrypted zips are stored by liveship; upload the build with `upload-artifact`"
+                .into(),
+        ));
+    }
+    let zip = zip.ok_or_else(|| bad("the build has no zip to encrypt".into()))?;
+    let key = app
+        .rsa_public_key
+        .as_deref()
+        .map(crate::rsakey::RsaPublic::from_pem)
+        .transpose()
+        .map_err(|_| ApiError::internal())?
+        .ok_or_else(|| {
+            ApiError::unprocessable(
+                "rsa_key_missing",
+                format!("app {} has no RSA public key; add it with `liveship apps update --rsa-public-key`", app.app_id),
+            )
+        })?;
+    if !key.verify_capgo_checksum(&zip.sha256, &enc.checksum) {
+        return Err(bad("the encrypted checksum does not decrypt to the zip's SHA-256 with the app's RSA public key".into()));
+    }
+    let parts: Vec<&str> = enc.session_key.split(':').collect();
+    if parts.len() != 2 || parts.iter().any(|p| p.is_empty() || p.len() > 1024) {
+        return Err(bad("session_key must be base64 IV ':' base64 key".into()));
+    }
+    let stored = s
+        .blobs
+        .head(&BlobKey::file(&app.app_id, &enc.sha256))
+        .await?;
+    if stored != Some(enc.size) {
+        return Err(ApiError::unprocessable(
+            "files_missing",
+            format!(
+                "the encrypted zip {} is not stored yet; upload it first",
+                enc.sha256
+            ),
+        ));
+    }
+    Ok(enc)
 }
 
 /// Largest build the server zips itself at registration (bytes, files):

@@ -31,6 +31,7 @@ fn sample_build(app: &AppId, version: &str, manifest: &[u8]) -> Build {
         manifest_sha256: Sha256Digest::of(manifest),
         zip: None,
         zip_rsa_signature: None,
+        capgo_encrypted: None,
         file_count: 3,
         total_size: 300,
         key_id: None,
