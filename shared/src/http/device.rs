@@ -50,13 +50,15 @@ async fn channel_builds(
     records: &dyn RecordRead,
     app: &AppId,
     ch: &Channel,
+    with_log: bool,
 ) -> Result<HashMap<u64, Build>, ApiError> {
+    let log = ch.log.iter().filter_map(|e| e.build_id);
     let mut ids: Vec<u64> = ch
         .current
         .iter()
         .chain(ch.previous.iter())
         .map(|d| d.build_id)
-        .chain(ch.log.iter().filter_map(|e| e.build_id))
+        .chain(log.filter(|_| with_log))
         .collect();
     ids.sort_unstable();
     ids.dedup();
@@ -215,22 +217,25 @@ pub(crate) async fn channel_view(
     let app_id =
         AppId::new(app).map_err(|_| ApiError::not_found(format!("unknown app {app:?}")))?;
     let Some(cache) = &s.cache else {
-        return load_view(s.records.clone(), app_id, channel.to_owned()).await;
+        return load_view(s.records.clone(), app_id, channel.to_owned(), true).await;
     };
     let records = s.records.clone();
     let (id, name) = (app_id.clone(), channel.to_owned());
     cache
         .view_or_load(&app_id, channel, move || {
-            Box::pin(load_view(records, id, name))
+            Box::pin(load_view(records, id, name, true))
         })
         .await
 }
 
 /// Reads what a lookup needs about one channel from the record store.
+/// `with_log`: also the builds of the channel's history, which only decide
+/// whether an update is mandatory (a skipped mandatory build).
 async fn load_view(
     records: Arc<dyn RecordRead>,
     app_id: AppId,
     channel: String,
+    with_log: bool,
 ) -> Result<Arc<ChannelView>, ApiError> {
     let app = load_app(&*records, app_id.as_str()).await?;
     let ch = records
@@ -239,7 +244,7 @@ async fn load_view(
         .ok_or_else(|| {
             ApiError::not_found(format!("app {} has no channel {channel:?}", app.app_id))
         })?;
-    let builds = channel_builds(&*records, &app.app_id, &ch).await?;
+    let builds = channel_builds(&*records, &app.app_id, &ch, with_log).await?;
     Ok(Arc::new(ChannelView {
         app,
         channel: ch,
@@ -278,8 +283,9 @@ pub(crate) async fn decide_in_view(
     Ok((decision, build))
 }
 
-/// What a device on `channel` is offered, read from the record store
-/// without the lookup cache (the event routes have none).
+/// Which build a device on `channel` is offered (not whether it is
+/// mandatory), read from the record store without the lookup cache (the
+/// event routes have none).
 pub(crate) async fn offered_uncached(
     records: Arc<dyn RecordRead>,
     app: AppId,
@@ -287,7 +293,9 @@ pub(crate) async fn offered_uncached(
     q: DeviceQuery,
     current: Option<&str>,
 ) -> Result<(Decision, Option<Build>), ApiError> {
-    let view = load_view(records.clone(), app, channel.to_owned()).await?;
+    // Which build, not whether it is mandatory: the channel's current and
+    // previous deployments only, however long its history.
+    let view = load_view(records.clone(), app, channel.to_owned(), false).await?;
     decide_in_view(&*records, &view, q, current).await
 }
 
