@@ -207,10 +207,17 @@ fn generate_signing_key(a: GenerateKeyArgs, out: &Output) -> Result<Value, Failu
         // capgo's `publicKey` reads only PKCS#1 ("BEGIN RSA PUBLIC KEY").
         let capgo_public = public.with_file_name(format!(
             "{}_capgo.pem",
-            public.file_stem().map_or("liveship_rsa_public".into(), |s| s.to_string_lossy())
+            public
+                .file_stem()
+                .map_or("liveship_rsa_public".into(), |s| s.to_string_lossy())
         ));
-        write_atomic(&capgo_public, key.public().to_pkcs1_pem().as_bytes(), 0o644, true)
-            .with_context(|| format!("cannot write {}", capgo_public.display()))?;
+        write_atomic(
+            &capgo_public,
+            key.public().to_pkcs1_pem().as_bytes(),
+            0o644,
+            true,
+        )
+        .with_context(|| format!("cannot write {}", capgo_public.display()))?;
         out.say(format!(
             "Wrote RSA private key {} (mode 0600, {} bits): store it in your CI secrets (LIVESHIP_RSA_SIGNING_KEY), never in the app or on the server",
             private.display(),
