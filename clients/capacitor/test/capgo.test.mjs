@@ -290,3 +290,20 @@ test('capgo with publicKey: zips encrypted in CI with the app RSA key; nothing t
   s.writeBuild('enc', { 'index.html': '<html>encrypted 2</html>' });
   assert.throws(() => upload(app, 'enc', '1.0.1', ['--rsa-signing-key', 'other_rsa.pem']), /rsa_signature_invalid|does not verify/);
 });
+
+test('a device whose channel was deleted updates from the default channel, and its stats count there', async () => {
+  const app = 'com.example.capgo-gone';
+  s.cli(['apps', 'create', '--app-id', app, '--public-key', 'liveship_public.pem']);
+  s.writeBuild('gone', { 'index.html': '<html>default</html>' });
+  upload(app, 'gone', '1.0.0', ['--channel', 'production']);
+  s.writeBuild('gone', { 'index.html': '<html>beta</html>' });
+  upload(app, 'gone', '2.0.0-beta', ['--channel', 'beta', '--create-channel']);
+  s.cli(['deploy', '--app-id', app, '--channel', 'beta', '--build-id', '2.0.0-beta', '--allow-self-assign', 'true']);
+  // A legacy line: the server keeps its channel, and its stats name the running bundle.
+  const d = new CapgoDevice({ server: s.url, appId: app, pluginVersion: '10.0.0', deviceId: 'd-gone' });
+  assert.equal((await d.setChannel('beta')).status, 'ok');
+  s.cli(['channels', 'delete', '--app-id', app, '--channel', 'beta']);
+  const r = await d.checkForUpdate();
+  assert.equal(r.version, '1.0.0', JSON.stringify(d.lastAnswer));
+  assert.equal(count(app, '1.0.0', 'download_complete'), 1);
+});

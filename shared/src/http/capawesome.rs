@@ -18,14 +18,14 @@
 //! `upload-artifact --rsa-signing-key`). Only self-hosted manifest builds,
 //! which have no zip, are served per file.
 
-use super::device::{check_device_id, lookup_with_build};
+use super::device::{artifact_base, check_device_id, file_url, lookup_or_default};
 use super::{load_app, ApiError, DeviceState, Json};
 use crate::domain::AppId;
 use crate::lookup::DeviceQuery;
 use crate::manifest::ManifestDocument;
 use crate::model::{ArtifactType, Build};
 use crate::store::{BlobKey, RecordRead};
-use crate::wire::ErrorBody;
+use crate::wire::{ErrorBody, FileSource};
 use axum::extract::{Path, Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -42,6 +42,7 @@ pub const MANIFEST_HREF: &str = "capawesome-live-update-manifest.json";
 pub(super) struct BundleQuery {
     /// The app binary's version code.
     #[serde(default)]
+    #[allow(dead_code)] // sent by the plugin and documented; not used
     app_version_code: Option<String>,
     /// The app binary's version name: the native version for limits.
     #[serde(default)]
@@ -54,6 +55,7 @@ pub(super) struct BundleQuery {
     channel_name: Option<String>,
     /// Ignored.
     #[serde(default)]
+    #[allow(dead_code)] // sent by the plugin and documented; not used
     custom_id: Option<String>,
     /// The device id (empty: outside partial rollouts).
     #[serde(default)]
@@ -61,12 +63,14 @@ pub(super) struct BundleQuery {
     device_id: Option<String>,
     /// Ignored.
     #[serde(default)]
+    #[allow(dead_code)] // sent by the plugin and documented; not used
     os_version: Option<String>,
     /// `0` Android, `1` iOS.
     #[serde(default)]
     platform: Option<String>,
     /// Ignored.
     #[serde(default)]
+    #[allow(dead_code)] // sent by the plugin and documented; not used
     plugin_version: Option<String>,
 }
 
@@ -95,12 +99,6 @@ pub(super) async fn latest_bundle(
     if !device_id.is_empty() {
         check_device_id(&device_id)?;
     }
-    let _ = (
-        &q.app_version_code,
-        &q.custom_id,
-        &q.os_version,
-        &q.plugin_version,
-    );
     let app = load_app(&*s.records, &app).await?;
     let channel = q
         .channel_name
@@ -115,13 +113,7 @@ pub(super) async fn latest_bundle(
         current_build: None,
     };
     let current = q.bundle_id.as_deref().filter(|b| !b.is_empty());
-    let app_id = app.app_id.as_str();
-    let found = match lookup_with_build(&s, app_id, &channel, query.clone(), current).await {
-        Err(e) if e.status == StatusCode::NOT_FOUND && channel != app.default_channel => {
-            lookup_with_build(&s, app_id, &app.default_channel, query, current).await
-        }
-        other => other,
-    };
+    let found = lookup_or_default(&s, &app, &channel, query, current).await;
     let (latest, build) = match found {
         Ok(f) => f,
         Err(e) if e.status == StatusCode::NOT_FOUND => {
@@ -215,23 +207,11 @@ pub(super) async fn bundle_files(
         .ok_or_else(|| ApiError::not_found(format!("bundle {id} has no file {:?}", q.href)))?;
     let url = match (build.artifact_type, &build.artifact_url) {
         (ArtifactType::Manifest, Some(url)) => {
-            let base = &url[..=url.rfind('/').unwrap_or(url.len() - 1)];
-            let encoded: Vec<String> = file
-                .path
-                .as_str()
-                .split('/')
-                .map(|seg| {
-                    seg.bytes()
-                        .map(|b| match b {
-                            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                                (b as char).to_string()
-                            }
-                            _ => format!("%{b:02X}"),
-                        })
-                        .collect()
-                })
-                .collect();
-            format!("{base}{}", encoded.join("/"))
+            let src = FileSource {
+                base_url: artifact_base(url),
+                key: "path".into(),
+            };
+            file_url(&src, file.path.as_str(), &file.sha256)
         }
         _ => {
             let key = BlobKey::file(&build.app_id, &file.sha256);

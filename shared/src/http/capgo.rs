@@ -5,7 +5,7 @@
 //! rollback signal it understands. Decisions go through the same lookup as
 //! `GET .../latest`.
 
-use super::device::{check_device_id, lookup_with_build, offered_uncached};
+use super::device::{check_device_id, file_url, lookup_or_default, offered_uncached};
 use super::error::JsonAny;
 use super::{load_app, ApiError, DeviceState, EventState, Json};
 use crate::capgo::{PluginLine, StatAction, ZipChecksum};
@@ -169,12 +169,8 @@ fn manifest_entries(latest: &Latest) -> Result<Vec<Value>, ApiError> {
         .files
         .iter()
         .map(|f| {
-            let key = if src.key == "path" {
-                f.path.to_string()
-            } else {
-                f.sha256.to_hex()
-            };
-            json!({"file_name": f.path, "file_hash": f.sha256, "download_url": format!("{}{key}", src.base_url)})
+            let url = file_url(src, f.path.as_str(), &f.sha256);
+            json!({"file_name": f.path, "file_hash": f.sha256, "download_url": url})
         })
         .collect())
 }
@@ -268,16 +264,7 @@ pub(super) async fn capgo_updates(
         .version_name
         .as_deref()
         .filter(|v| *v != "builtin" && !v.is_empty());
-    let found =
-        match lookup_with_build(&s, app.app_id.as_str(), &channel, info.query(), current).await {
-            Err(e) if e.status == StatusCode::NOT_FOUND && channel != app.default_channel => {
-                // A channel deleted (or misspelt in the app's config) since the
-                // device chose it: the app's default is kinder than nothing.
-                let default = app.default_channel.as_str();
-                lookup_with_build(&s, app.app_id.as_str(), default, info.query(), current).await
-            }
-            other => other,
-        };
+    let found = lookup_or_default(&s, &app, &channel, info.query(), current).await;
     let (latest, build) = match found {
         Ok(l) => l,
         Err(e) if e.status == StatusCode::NOT_FOUND => return Ok(Json(no_new_version())),
@@ -381,14 +368,8 @@ async fn stat_build(
             // lookup offers this device, the same way it answered it.
             let channel = capgo_channel(&**records, app, &st.info).await?;
             let current = st.info.version_name.as_deref().filter(|v| *v != "builtin");
-            let offered = offered_uncached(
-                records.clone(),
-                app.app_id.clone(),
-                &channel,
-                st.info.query(),
-                current,
-            )
-            .await;
+            let offered =
+                offered_uncached(records.clone(), app, &channel, st.info.query(), current).await;
             match offered {
                 Ok((Decision::Update { .. }, Some(b))) => Ok(Some(b)),
                 Ok(_) => by_version(st.info.version_name.as_deref()).await,

@@ -14,6 +14,7 @@ use crate::model::{
     apply_native_changes, now, App, ArtifactType, Build, Channel, Commit, EventKind,
     NativeLimitChange, NativeLimitError, NativeLimits, Scope, Token, DEFAULT_CHANNEL,
 };
+use crate::rsakey::RsaPublic;
 use crate::store::{BlobKey, BuildInsert};
 use crate::wire::{
     BuildList, BuildStats, ChannelList, ChannelsAnswer, CreateApp, CreateToken, CreatedToken,
@@ -426,11 +427,21 @@ pub(super) async fn register_build(
         (Some(z), None) => Some(super::zipgen::with_crc32(&*s.blobs, &app_id, z).await?),
         (z, _) => z,
     };
-    let zip_rsa_signature = check_zip_signature(&app, zip.as_ref(), req.zip_rsa_signature)?;
+    let rsa_key = app_rsa_key(&app)?;
+    let zip_rsa_signature =
+        check_zip_signature(&app, rsa_key.as_ref(), zip.as_ref(), req.zip_rsa_signature)?;
     let capgo_encrypted = match req.capgo_encrypted {
         None => None,
         Some(enc) => Some(
-            check_capgo_encrypted(&s, &app, zip.as_ref(), req.artifact_url.is_some(), enc).await?,
+            check_capgo_encrypted(
+                &s,
+                &app,
+                rsa_key.as_ref(),
+                zip.as_ref(),
+                req.artifact_url.is_some(),
+                enc,
+            )
+            .await?,
         ),
     };
     let build = Build {
@@ -474,19 +485,25 @@ pub(super) async fn register_build(
 /// An app with an RSA key gets every zip signed: a build whose zip is not
 /// would be refused by every Capawesome device that checks, so it is
 /// refused here, at once, with what to do.
+/// The app's RSA public key, parsed (it was checked when it was stored).
+fn app_rsa_key(app: &App) -> Result<Option<RsaPublic>, ApiError> {
+    app.rsa_public_key
+        .as_deref()
+        .map(RsaPublic::from_pem)
+        .transpose()
+        .map_err(|e| {
+            tracing::error!(error = %e, app = %app.app_id, "stored RSA public key unreadable");
+            ApiError::internal()
+        })
+}
+
 fn check_zip_signature(
     app: &App,
+    key: Option<&RsaPublic>,
     zip: Option<&crate::manifest::ZipInfo>,
     signature: Option<String>,
 ) -> Result<Option<String>, ApiError> {
     let signature = signature.filter(|s| !s.trim().is_empty());
-    let key = match &app.rsa_public_key {
-        Some(pem) => Some(crate::rsakey::RsaPublic::from_pem(pem).map_err(|e| {
-            tracing::error!(error = %e, app = %app.app_id, "stored RSA public key unreadable");
-            ApiError::internal()
-        })?),
-        None => None,
-    };
     match (key, zip, signature) {
         (_, None, Some(_)) => Err(ApiError::unprocessable(
             "rsa_signature_without_zip",
@@ -526,6 +543,7 @@ fn check_zip_signature(
 async fn check_capgo_encrypted(
     s: &CiState,
     app: &App,
+    key: Option<&RsaPublic>,
     zip: Option<&crate::manifest::ZipInfo>,
     self_hosted: bool,
     enc: crate::model::CapgoEncrypted,
@@ -538,18 +556,15 @@ async fn check_capgo_encrypted(
         ));
     }
     let zip = zip.ok_or_else(|| bad("the build has no zip to encrypt".into()))?;
-    let key = app
-        .rsa_public_key
-        .as_deref()
-        .map(crate::rsakey::RsaPublic::from_pem)
-        .transpose()
-        .map_err(|_| ApiError::internal())?
-        .ok_or_else(|| {
-            ApiError::unprocessable(
-                "rsa_key_missing",
-                format!("app {} has no RSA public key; add it with `liveship apps update --rsa-public-key`", app.app_id),
-            )
-        })?;
+    let key = key.ok_or_else(|| {
+        ApiError::unprocessable(
+            "rsa_key_missing",
+            format!(
+                "app {} has no RSA public key; add it with `liveship apps update --rsa-public-key`",
+                app.app_id
+            ),
+        )
+    })?;
     if !key.verify_capgo_checksum(&zip.sha256, &enc.checksum) {
         return Err(bad("the encrypted checksum does not decrypt to the zip's SHA-256 with the app's RSA public key".into()));
     }

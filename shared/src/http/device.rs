@@ -5,7 +5,7 @@ use super::{load_app, ApiError, DeviceState, EventState, Json};
 use crate::domain::{AppId, BuildVersion};
 use crate::hash::Sha256Digest;
 use crate::lookup::{decide, Decision, DeviceQuery};
-use crate::model::{now, ArtifactType, Build, Channel, Event};
+use crate::model::{now, App, ArtifactType, Build, Channel, Event};
 use crate::store::{BlobKey, RecordRead};
 use crate::wire::{DeviceEvent, ErrorBody, FileSource, Latest, OfferedBuild, Status};
 use axum::body::Body;
@@ -147,10 +147,7 @@ pub(crate) async fn offer(
     let (zip_url, files) = match (build.artifact_type, &build.artifact_url, &build.zip) {
         (ArtifactType::Zip, _, _) => (zip_url, None),
         (ArtifactType::Manifest, Some(url), _) => {
-            let base = match url.rfind('/') {
-                Some(i) => url[..=i].to_owned(),
-                None => url.clone(),
-            };
+            let base = artifact_base(url);
             (
                 None,
                 Some(FileSource {
@@ -193,6 +190,38 @@ pub(crate) async fn offer(
         zip_url,
         files,
     })
+}
+
+/// Where the files of a self-hosted manifest build live: beside its
+/// manifest, in the directory of its URL.
+pub(crate) fn artifact_base(manifest_url: &str) -> String {
+    match manifest_url.rfind('/') {
+        Some(i) => manifest_url[..=i].to_owned(),
+        None => manifest_url.to_owned(),
+    }
+}
+
+/// The URL of one file from a file source: by SHA-256, or by path with each
+/// segment percent-encoded (RFC 3986 unreserved characters kept), so any
+/// path the rules allow makes one unambiguous URL.
+pub(crate) fn file_url(src: &FileSource, path: &str, sha256: &Sha256Digest) -> String {
+    if src.key != "path" {
+        return format!("{}{sha256}", src.base_url);
+    }
+    let encoded: Vec<String> = path
+        .split('/')
+        .map(|seg| {
+            seg.bytes()
+                .map(|b| match b {
+                    b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                        (b as char).to_string()
+                    }
+                    _ => format!("%{b:02X}"),
+                })
+                .collect()
+        })
+        .collect();
+    format!("{}{}", src.base_url, encoded.join("/"))
 }
 
 fn status_only(status: &str) -> Latest {
@@ -283,20 +312,51 @@ pub(crate) async fn decide_in_view(
     Ok((decision, build))
 }
 
-/// Which build a device on `channel` is offered (not whether it is
-/// mandatory), read from the record store without the lookup cache (the
-/// event routes have none).
+/// True for the error of a lookup on a channel that does not exist, when
+/// that channel is not already the app's default: the stock plugins' routes
+/// then ask the default channel instead (a channel deleted, or misspelt in
+/// an app's config, is kinder as the default than as silence).
+fn retry_on_default(e: &ApiError, app: &App, channel: &str) -> bool {
+    e.status == StatusCode::NOT_FOUND && channel != app.default_channel
+}
+
+/// Which build a device on `channel` (or the app's default channel, when
+/// `channel` does not exist) is offered, not whether it is mandatory, read
+/// from the record store without the lookup cache (the event routes have
+/// none).
 pub(crate) async fn offered_uncached(
     records: Arc<dyn RecordRead>,
-    app: AppId,
+    app: &App,
     channel: &str,
     q: DeviceQuery,
     current: Option<&str>,
 ) -> Result<(Decision, Option<Build>), ApiError> {
     // Which build, not whether it is mandatory: the channel's current and
     // previous deployments only, however long its history.
-    let view = load_view(records.clone(), app, channel.to_owned(), false).await?;
+    let load = |name: &str| load_view(records.clone(), app.app_id.clone(), name.to_owned(), false);
+    let view = match load(channel).await {
+        Err(e) if retry_on_default(&e, app, channel) => load(&app.default_channel).await?,
+        other => other?,
+    };
     decide_in_view(&*records, &view, q, current).await
+}
+
+/// [`lookup_with_build`] on `channel`, or on the app's default channel when
+/// `channel` does not exist (the stock plugins' routes).
+pub(crate) async fn lookup_or_default(
+    s: &DeviceState,
+    app: &App,
+    channel: &str,
+    q: DeviceQuery,
+    current: Option<&str>,
+) -> Result<(Latest, Option<Build>), ApiError> {
+    let id = app.app_id.as_str();
+    match lookup_with_build(s, id, channel, q.clone(), current).await {
+        Err(e) if retry_on_default(&e, app, channel) => {
+            lookup_with_build(s, id, &app.default_channel, q, current).await
+        }
+        other => other,
+    }
 }
 
 /// Decides for one device on one channel and builds the answer, with the
