@@ -14,6 +14,12 @@ locals {
     "GET /v1/tokens"                                   = { function = "register" }
     "DELETE /v1/tokens/{id}"                           = { function = "register" }
     "POST /v1/tokens/{id}/rotate"                      = { function = "register" }
+    "GET /v1/whoami"                                   = { function = "register" }
+    "GET /v1/apps/{app}/audit"                         = { function = "register" }
+    "GET /v1/apps/{app}/channels/{channel}/usage"      = { function = "register" }
+    "GET /console"                                     = { function = "register" }
+    "GET /console/{proxy+}"                            = { function = "register" }
+    "POST /console/{proxy+}"                           = { function = "register" }
     "POST /v1/apps/{app}/uploads"                      = { function = "register" }
     "PUT /v1/apps/{app}/files/{sha256}"                = { function = "register" }
     "GET /v1/apps/{app}/files/{sha256}"                = { function = "latest" }

@@ -1,5 +1,5 @@
 # DynamoDB tables (docs/dynamodb.md): on demand, point-in-time recovery,
-# encrypted, TTL on raw device events. Keys match
+# encrypted, TTL on raw device events, audit entries and console sessions. Keys match
 # liveship_core::store::dynamodb::TABLES (tests/tests/infra.rs checks it).
 
 locals {
@@ -13,9 +13,13 @@ locals {
     counters        = { hash_key = "app_build", hash_type = "S", range_key = "kind_shard", range_type = "S" }
     device_channels = { hash_key = "app_id", hash_type = "S", range_key = "device_id", range_type = "S" }
     sequences       = { hash_key = "name", hash_type = "S", range_key = null, range_type = null }
+    usage           = { hash_key = "app_channel", hash_type = "S", range_key = "bucket", range_type = "S" }
+    audit           = { hash_key = "app_id", hash_type = "S", range_key = "id", range_type = "S" }
   }
-  # Raw events expire through this attribute; counters are kept.
+  # Raw events (and their distinct-device markers), audit entries and console
+  # sessions expire through this attribute; counters and usage are kept.
   ttl_attribute = "expires_at"
+  ttl_tables    = ["events", "audit", "tokens"]
 }
 
 resource "aws_dynamodb_table" "table" {
@@ -39,7 +43,7 @@ resource "aws_dynamodb_table" "table" {
   }
 
   dynamic "ttl" {
-    for_each = each.key == "events" ? [1] : []
+    for_each = contains(local.ttl_tables, each.key) ? [1] : []
     content {
       attribute_name = local.ttl_attribute
       enabled        = true

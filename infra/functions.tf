@@ -16,6 +16,7 @@ locals {
     LIVESHIP_PUBLIC_BASE_URL      = local.cdn_url
     LIVESHIP_PUBLIC_URL           = local.api_url
     LIVESHIP_EVENT_RETENTION_DAYS = tostring(var.event_retention_days)
+    LIVESHIP_AUDIT_RETENTION_DAYS = tostring(var.audit_retention_days)
     LIVESHIP_CACHE_TTL_SECONDS    = tostring(var.cache_ttl_seconds)
   }
 }

@@ -16,6 +16,8 @@ locals {
       channels       = ["dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem", "dynamodb:DeleteItem"]
       counters       = ["dynamodb:GetItem", "dynamodb:Query"]
       sequences      = ["dynamodb:UpdateItem"]
+      usage          = ["dynamodb:Query"]
+      audit          = ["dynamodb:PutItem", "dynamodb:Query"]
     }
     latest = {
       apps            = ["dynamodb:GetItem", "dynamodb:Query"]
@@ -32,6 +34,7 @@ locals {
       device_channels = ["dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem", "dynamodb:DeleteItem"]
       events          = ["dynamodb:BatchWriteItem", "dynamodb:PutItem"]
       counters        = ["dynamodb:UpdateItem"]
+      usage           = ["dynamodb:UpdateItem"]
     }
   }
 

@@ -92,6 +92,12 @@ variable "event_retention_days" {
   default     = 30
 }
 
+variable "audit_retention_days" {
+  type        = number
+  description = "Days audit log entries are kept before the DynamoDB TTL removes them."
+  default     = 365
+}
+
 variable "cache_ttl_seconds" {
   type        = number
   description = "Seconds a warm latest function keeps channel state: deploys reach devices within this time."

@@ -41,6 +41,9 @@ pub struct StoreConfig {
     /// Days raw device events are kept; counters are kept forever.
     #[arg(long, env = env::EVENT_RETENTION_DAYS, default_value_t = 30)]
     event_retention_days: u32,
+    /// Days audit log entries are kept.
+    #[arg(long, env = env::AUDIT_RETENTION_DAYS, default_value_t = 365)]
+    audit_retention_days: u32,
     /// Bootstrap admin token, stored when the deployment has no tokens yet
     /// (later only with `bootstrap --add-admin`). Without it, the first
     /// start generates one and prints it once.
@@ -151,7 +154,11 @@ async fn open_stores(cfg: &StoreConfig, serving: bool) -> Result<Opened> {
                 FsBlobs::open(&cfg.data_dir.join("blobs")).context("opening the blob directory")?,
             );
             if serving {
-                spawn_event_pruning(records.clone(), cfg.event_retention_days);
+                spawn_pruning(
+                    records.clone(),
+                    cfg.event_retention_days,
+                    cfg.audit_retention_days,
+                );
             }
             (records.clone(), records, blobs)
         }
@@ -225,6 +232,7 @@ async fn serve(cfg: ServeConfig) -> Result<()> {
         Backend::Aws => "data in S3 and DynamoDB".to_owned(),
     };
     println!("liveship listening on http://{addr} (public URL {public_url}, {data})");
+    println!("liveship release console: {public_url}/console");
     std::io::stdout().flush().ok();
     tracing::info!(%addr, "listening");
     axum::serve(listener, router)
@@ -293,16 +301,29 @@ async fn bootstrap_admin(
     Ok(Bootstrapped::AlreadyThere)
 }
 
-fn spawn_event_pruning(events: Arc<SqliteRecords>, days: u32) {
+/// Hourly: removes raw events and audit entries past their retention (the
+/// AWS backend has DynamoDB's TTL do this).
+fn spawn_pruning(records: Arc<SqliteRecords>, event_days: u32, audit_days: u32) {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(std::time::Duration::from_secs(3600));
         loop {
             tick.tick().await;
-            let before = liveship_core::model::now() - i64::from(days) * 86_400;
-            match events.prune_events(before).await {
+            let now = liveship_core::model::now();
+            match records
+                .prune_events(now - i64::from(event_days) * 86_400)
+                .await
+            {
                 Ok(n) if n > 0 => tracing::info!(pruned = n, "old device events removed"),
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "pruning events failed"),
+            }
+            match records
+                .prune_audit(now - i64::from(audit_days) * 86_400)
+                .await
+            {
+                Ok(n) if n > 0 => tracing::info!(pruned = n, "old audit entries removed"),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "pruning the audit log failed"),
             }
         }
     });

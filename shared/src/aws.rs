@@ -25,6 +25,8 @@ pub struct AwsSettings {
     pub endpoint_url: Option<String>,
     /// `LIVESHIP_EVENT_RETENTION_DAYS` (default 30).
     pub event_retention_days: u32,
+    /// Days audit entries are kept (DynamoDB TTL).
+    pub audit_retention_days: u32,
     /// `LIVESHIP_PUBLIC_URL`: where clients reach the API (required by the
     /// Lambda functions, which cannot know their API Gateway URL).
     pub public_url: Option<String>,
@@ -50,6 +52,9 @@ impl AwsSettings {
             event_retention_days: var(env::EVENT_RETENTION_DAYS)
                 .and_then(|d| d.parse().ok())
                 .unwrap_or(30),
+            audit_retention_days: var(env::AUDIT_RETENTION_DAYS)
+                .and_then(|d| d.parse().ok())
+                .unwrap_or(365),
             public_url: var(env::PUBLIC_URL),
             cache_ttl: std::time::Duration::from_secs(
                 var(env::CACHE_TTL_SECONDS)
@@ -75,7 +80,8 @@ impl AwsSettings {
             aws_sdk_dynamodb::Client::new(&sdk),
             self.table_prefix.clone(),
         )
-        .with_event_retention_days(self.event_retention_days);
+        .with_event_retention_days(self.event_retention_days)
+        .with_audit_retention_days(self.audit_retention_days);
         (blobs, records)
     }
 }
@@ -155,6 +161,8 @@ pub fn dynamodb_actions(function: Function) -> &'static [(&'static str, &'static
             ),
             ("counters", READ),
             ("sequences", &["dynamodb:UpdateItem"]),
+            ("usage", &["dynamodb:Query"]),
+            ("audit", &["dynamodb:PutItem", "dynamodb:Query"]),
         ],
         Function::Latest => &[
             ("apps", READ),
@@ -180,6 +188,7 @@ pub fn dynamodb_actions(function: Function) -> &'static [(&'static str, &'static
             ),
             ("events", &["dynamodb:BatchWriteItem", "dynamodb:PutItem"]),
             ("counters", &["dynamodb:UpdateItem"]),
+            ("usage", &["dynamodb:UpdateItem"]),
         ],
     }
 }

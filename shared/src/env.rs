@@ -23,6 +23,8 @@ pub const PUBLIC_URL: &str = "LIVESHIP_PUBLIC_URL";
 pub const ADMIN_TOKEN: &str = "LIVESHIP_ADMIN_TOKEN";
 /// Days raw device events are kept (counters are kept forever).
 pub const EVENT_RETENTION_DAYS: &str = "LIVESHIP_EVENT_RETENTION_DAYS";
+/// Days audit log entries are kept (default 365).
+pub const AUDIT_RETENTION_DAYS: &str = "LIVESHIP_AUDIT_RETENTION_DAYS";
 /// Log filter (`info`, `liveship=debug`, ...).
 pub const LOG: &str = "LIVESHIP_LOG";
 /// Backend of `liveship serve`: `embedded` (SQLite + directory) or `aws`.

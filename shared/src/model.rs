@@ -60,6 +60,9 @@ pub enum Scope {
     Upload,
     /// List builds and channels, deploy, roll back, change builds.
     Deploy,
+    /// See apps, builds, channels, stats and the audit log; change nothing
+    /// (a release console viewer). `deploy` and `admin` include it.
+    Read,
 }
 
 impl std::str::FromStr for Scope {
@@ -69,8 +72,9 @@ impl std::str::FromStr for Scope {
             "admin" => Ok(Scope::Admin),
             "upload" => Ok(Scope::Upload),
             "deploy" => Ok(Scope::Deploy),
+            "read" => Ok(Scope::Read),
             other => Err(format!(
-                "unknown scope {other:?}: use admin, upload or deploy"
+                "unknown scope {other:?}: use admin, upload, deploy or read"
             )),
         }
     }
@@ -94,6 +98,27 @@ pub struct Token {
     /// When it last authenticated a request (to within a minute).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_used_at: Option<Timestamp>,
+    /// After this time the token is refused (console sessions).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<Timestamp>,
+    /// Set on a console session: the token that signed in. The session acts
+    /// with that token's rights and ends when it is revoked or rotated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_of: Option<TokenRef>,
+}
+
+/// Names a token without its secret: what the audit log records.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct TokenRef {
+    /// Token id.
+    pub id: String,
+    /// Token name.
+    pub name: String,
+    /// SHA-256 of its secret (kept to check the token still exists; never
+    /// serialised out of the store).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    pub secret_sha256: Option<Sha256Digest>,
 }
 
 impl Token {
@@ -104,7 +129,31 @@ impl Token {
             (Some(mine), Some(asked)) => mine == asked,
             (Some(_), None) => false,
         };
-        app_ok && (self.scopes.contains(&Scope::Admin) || self.scopes.contains(&scope))
+        app_ok && self.scopes.iter().any(|s| s.includes(scope))
+    }
+
+    /// Who acts, for the audit log: the signed-in token for a console
+    /// session, this token otherwise.
+    pub fn actor(&self) -> TokenRef {
+        match &self.session_of {
+            Some(parent) => TokenRef {
+                secret_sha256: None,
+                ..parent.clone()
+            },
+            None => TokenRef {
+                id: self.id.clone(),
+                name: self.name.clone(),
+                secret_sha256: None,
+            },
+        }
+    }
+}
+
+impl Scope {
+    /// True when holding `self` grants `other`: admin grants everything,
+    /// deploy grants read.
+    pub fn includes(self, other: Scope) -> bool {
+        self == other || self == Scope::Admin || (self == Scope::Deploy && other == Scope::Read)
     }
 }
 
@@ -571,10 +620,85 @@ pub struct Event {
     pub build_id: u64,
     /// The device (opaque, from the device).
     pub device_id: String,
+    /// The channel the device reported from (its own, or the app's default).
+    pub channel: String,
     /// What happened.
     pub kind: EventKind,
     /// When it was received.
     pub at: Timestamp,
+}
+
+/// One write through the API, as the audit log keeps it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct AuditEntry {
+    /// Unique, sortable by time (`{at}-{random}`).
+    pub id: String,
+    /// When.
+    pub at: Timestamp,
+    /// The app it concerns (`None`: a global action such as an admin token).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    pub app_id: Option<AppId>,
+    /// The token that acted (id and name, never the secret).
+    pub actor: TokenRef,
+    /// `api` or `console`.
+    pub via: String,
+    /// What was done, such as `deploy`, `rollback`, `build.disable`.
+    pub action: String,
+    /// What it was done to, such as `channel production` or `build 7`.
+    pub target: String,
+    /// The record before (absent for a creation).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub before: Option<serde_json::Value>,
+    /// The record after (absent for a deletion).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub after: Option<serde_json::Value>,
+}
+
+/// The width of a usage bucket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Grain {
+    /// One hour.
+    Hour,
+    /// One day (UTC).
+    Day,
+}
+
+impl Grain {
+    /// Seconds in one bucket.
+    pub fn seconds(self) -> i64 {
+        match self {
+            Grain::Hour => 3600,
+            Grain::Day => 86_400,
+        }
+    }
+    /// The start of the bucket holding `at`.
+    pub fn start(self, at: Timestamp) -> Timestamp {
+        at - at.rem_euclid(self.seconds())
+    }
+    /// A one-letter code for keys.
+    pub fn code(self) -> &'static str {
+        match self {
+            Grain::Hour => "h",
+            Grain::Day => "d",
+        }
+    }
+}
+
+/// The device events of one build on one channel in one time bucket.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct UsageBucket {
+    /// Start of the bucket (Unix seconds).
+    pub start: Timestamp,
+    /// The build.
+    pub build_id: u64,
+    /// Events per kind (hourly buckets; summed for days).
+    #[schema(value_type = Object)]
+    pub events: BTreeMap<EventKind, u64>,
+    /// Distinct devices that reported anything about the build in the bucket.
+    pub devices: u64,
 }
 
 #[cfg(test)]
@@ -642,11 +766,25 @@ mod tests {
             secret_sha256: Sha256Digest::of(b"x"),
             created_at: 0,
             last_used_at: None,
+            expires_at: None,
+            session_of: None,
         };
         assert!(t.allows(Some(&a), Scope::Upload));
         assert!(!t.allows(Some(&a), Scope::Deploy));
         assert!(!t.allows(Some(&b), Scope::Upload));
         assert!(!t.allows(None, Scope::Upload));
+        // Deploy includes read; read includes nothing else.
+        let d = Token {
+            scopes: vec![Scope::Deploy],
+            ..t.clone()
+        };
+        assert!(d.allows(Some(&a), Scope::Read));
+        let r = Token {
+            scopes: vec![Scope::Read],
+            ..t.clone()
+        };
+        assert!(r.allows(Some(&a), Scope::Read));
+        assert!(!r.allows(Some(&a), Scope::Deploy) && !r.allows(Some(&a), Scope::Upload));
         let admin = Token {
             app_id: None,
             scopes: vec![Scope::Admin],

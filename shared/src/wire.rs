@@ -310,6 +310,11 @@ pub struct DeviceEvent {
     pub build_id: u64,
     /// What happened.
     pub event: EventKind,
+    /// The channel the device follows (default: the app's default channel);
+    /// the console's per-channel charts count the event there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(pattern = "^[A-Za-z0-9._-]{1,64}$")]
+    pub channel: Option<String>,
 }
 
 /// The build part of a lookup answer.
@@ -425,4 +430,69 @@ pub enum ChannelsAnswer {
 pub struct Status {
     /// `accepted`, `ok`.
     pub status: String,
+}
+
+/// `GET /v1/apps/{app}/audit`: newest first.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct AuditList {
+    /// Entries, newest first.
+    pub entries: Vec<crate::model::AuditEntry>,
+    /// Pass as `before` for the next (older) page; absent on the last page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next: Option<String>,
+}
+
+/// Query of `GET /v1/apps/{app}/audit`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct AuditQuery {
+    /// Only entries older than this entry id (the previous page's `next`).
+    #[param(pattern = "^[0-9]{13}-[0-9a-f]{16}$")]
+    pub before: Option<String>,
+    /// Entries per page (1-500, default 100).
+    #[param(minimum = 1, maximum = 500)]
+    pub limit: Option<u32>,
+}
+
+/// `GET /v1/whoami`: the token that authenticated the request.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct WhoAmI {
+    /// Token id.
+    pub id: String,
+    /// Token name.
+    pub name: String,
+    /// The app it is limited to (absent: every app).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app_id: Option<AppId>,
+    /// What it may do.
+    pub scopes: Vec<Scope>,
+    /// When it expires (console sessions only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<Timestamp>,
+}
+
+/// Query of `GET /v1/apps/{app}/channels/{channel}/usage`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct UsageQuery {
+    /// `hour` (default: the last 48 hours) or `day` (default: the last 90 days).
+    #[param(pattern = "^(hour|day)$")]
+    pub grain: Option<String>,
+    /// How many buckets back from now (1-2208 hours, 1-400 days).
+    #[param(minimum = 1, maximum = 2208)]
+    pub buckets: Option<u32>,
+}
+
+/// `GET /v1/apps/{app}/channels/{channel}/usage`: device events per build
+/// in time buckets, oldest first.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct UsageAnswer {
+    /// `hour` or `day`.
+    pub grain: String,
+    /// Start of the first bucket (Unix seconds).
+    pub from: Timestamp,
+    /// End of the last bucket (exclusive).
+    pub to: Timestamp,
+    /// Non-empty buckets, by start then build.
+    pub buckets: Vec<crate::model::UsageBucket>,
 }

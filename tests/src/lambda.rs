@@ -14,12 +14,14 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use base64::Engine;
-use liveship_core::http::openapi::{RouteDoc, ROUTES};
+use liveship_core::http::console::CONSOLE_ROUTES;
+use liveship_core::http::openapi::{Access, RouteDoc, ROUTES};
 use liveship_core::http::Function;
 use serde_json::{json, Map, Value};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::LazyLock;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
@@ -260,10 +262,23 @@ impl Drop for FunctionProcess {
 fn match_template(template: &str, path: &str) -> Option<Map<String, Value>> {
     let t: Vec<&str> = template.split('/').collect();
     let p: Vec<&str> = path.split('/').collect();
+    let mut params = Map::new();
+    // A greedy last segment (`{proxy+}`) takes the rest of the path.
+    if let Some(name) = t
+        .last()
+        .and_then(|l| l.strip_prefix('{'))
+        .and_then(|l| l.strip_suffix("+}"))
+    {
+        let n = t.len() - 1;
+        if p.len() <= n || p[..n] != t[..n] || p[n..].iter().all(|s| s.is_empty()) {
+            return None;
+        }
+        params.insert(name.to_owned(), json!(p[n..].join("/")));
+        return Some(params);
+    }
     if t.len() != p.len() {
         return None;
     }
-    let mut params = Map::new();
     for (t, p) in t.iter().zip(&p) {
         match t.strip_prefix('{').and_then(|n| n.strip_suffix('}')) {
             Some(name) if !p.is_empty() => {
@@ -277,10 +292,31 @@ fn match_template(template: &str, path: &str) -> Option<Map<String, Value>> {
     Some(params)
 }
 
-/// The route (of [`ROUTES`], the table infra/ wires) that serves a request.
+/// The console's API Gateway routes (infra/api.tf, `CONSOLE_ROUTES`), as
+/// route entries of the register function.
+static CONSOLE: LazyLock<Vec<RouteDoc>> = LazyLock::new(|| {
+    CONSOLE_ROUTES
+        .iter()
+        .map(|k| {
+            let (method, path) = k.split_once(' ').expect("a route key");
+            RouteDoc {
+                method,
+                path,
+                access: Access::Any,
+                function: Function::Register,
+                summary: "release console",
+                success: 200,
+            }
+        })
+        .collect()
+});
+
+/// The route (of [`ROUTES`] and the console's, the tables infra/ wires)
+/// that serves a request.
 pub fn route_for(method: &str, path: &str) -> Option<(&'static RouteDoc, Map<String, Value>)> {
     ROUTES
         .iter()
+        .chain(CONSOLE.iter())
         .filter(|r| r.method == method)
         .find_map(|r| match_template(r.path, path).map(|p| (r, p)))
 }

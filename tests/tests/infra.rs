@@ -8,7 +8,7 @@ use liveship_core::aws::{dynamodb_actions, s3_actions};
 use liveship_core::env;
 use liveship_core::http::openapi::ROUTES;
 use liveship_core::http::Function;
-use liveship_core::store::dynamodb::{ScalarKind, TABLES, TTL_ATTRIBUTE};
+use liveship_core::store::dynamodb::{ScalarKind, TABLES, TTL_ATTRIBUTE, TTL_TABLES};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -73,6 +73,13 @@ fn every_route_goes_to_its_function_and_no_other() {
                 r.function.name().to_owned(),
             )
         })
+        // The console's pages go to the register function, which serves
+        // the CI router they are part of.
+        .chain(
+            liveship_core::http::console::CONSOLE_ROUTES
+                .iter()
+                .map(|k| (k.to_string(), Function::Register.name().to_owned())),
+        )
         .collect();
     assert_eq!(wired, code, "infra/api.tf routes differ from the router's");
     // The route resource wires every entry to its function's integration.
@@ -169,6 +176,7 @@ fn functions_run_the_binaries_with_the_environment_the_code_reads() {
         env::PUBLIC_URL,
         env::PUBLIC_BASE_URL,
         env::EVENT_RETENTION_DAYS,
+        env::AUDIT_RETENTION_DAYS,
         env::CACHE_TTL_SECONDS,
     ];
     let read: BTreeSet<String> = read.iter().map(|s| s.to_string()).collect();
@@ -207,6 +215,13 @@ fn tables_match_the_store() {
         }
     }
     assert_eq!(local(&hcl, "database.tf", "ttl_attribute"), TTL_ATTRIBUTE);
+    assert_eq!(
+        strings(local(&hcl, "database.tf", "ttl_tables")),
+        TTL_TABLES
+            .iter()
+            .map(|t| t.to_string())
+            .collect::<BTreeSet<_>>()
+    );
     let table = resource(&hcl, "database.tf", "aws_dynamodb_table", "table");
     assert_eq!(table["name"], "${local.table_prefix}${each.key}");
     assert_eq!(table["billing_mode"], "PAY_PER_REQUEST");

@@ -8,7 +8,9 @@ use axum::http::Request;
 use liveship_core::domain::{AppId, BuildVersion};
 use liveship_core::hash::Sha256Digest;
 use liveship_core::http::{cache::LookupCache, device_router, DeviceState, Urls};
-use liveship_core::model::{now, App, Build, Channel, Token};
+use liveship_core::model::{
+    now, App, AuditEntry, Build, Channel, Grain, Timestamp, Token, UsageBucket,
+};
 use liveship_core::store::fs::FsBlobs;
 use liveship_core::store::sqlite::SqliteRecords;
 use liveship_core::store::{BuildCounts, RecordRead, RecordWrite, StoreError};
@@ -71,6 +73,24 @@ impl RecordRead for Counting {
     }
     async fn tokens(&self) -> Result<Vec<Token>, StoreError> {
         self.inner.tokens().await
+    }
+    async fn usage(
+        &self,
+        app: &AppId,
+        channel: &str,
+        grain: Grain,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<Vec<UsageBucket>, StoreError> {
+        self.inner.usage(app, channel, grain, from, to).await
+    }
+    async fn audit(
+        &self,
+        app: Option<&AppId>,
+        before: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<AuditEntry>, StoreError> {
+        self.inner.audit(app, before, limit).await
     }
 }
 

@@ -493,7 +493,7 @@ async fn authorization_matrix() {
             continue;
         }
         let (s, text) = send(None).await;
-        if r.access == Access::DeployOrAnonymous {
+        if r.access == Access::ReadOrAnonymous {
             // No Authorization header at all: the public list, nothing more.
             assert_eq!(s, 200, "{} {} without a token: {text}", r.method, r.path);
             assert!(text.starts_with('['), "{text}");
@@ -519,9 +519,11 @@ async fn authorization_matrix() {
         }
         let too_small = match r.access {
             Access::Upload => Some(&mine.deploy),
-            Access::Deploy | Access::DeployOrAnonymous | Access::Admin | Access::GlobalAdmin => {
-                Some(&mine.upload)
-            }
+            Access::Deploy
+            | Access::Read
+            | Access::ReadOrAnonymous
+            | Access::Admin
+            | Access::GlobalAdmin => Some(&mine.upload),
             Access::Any => None,
             Access::Public => unreachable!(),
         };

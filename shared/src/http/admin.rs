@@ -1,7 +1,8 @@
 //! Ops handlers: listing, changing and removing apps, tokens and channels.
 //! Every one is the call the CLI (and the console) makes.
 
-use super::ci::{access, check_channel_name, issue_token};
+use super::audit::{record, snapshot, Change};
+use super::ci::{access, check_channel_name, issue_token, Authorized};
 use super::error::read_json;
 use super::{authenticate, forbidden, ApiError, CiState, Json, JSON_LIMIT};
 use crate::domain::AppId;
@@ -9,6 +10,7 @@ use crate::keys::PublicKey;
 use crate::model::{App, Channel, Scope, Token};
 use crate::wire::{
     AppList, CreateChannel, ErrorBody, PatchApp, RevokedToken, RotatedToken, TokenInfo, TokenList,
+    WhoAmI,
 };
 use axum::body::Body;
 use axum::extract::{Path, State};
@@ -46,7 +48,7 @@ pub(super) async fn show_app(
     Path(app): Path<String>,
     headers: HeaderMap,
 ) -> Result<Json<App>, ApiError> {
-    Ok(Json(access(&s, &headers, &app, Scope::Deploy).await?))
+    Ok(Json(access(&s, &headers, &app, Scope::Read).await?.app))
 }
 
 #[utoipa::path(patch, path = "/v1/apps/{app}", params(("app" = AppId, Path, description = "The app id")), request_body = PatchApp,
@@ -57,8 +59,9 @@ pub(super) async fn patch_app(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Json<App>, ApiError> {
-    let mut app = access(&s, &headers, &app, Scope::Admin).await?;
+    let Authorized { mut app, token } = access(&s, &headers, &app, Scope::Admin).await?;
     let req: PatchApp = read_json(&headers, body, JSON_LIMIT).await?;
+    let before = snapshot(&app);
     if let Some(keys) = req.public_keys {
         check_public_keys(&keys)?;
         app.public_keys = keys;
@@ -78,10 +81,22 @@ pub(super) async fn patch_app(
         return Err(ApiError::not_found(format!("unknown app {:?}", app.app_id)));
     }
     tracing::info!(app = %app.app_id, keys = app.public_keys.len(), default_channel = %app.default_channel, "app updated");
+    record(
+        &s,
+        &token,
+        Change {
+            app: Some(&app.app_id),
+            action: "app.update",
+            target: format!("app {}", app.app_id),
+            before,
+            after: snapshot(&app),
+        },
+    )
+    .await;
     Ok(Json(app))
 }
 
-fn info(t: &Token) -> TokenInfo {
+pub(super) fn info(t: &Token) -> TokenInfo {
     TokenInfo {
         id: t.id.clone(),
         name: t.name.clone(),
@@ -110,6 +125,23 @@ fn administers(caller: &Token, t: &Token) -> bool {
     }
 }
 
+#[utoipa::path(get, path = "/v1/whoami",
+    responses((status = 200, body = WhoAmI), (status = "default", description = "An error (docs/api.md)", body = ErrorBody)), security(("bearer" = [])))]
+pub(super) async fn whoami(
+    State(s): State<CiState>,
+    headers: HeaderMap,
+) -> Result<Json<WhoAmI>, ApiError> {
+    let t = authenticate(&*s.records, &headers).await?;
+    let actor = t.actor();
+    Ok(Json(WhoAmI {
+        id: actor.id,
+        name: actor.name,
+        app_id: t.app_id,
+        scopes: t.scopes,
+        expires_at: t.expires_at,
+    }))
+}
+
 #[utoipa::path(get, path = "/v1/tokens",
     responses((status = 200, body = TokenList), (status = "default", description = "An error (docs/api.md)", body = ErrorBody)), security(("bearer" = [])))]
 pub(super) async fn list_tokens(
@@ -122,7 +154,9 @@ pub(super) async fn list_tokens(
         .tokens()
         .await?
         .iter()
-        .filter(|t| administers(&caller, t))
+        // Console sessions end with the token that signed in; they are not
+        // tokens to manage.
+        .filter(|t| t.session_of.is_none() && administers(&caller, t))
         .map(info)
         .collect();
     Ok(Json(TokenList { tokens }))
@@ -158,6 +192,18 @@ pub(super) async fn revoke_token(
         )));
     }
     tracing::info!(token_id = %t.id, by = %caller.id, "token revoked");
+    record(
+        &s,
+        &caller,
+        Change {
+            app: t.app_id.as_ref(),
+            action: "token.revoke",
+            target: format!("token {}", t.id),
+            before: snapshot(&info(&t)),
+            after: None,
+        },
+    )
+    .await;
     Ok(Json(RevokedToken {
         id: t.id,
         revoked: true,
@@ -178,6 +224,19 @@ pub(super) async fn rotate_token(
     let token = issue_token(&s, &old.name, old.app_id.clone(), old.scopes.clone()).await?;
     s.records.delete_token(&old.secret_sha256).await?;
     tracing::info!(token_id = %token.id, replaces = %old.id, by = %caller.id, "token rotated");
+    record(
+        &s,
+        &caller,
+        Change {
+            app: old.app_id.as_ref(),
+            action: "token.rotate",
+            target: format!("token {}", old.id),
+            before: snapshot(&info(&old)),
+            after: snapshot(&serde_json::json!({"id": token.id, "name": token.name,
+                "app_id": token.app_id, "scopes": token.scopes})),
+        },
+    )
+    .await;
     Ok((
         StatusCode::CREATED,
         Json(RotatedToken {
@@ -195,7 +254,8 @@ pub(super) async fn create_channel(
     headers: HeaderMap,
     body: Body,
 ) -> Result<impl IntoResponse, ApiError> {
-    let app_id = access(&s, &headers, &app, Scope::Deploy).await?.app_id;
+    let Authorized { app, token } = access(&s, &headers, &app, Scope::Deploy).await?;
+    let app_id = app.app_id;
     let req: CreateChannel = read_json(&headers, body, JSON_LIMIT).await?;
     check_channel_name(&req.name)?;
     let mut ch = Channel::new(app_id.clone(), req.name.clone());
@@ -208,6 +268,18 @@ pub(super) async fn create_channel(
     }
     ch.revision = 1;
     tracing::info!(app = %app_id, channel = %ch.name, "channel created");
+    record(
+        &s,
+        &token,
+        Change {
+            app: Some(&app_id),
+            action: "channel.create",
+            target: format!("channel {}", ch.name),
+            before: None,
+            after: snapshot(&ch),
+        },
+    )
+    .await;
     Ok((StatusCode::CREATED, Json(ch)))
 }
 
@@ -218,7 +290,7 @@ pub(super) async fn delete_channel(
     Path((app, channel)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Result<Json<Channel>, ApiError> {
-    let app = access(&s, &headers, &app, Scope::Deploy).await?;
+    let Authorized { app, token } = access(&s, &headers, &app, Scope::Deploy).await?;
     check_channel_name(&channel)?;
     if channel == app.default_channel {
         return Err(ApiError::conflict(format!(
@@ -236,6 +308,18 @@ pub(super) async fn delete_channel(
         };
         if s.records.delete_channel(&found).await? {
             tracing::info!(app = %app.app_id, channel = %channel, "channel deleted");
+            record(
+                &s,
+                &token,
+                Change {
+                    app: Some(&app.app_id),
+                    action: "channel.delete",
+                    target: format!("channel {channel}"),
+                    before: snapshot(&found),
+                    after: None,
+                },
+            )
+            .await;
             return Ok(Json(found));
         }
     }

@@ -412,6 +412,7 @@ pub(super) async fn capgo_stats(
         let Some(build) = stat_build(&s.records, &app, &st, action).await? else {
             continue;
         };
+        let channel = capgo_channel(&*s.records, &app, &st.info).await?;
         let kind = match action {
             StatAction::Downloaded => EventKind::DownloadComplete,
             StatAction::Applied => EventKind::Applied,
@@ -422,6 +423,7 @@ pub(super) async fn capgo_stats(
             app_id,
             build_id: build.id,
             device_id: st.info.device_id,
+            channel,
             kind,
             at: now(),
         });

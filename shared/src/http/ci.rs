@@ -1,5 +1,6 @@
 //! CI and ops handlers: apps, tokens, uploads, builds, channels, stats.
 
+use super::audit::{record, snapshot, Change};
 use super::error::error_chain;
 use super::error::read_json;
 use super::{
@@ -56,7 +57,7 @@ pub(super) async fn create_app(
     headers: HeaderMap,
     body: Body,
 ) -> Result<impl IntoResponse, ApiError> {
-    authorize(&*s.records, &headers, None, Scope::Admin).await?;
+    let token = authorize(&*s.records, &headers, None, Scope::Admin).await?;
     let req: CreateApp = read_json(&headers, body, JSON_LIMIT).await?;
     super::admin::check_public_keys(&req.public_keys)?;
     let default_channel = req
@@ -77,6 +78,18 @@ pub(super) async fn create_app(
         created_at: now(),
     };
     s.records.create_app(&app).await?;
+    record(
+        &s,
+        &token,
+        Change {
+            app: Some(&app.app_id),
+            action: "app.create",
+            target: format!("app {}", app.app_id),
+            before: None,
+            after: snapshot(&app),
+        },
+    )
+    .await;
     Ok((StatusCode::CREATED, Json(app)))
 }
 
@@ -104,6 +117,8 @@ pub fn token_record(secret: &str, name: &str, app_id: Option<AppId>, scopes: Vec
         secret_sha256,
         created_at: now(),
         last_used_at: None,
+        expires_at: None,
+        session_of: None,
     }
 }
 
@@ -144,6 +159,19 @@ pub(super) async fn create_token(
     scopes.dedup();
     let created = issue_token(&s, &req.name, req.app_id, scopes).await?;
     tracing::info!(token_id = %created.id, "token created");
+    record(
+        &s,
+        &caller,
+        Change {
+            app: created.app_id.as_ref(),
+            action: "token.create",
+            target: format!("token {}", created.id),
+            before: None,
+            after: snapshot(&serde_json::json!({"id": created.id, "name": created.name,
+                "app_id": created.app_id, "scopes": created.scopes})),
+        },
+    )
+    .await;
     Ok((StatusCode::CREATED, Json(created)))
 }
 
@@ -175,7 +203,8 @@ pub(super) async fn uploads(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Json<UploadsResponse>, ApiError> {
-    let app_id = access(&s, &headers, &app, Scope::Upload).await?.app_id;
+    let Authorized { app, token } = access(&s, &headers, &app, Scope::Upload).await?;
+    let app_id = app.app_id;
     let req: UploadsRequest = read_json(&headers, body, BUILD_LIMIT).await?;
     if req.files.len() > MAX_UPLOAD_LIST {
         return Err(ApiError::too_large(format!(
@@ -218,6 +247,19 @@ pub(super) async fn uploads(
             },
         );
     }
+    record(
+        &s,
+        &token,
+        Change {
+            app: Some(&app_id),
+            action: "upload.plan",
+            target: format!("{} file(s)", unique.len()),
+            before: None,
+            after: snapshot(&serde_json::json!({"files": unique.len(),
+                "already_stored": already, "to_upload": missing.len()})),
+        },
+    )
+    .await;
     Ok(Json(UploadsResponse {
         missing,
         already_stored: already,
@@ -252,7 +294,7 @@ pub(super) async fn put_file(
     headers: HeaderMap,
     body: Body,
 ) -> Result<impl IntoResponse, ApiError> {
-    let app_id = access(&s, &headers, &app, Scope::Upload).await?.app_id;
+    let app_id = access(&s, &headers, &app, Scope::Upload).await?.app.app_id;
     let sha = Sha256Digest::from_hex(&sha).map_err(|e| ApiError::bad_request(e.to_string()))?;
     let stream = body
         .into_data_stream()
@@ -304,7 +346,7 @@ pub(super) async fn register_build(
     headers: HeaderMap,
     body: Body,
 ) -> Result<impl IntoResponse, ApiError> {
-    let app = access(&s, &headers, &app, Scope::Upload).await?;
+    let Authorized { app, token } = access(&s, &headers, &app, Scope::Upload).await?;
     let req: RegisterBuild = read_json(&headers, body, BUILD_LIMIT).await?;
     let app_id = app.app_id.clone();
     let verifier = trusted_keys(&app)?;
@@ -470,6 +512,14 @@ pub(super) async fn register_build(
     match s.records.insert_build(build).await? {
         BuildInsert::Created(b) => {
             tracing::info!(app = %app_id, build = b.id, version = %b.version, "build registered");
+            record(&s, &token, Change {
+                app: Some(&app_id),
+                action: "build.register",
+                target: format!("build {}", b.id),
+                before: None,
+                after: snapshot(&build_summary(&b)),
+            })
+            .await;
             Ok((StatusCode::CREATED, Json(RegisteredBuild { created: true, build: b })))
         }
         BuildInsert::Existing(b) => Ok((StatusCode::OK, Json(RegisteredBuild { created: false, build: b }))),
@@ -597,6 +647,13 @@ fn server_may_zip(m: &Manifest) -> bool {
     m.total_size() <= SERVER_ZIP_LIMIT.0 && m.files.len() <= SERVER_ZIP_LIMIT.1
 }
 
+/// An app, and the token allowed to act on it.
+#[derive(Debug)]
+pub(super) struct Authorized {
+    pub app: App,
+    pub token: Token,
+}
+
 /// Authorises `scope` on the `{app}` path segment (before revealing whether
 /// the app exists), then loads the app.
 pub(super) async fn access(
@@ -604,10 +661,24 @@ pub(super) async fn access(
     headers: &HeaderMap,
     app: &str,
     scope: Scope,
-) -> Result<App, ApiError> {
+) -> Result<Authorized, ApiError> {
     let app_id = parse_app(app)?;
-    authorize(&*s.records, headers, Some(&app_id), scope).await?;
-    load_app(&*s.records, app).await
+    let token = authorize(&*s.records, headers, Some(&app_id), scope).await?;
+    let app = load_app(&*s.records, app).await?;
+    Ok(Authorized { app, token })
+}
+
+/// A build as the audit log records its registration.
+fn build_summary(b: &Build) -> serde_json::Value {
+    serde_json::json!({
+        "id": b.id, "version": b.version, "artifact_type": b.artifact_type,
+        "manifest_sha256": b.manifest_sha256, "commit": b.commit,
+    })
+}
+
+/// The fields of a build a patch changes.
+fn build_flags(b: &Build) -> serde_json::Value {
+    serde_json::json!({ "disabled": b.disabled, "mandatory": b.mandatory, "native": b.native })
 }
 
 fn native_error(e: NativeLimitError) -> ApiError {
@@ -682,7 +753,7 @@ pub(super) async fn list_builds(
     Path(app): Path<String>,
     headers: HeaderMap,
 ) -> Result<Json<BuildList>, ApiError> {
-    let app_id = access(&s, &headers, &app, Scope::Deploy).await?.app_id;
+    let app_id = access(&s, &headers, &app, Scope::Read).await?.app.app_id;
     let builds = s.records.builds(&app_id).await?;
     Ok(Json(BuildList { builds }))
 }
@@ -694,7 +765,7 @@ pub(super) async fn show_build(
     Path((app, id)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Result<Json<Build>, ApiError> {
-    let app_id = access(&s, &headers, &app, Scope::Deploy).await?.app_id;
+    let app_id = access(&s, &headers, &app, Scope::Read).await?.app.app_id;
     Ok(Json(load_build_ref(&s, &app_id, &id).await?))
 }
 
@@ -706,9 +777,11 @@ pub(super) async fn patch_build(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Json<Build>, ApiError> {
-    let app_id = access(&s, &headers, &app, Scope::Deploy).await?.app_id;
+    let Authorized { app, token } = access(&s, &headers, &app, Scope::Deploy).await?;
+    let app_id = app.app_id;
     let req: PatchBuild = read_json(&headers, body, JSON_LIMIT).await?;
     let mut build = load_build_ref(&s, &app_id, &id).await?;
+    let before = build.clone();
     if req.disabled == Some(true) && !build.disabled && req.force != Some(true) {
         let channels = live_on(
             build.id,
@@ -768,6 +841,34 @@ pub(super) async fn patch_build(
             build.id
         )));
     }
+    let mut actions = Vec::new();
+    if build.disabled != before.disabled {
+        actions.push(if build.disabled {
+            "build.disable"
+        } else {
+            "build.enable"
+        });
+    }
+    if build.native != before.native {
+        actions.push("build.native_limits");
+    }
+    if build.mandatory != before.mandatory {
+        actions.push("build.mandatory");
+    }
+    if !actions.is_empty() {
+        record(
+            &s,
+            &token,
+            Change {
+                app: Some(&app_id),
+                action: &actions.join("+"),
+                target: format!("build {}", build.id),
+                before: snapshot(&build_flags(&before)),
+                after: snapshot(&build_flags(&build)),
+            },
+        )
+        .await;
+    }
     Ok(Json(build))
 }
 
@@ -778,7 +879,7 @@ pub(super) async fn build_stats(
     Path((app, id)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Result<Json<BuildStats>, ApiError> {
-    let app_id = access(&s, &headers, &app, Scope::Deploy).await?.app_id;
+    let app_id = access(&s, &headers, &app, Scope::Read).await?.app.app_id;
     let build = load_build_ref(&s, &app_id, &id).await?;
     let counts = s.records.counters(&app_id, build.id).await?;
     Ok(Json(BuildStats {
@@ -807,7 +908,7 @@ pub(super) async fn list_channels(
             super::capawesome::public_channels(&*s.records, &app, q).await?,
         ));
     }
-    let app_id = access(&s, &headers, &app, Scope::Deploy).await?.app_id;
+    let app_id = access(&s, &headers, &app, Scope::Read).await?.app.app_id;
     let channels = s.records.channels(&app_id).await?;
     Ok(Json(
         serde_json::to_value(ChannelList { channels }).map_err(|_| ApiError::internal())?,
@@ -854,7 +955,7 @@ pub(super) async fn deploy(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Json<Channel>, ApiError> {
-    let app = access(&s, &headers, &app, Scope::Deploy).await?;
+    let Authorized { app, token } = access(&s, &headers, &app, Scope::Deploy).await?;
     let app_id = app.app_id.clone();
     let req: Deploy = read_json(&headers, body, JSON_LIMIT).await?;
     check_channel_name(&channel)?;
@@ -873,7 +974,9 @@ pub(super) async fn deploy(
         ));
     }
     let may_create = req.create_channel == Some(true) || channel == app.default_channel;
+    let was = std::sync::Mutex::new(None);
     let Some(ch) = update_channel(&s, &app_id, &channel, may_create, |ch| {
+        *was.lock().expect("one writer") = ch.current.clone();
         ch.deploy(build.id, pct, now());
         if let Some(a) = req.allow_self_assign {
             ch.allow_self_assign = a;
@@ -900,6 +1003,23 @@ pub(super) async fn deploy(
         .with_details(serde_json::json!({ "channels": names })));
     };
     tracing::info!(app = %app_id, channel = %channel, build = build.id, rollout = pct, "deployed");
+    let was = was.into_inner().expect("one writer");
+    let action = match &was {
+        Some(w) if w.build_id == build.id => "rollout",
+        _ => "deploy",
+    };
+    record(
+        &s,
+        &token,
+        Change {
+            app: Some(&app_id),
+            action,
+            target: format!("channel {channel}"),
+            before: was.as_ref().and_then(snapshot),
+            after: ch.current.as_ref().and_then(snapshot),
+        },
+    )
+    .await;
     Ok(Json(ch))
 }
 
@@ -910,9 +1030,12 @@ pub(super) async fn rollback(
     Path((app, channel)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Result<Json<Channel>, ApiError> {
-    let app_id = access(&s, &headers, &app, Scope::Deploy).await?.app_id;
+    let Authorized { app, token } = access(&s, &headers, &app, Scope::Deploy).await?;
+    let app_id = app.app_id;
     check_channel_name(&channel)?;
+    let was = std::sync::Mutex::new(None);
     let ch = update_channel(&s, &app_id, &channel, false, |ch| {
+        *was.lock().expect("one writer") = ch.current.clone();
         if ch.rollback(now()) {
             Ok(())
         } else {
@@ -925,6 +1048,22 @@ pub(super) async fn rollback(
     .await?
     .ok_or_else(|| ApiError::not_found(format!("app {app_id} has no channel {channel:?}")))?;
     tracing::info!(app = %app_id, channel = %channel, "rolled back");
+    record(
+        &s,
+        &token,
+        Change {
+            app: Some(&app_id),
+            action: "rollback",
+            target: format!("channel {channel}"),
+            before: was
+                .into_inner()
+                .expect("one writer")
+                .as_ref()
+                .and_then(snapshot),
+            after: ch.current.as_ref().and_then(snapshot),
+        },
+    )
+    .await;
     Ok(Json(ch))
 }
 

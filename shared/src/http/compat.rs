@@ -103,6 +103,7 @@ pub(super) async fn cartona_complete(
 ) -> Result<Json<Value>, ApiError> {
     check_device_id(&q.device)?;
     let (app, id) = cartona_id(&q.id)?;
+    let view_app = load_app(&*s.records, app.as_str()).await?;
     if s.records.build(&app, id).await?.is_none() {
         return Err(ApiError::not_found(format!("app {app} has no build {id}")));
     }
@@ -111,6 +112,8 @@ pub(super) async fn cartona_complete(
             app_id: app,
             build_id: id,
             device_id: q.device,
+            // The plugin does not say which channel it follows.
+            channel: view_app.default_channel,
             kind: EventKind::DownloadComplete,
             at: now(),
         }])

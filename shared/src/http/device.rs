@@ -522,6 +522,9 @@ pub(super) async fn event(
     Json(req): Json<DeviceEvent>,
 ) -> Result<impl IntoResponse, ApiError> {
     check_device_id(&req.device_id)?;
+    if let Some(c) = &req.channel {
+        super::ci::check_channel_name(c)?;
+    }
     let app = load_app(&*s.records, &app).await?;
     if s.records.build(&app.app_id, req.build_id).await?.is_none() {
         return Err(ApiError::not_found(format!(
@@ -534,6 +537,7 @@ pub(super) async fn event(
             app_id: app.app_id,
             build_id: req.build_id,
             device_id: req.device_id,
+            channel: req.channel.unwrap_or(app.default_channel),
             kind: req.event,
             at: now(),
         }])

@@ -312,7 +312,10 @@ pub(crate) async fn json_errors(req: Request, next: axum::middleware::Next) -> R
     let is_json = response
         .headers()
         .get(header::CONTENT_TYPE)
-        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+        .is_some_and(|v| {
+            // The console's pages explain their own errors.
+            v.as_bytes().starts_with(b"application/json") || v.as_bytes().starts_with(b"text/html")
+        });
     if is_json {
         return response;
     }

@@ -11,11 +11,13 @@
 //!   append-only event store.
 
 mod admin;
+mod audit;
 pub mod cache;
 mod capawesome;
 mod capgo;
 mod ci;
 mod compat;
+pub mod console;
 mod device;
 mod error;
 pub mod openapi;
@@ -131,6 +133,12 @@ pub fn ci_router(state: CiState) -> Router {
         .route("/v1/tokens", post(ci::create_token).get(admin::list_tokens))
         .route("/v1/tokens/{id}", delete(admin::revoke_token))
         .route("/v1/tokens/{id}/rotate", post(admin::rotate_token))
+        .route("/v1/whoami", get(admin::whoami))
+        .route("/v1/apps/{app}/audit", get(audit::list_audit))
+        .route(
+            "/v1/apps/{app}/channels/{channel}/usage",
+            get(audit::channel_usage),
+        )
         .route("/v1/apps/{app}/uploads", post(ci::uploads))
         // Authenticated handlers take the raw body and read it only after
         // the token check, up to their own limit (JSON_LIMIT, or
@@ -160,6 +168,7 @@ pub fn ci_router(state: CiState) -> Router {
             "/v1/apps/{app}/channels/{channel}/rollback",
             post(ci::rollback),
         )
+        .merge(console::routes())
         .layer(DefaultBodyLimit::max(JSON_LIMIT))
         .layer(axum::middleware::from_fn(
             move |req: Request, next: Next| {
@@ -353,6 +362,7 @@ pub(crate) async fn authenticate(
             )
         })?;
     let at = crate::model::now();
+    check_session(records, &token, at).await?;
     if token
         .last_used_at
         .is_none_or(|t| at - t >= TOKEN_USE_GRANULARITY)
@@ -363,6 +373,32 @@ pub(crate) async fn authenticate(
         }
     }
     Ok(token)
+}
+
+/// A console session is refused once it has expired, or once the token that
+/// signed in is revoked or rotated (its hash no longer found).
+async fn check_session(
+    records: &dyn RecordWrite,
+    token: &Token,
+    at: crate::model::Timestamp,
+) -> Result<(), ApiError> {
+    let expired = token.expires_at.is_some_and(|e| at >= e);
+    let orphaned = match token.session_of.as_ref().and_then(|p| p.secret_sha256) {
+        Some(parent) => records.token_by_secret_hash(&parent).await?.is_none(),
+        None => token.session_of.is_some(),
+    };
+    if expired || orphaned {
+        if token.session_of.is_some() {
+            // Tidy up; the answer is the same whether this works or not.
+            let _ = records.delete_token(&token.secret_sha256).await;
+        }
+        return Err(ApiError::unauthorized(if expired {
+            "this token or session has expired; sign in again"
+        } else {
+            "the token this session signed in with was revoked or rotated; sign in again"
+        }));
+    }
+    Ok(())
 }
 
 /// The 403 for a known token without the right.

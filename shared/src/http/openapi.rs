@@ -21,10 +21,12 @@ pub enum Access {
     Upload,
     /// A token with `deploy` (or `admin`) on the app.
     Deploy,
-    /// Like [`Access::Deploy`] with a token; with no `Authorization` header
+    /// A token with `read` (or `deploy` or `admin`) on the app.
+    Read,
+    /// Like [`Access::Read`] with a token; with no `Authorization` header
     /// at all, a public answer with less in it (the channels devices may
     /// choose, for the stock Capawesome plugin, which calls this path).
-    DeployOrAnonymous,
+    ReadOrAnonymous,
     /// Any valid token (the answer covers what it may see).
     Any,
 }
@@ -125,7 +127,7 @@ pub const ROUTES: &[RouteDoc] = &[
     RouteDoc {
         method: "GET",
         path: "/v1/apps/{app}",
-        access: Access::Deploy,
+        access: Access::Read,
         summary: "Show an app: public keys, default channel",
         function: Function::Register,
         success: 200,
@@ -151,6 +153,31 @@ pub const ROUTES: &[RouteDoc] = &[
         path: "/v1/tokens/{id}",
         access: Access::Admin,
         summary: "Revoke a token, at once",
+        function: Function::Register,
+        success: 200,
+    },
+    RouteDoc {
+        method: "GET",
+        path: "/v1/whoami",
+        access: Access::Any,
+        summary: "The token that authenticated the request: id, name, app, scopes",
+        function: Function::Register,
+        success: 200,
+    },
+    RouteDoc {
+        method: "GET",
+        path: "/v1/apps/{app}/audit",
+        access: Access::Read,
+        summary:
+            "The audit log of an app, newest first: every write, who made it, before and after",
+        function: Function::Register,
+        success: 200,
+    },
+    RouteDoc {
+        method: "GET",
+        path: "/v1/apps/{app}/channels/{channel}/usage",
+        access: Access::Read,
+        summary: "Device events and distinct devices per build of a channel, hourly or daily",
         function: Function::Register,
         success: 200,
     },
@@ -214,7 +241,7 @@ pub const ROUTES: &[RouteDoc] = &[
     RouteDoc {
         method: "GET",
         path: "/v1/apps/{app}/builds",
-        access: Access::Deploy,
+        access: Access::Read,
         summary: "List builds, newest first",
         function: Function::Register,
         success: 200,
@@ -222,7 +249,7 @@ pub const ROUTES: &[RouteDoc] = &[
     RouteDoc {
         method: "GET",
         path: "/v1/apps/{app}/builds/{id}",
-        access: Access::Deploy,
+        access: Access::Read,
         summary: "Show a build",
         function: Function::Register,
         success: 200,
@@ -238,7 +265,7 @@ pub const ROUTES: &[RouteDoc] = &[
     RouteDoc {
         method: "GET",
         path: "/v1/apps/{app}/builds/{id}/stats",
-        access: Access::Deploy,
+        access: Access::Read,
         summary: "Event counts of a build",
         function: Function::Register,
         success: 200,
@@ -246,7 +273,7 @@ pub const ROUTES: &[RouteDoc] = &[
     RouteDoc {
         method: "GET",
         path: "/v1/apps/{app}/channels",
-        access: Access::DeployOrAnonymous,
+        access: Access::ReadOrAnonymous,
         summary: "Channels with current build, rollout and history",
         function: Function::Register,
         success: 200,
@@ -392,6 +419,7 @@ pub const ROUTES: &[RouteDoc] = &[
         super::ci::deploy, super::ci::rollback,
         super::admin::list_apps, super::admin::show_app, super::admin::patch_app,
         super::admin::list_tokens, super::admin::revoke_token, super::admin::rotate_token,
+        super::admin::whoami, super::audit::list_audit, super::audit::channel_usage,
         super::admin::create_channel, super::admin::delete_channel,
         super::device::latest, super::device::get_file, super::device::event,
         super::capgo::capgo_updates, super::capgo::capgo_stats,

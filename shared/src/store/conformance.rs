@@ -8,8 +8,8 @@ use super::{
 use crate::domain::{AppId, BuildVersion};
 use crate::hash::Sha256Digest;
 use crate::model::{
-    App, ArtifactType, Build, Channel, Commit, Event, EventKind, NativeLimit, NativeLimits, Scope,
-    Token,
+    App, ArtifactType, AuditEntry, Build, Channel, Commit, Event, EventKind, Grain, NativeLimit,
+    NativeLimits, Scope, Token, UsageBucket,
 };
 use bytes::Bytes;
 use std::sync::Arc;
@@ -55,7 +55,143 @@ pub async fn records<S: RecordWrite + EventWrite>(store: Arc<S>) {
     channel_compare_and_set(store.clone()).await;
     concurrent_channel_writers(store.clone()).await;
     exact_counters_under_concurrency(store.clone()).await;
+    usage_buckets(&*store).await;
+    audit_log(store.clone()).await;
     device_channels(&*store).await;
+}
+
+/// Hourly and daily usage per channel and build: events per kind, and
+/// distinct devices per bucket.
+async fn usage_buckets<S: RecordRead + EventWrite>(s: &S) {
+    let app = unique_app("usage");
+    let day = 20_000 * 86_400;
+    let ev = |build, device: &str, channel: &str, kind, at| Event {
+        app_id: app.clone(),
+        build_id: build,
+        device_id: device.into(),
+        channel: channel.into(),
+        kind,
+        at,
+    };
+    use EventKind::*;
+    s.record_events(&[
+        ev(1, "a", "production", DownloadComplete, day + 10),
+        ev(1, "a", "production", Applied, day + 20),
+        ev(1, "b", "production", DownloadComplete, day + 30),
+        ev(2, "a", "production", Failed, day + 3_600 + 5),
+        ev(1, "a", "production", Applied, day + 3_600 + 6),
+        ev(1, "c", "beta", Applied, day + 40),
+    ])
+    .await
+    .unwrap();
+    s.record_events(&[ev(1, "b", "production", RolledBack, day + 86_400 + 1)])
+        .await
+        .unwrap();
+    let counts = |b: &UsageBucket| {
+        EventKind::ALL
+            .iter()
+            .map(|k| b.events.get(k).copied().unwrap_or(0))
+            .collect::<Vec<_>>()
+    };
+    let hours = s
+        .usage(&app, "production", Grain::Hour, day, day + 2 * 86_400)
+        .await
+        .unwrap();
+    let got: Vec<_> = hours
+        .iter()
+        .map(|b| (b.start - day, b.build_id, counts(b), b.devices))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            (0, 1, vec![2, 1, 0, 0], 2),
+            (3_600, 1, vec![0, 1, 0, 0], 1),
+            (3_600, 2, vec![0, 0, 1, 0], 1),
+            (86_400, 1, vec![0, 0, 0, 1], 1),
+        ]
+    );
+    let days = s
+        .usage(&app, "production", Grain::Day, day, day + 2 * 86_400)
+        .await
+        .unwrap();
+    let got: Vec<_> = days
+        .iter()
+        .map(|b| (b.start - day, b.build_id, counts(b), b.devices))
+        .collect();
+    // Device "a" reported build 1 in two hours of the day: one device.
+    assert_eq!(
+        got,
+        vec![
+            (0, 1, vec![2, 2, 0, 0], 2),
+            (0, 2, vec![0, 0, 1, 0], 1),
+            (86_400, 1, vec![0, 0, 0, 1], 1),
+        ]
+    );
+    // The window is half-open, and channels are apart.
+    let first_hour = s
+        .usage(&app, "production", Grain::Hour, day, day + 3_600)
+        .await
+        .unwrap();
+    assert_eq!(first_hour.len(), 1);
+    let beta = s
+        .usage(&app, "beta", Grain::Day, day, day + 86_400)
+        .await
+        .unwrap();
+    assert_eq!((beta.len(), beta[0].devices), (1, 1));
+}
+
+async fn audit_log<S: RecordWrite>(s: Arc<S>) {
+    let app = unique_app("audit");
+    let entry = |i: u32, app: Option<AppId>| AuditEntry {
+        id: format!("{:013}-{i:08x}", 1_000 + i),
+        at: 1_000 + i64::from(i),
+        app_id: app,
+        actor: crate::model::TokenRef {
+            id: "tok_1".into(),
+            name: "ci".into(),
+            secret_sha256: None,
+        },
+        via: "api".into(),
+        action: "deploy".into(),
+        target: format!("channel c{i}"),
+        before: None,
+        after: Some(serde_json::json!({ "n": i })),
+    };
+    // Concurrent writers lose nothing.
+    let mut tasks = Vec::new();
+    for i in 0..12 {
+        let (s, e) = (s.clone(), entry(i, Some(app.clone())));
+        tasks.push(tokio::spawn(
+            async move { s.append_audit(&e).await.unwrap() },
+        ));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    s.append_audit(&entry(99, None)).await.unwrap();
+    assert!(matches!(
+        s.append_audit(&entry(3, Some(app.clone()))).await,
+        Err(StoreError::Conflict(_))
+    ));
+    let page = s.audit(Some(&app), None, 5).await.unwrap();
+    let targets: Vec<_> = page.iter().map(|e| e.target.as_str()).collect();
+    assert_eq!(
+        targets,
+        [
+            "channel c11",
+            "channel c10",
+            "channel c9",
+            "channel c8",
+            "channel c7"
+        ]
+    );
+    assert_eq!(page[0], entry(11, Some(app.clone())));
+    let next = s.audit(Some(&app), Some(&page[4].id), 100).await.unwrap();
+    assert_eq!(next.len(), 7);
+    assert_eq!(next[0].target, "channel c6");
+    let global = s.audit(None, None, 1000).await.unwrap();
+    assert!(global.contains(&entry(99, None)));
+    assert!(global.iter().all(|e| e.app_id.is_none()));
 }
 
 async fn device_channels<S: RecordRead + EventWrite>(s: &S) {
@@ -140,7 +276,29 @@ async fn tokens_by_hash<S: RecordWrite>(s: &S) {
         secret_sha256: Sha256Digest::of(secret.as_bytes()),
         created_at: 2,
         last_used_at: None,
+        expires_at: None,
+        session_of: None,
     };
+    // A console session keeps its expiry and the token it came from.
+    let session = Token {
+        id: unique_app("ses").to_string(),
+        secret_sha256: Sha256Digest::of(unique_app("sessecret").as_str().as_bytes()),
+        expires_at: Some(4_000_000_000),
+        session_of: Some(crate::model::TokenRef {
+            id: token.id.clone(),
+            name: token.name.clone(),
+            secret_sha256: Some(token.secret_sha256),
+        }),
+        ..token.clone()
+    };
+    s.create_token(&session).await.unwrap();
+    assert_eq!(
+        s.token_by_secret_hash(&session.secret_sha256)
+            .await
+            .unwrap(),
+        Some(session.clone())
+    );
+    assert!(s.delete_token(&session.secret_sha256).await.unwrap());
     s.create_token(&token).await.unwrap();
     assert_eq!(s.token_count().await.unwrap(), before + 1);
     let found = s
@@ -351,6 +509,7 @@ async fn exact_counters_under_concurrency<S: RecordRead + EventWrite>(s: Arc<S>)
                     app_id: app.clone(),
                     build_id: 5,
                     device_id: format!("d{t}-{i}"),
+                    channel: "production".into(),
                     kind,
                     at: 100,
                 };
@@ -375,6 +534,14 @@ async fn exact_counters_under_concurrency<S: RecordRead + EventWrite>(s: Arc<S>)
     }
     // Each call came from its own device: a doubled event is one device.
     assert_eq!(counts.devices.values().sum::<u64>(), 40 * 25);
+    // The usage bucket the events fell in is just as exact.
+    let hour = s
+        .usage(&app, "production", Grain::Hour, 0, 3_600)
+        .await
+        .unwrap();
+    assert_eq!(hour.len(), 1);
+    assert_eq!(hour[0].events.values().sum::<u64>(), total);
+    assert_eq!(hour[0].devices, 40 * 25);
     let empty = s.counters(&app, 6).await.unwrap();
     assert_eq!(empty, crate::store::BuildCounts::default());
     // The same device reporting again counts as an event, not as a device.
@@ -382,6 +549,7 @@ async fn exact_counters_under_concurrency<S: RecordRead + EventWrite>(s: Arc<S>)
         app_id: app.clone(),
         build_id: 5,
         device_id: "d0-0".into(),
+        channel: "production".into(),
         kind: EventKind::ALL[0],
         at: 100,
     };

@@ -12,7 +12,9 @@ use super::{
 };
 use crate::domain::{AppId, BuildVersion};
 use crate::hash::Sha256Digest;
-use crate::model::{App, Build, Channel, Event, Timestamp, Token};
+use crate::model::{
+    App, AuditEntry, Build, Channel, Event, EventKind, Grain, Timestamp, Token, UsageBucket,
+};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
 use aws_sdk_dynamodb::types::{
@@ -29,6 +31,15 @@ pub const COUNTER_SHARDS: u8 = 8;
 pub const TTL_ATTRIBUTE: &str = "expires_at";
 /// Default days raw events are kept before TTL removes them.
 pub const DEFAULT_EVENT_RETENTION_DAYS: i64 = 30;
+/// Default days audit entries are kept before TTL removes them.
+pub const DEFAULT_AUDIT_RETENTION_DAYS: i64 = 365;
+/// Tables whose items expire through [`TTL_ATTRIBUTE`]: raw events and
+/// their markers, audit entries, and console session tokens.
+pub const TTL_TABLES: &[&str] = &["events", "audit", "tokens"];
+/// The partition of global audit entries (no app id starts with `*`).
+const GLOBAL_AUDIT: &str = "*";
+/// The usage attribute that counts distinct devices.
+const DEVICES: &str = "devices";
 
 type Item = HashMap<String, AttributeValue>;
 
@@ -70,6 +81,16 @@ pub const TABLES: &[(&str, KeyAttr, Option<KeyAttr>)] = &[
         Some(("device_id", ScalarKind::S)),
     ),
     ("sequences", ("name", ScalarKind::S), None),
+    (
+        "usage",
+        ("app_channel", ScalarKind::S),
+        Some(("bucket", ScalarKind::S)),
+    ),
+    (
+        "audit",
+        ("app_id", ScalarKind::S),
+        Some(("id", ScalarKind::S)),
+    ),
 ];
 
 /// Key attribute types.
@@ -87,6 +108,7 @@ pub struct DynamoRecords {
     client: Client,
     prefix: String,
     event_retention_secs: i64,
+    audit_retention_secs: i64,
 }
 
 fn ddb_err<E, R>(context: &'static str) -> impl FnOnce(SdkError<E, R>) -> StoreError
@@ -143,6 +165,23 @@ fn app_build(app: &AppId, build: u64) -> String {
     format!("{app}#{build}")
 }
 
+fn app_channel(app: &AppId, channel: &str) -> String {
+    format!("{app}#{channel}")
+}
+
+/// The sort key of a usage item: grain, bucket start, build, shard, so one
+/// range query reads a channel's buckets in time order.
+fn usage_bucket(grain: Grain, start: Timestamp, build: u64, shard: u8) -> String {
+    format!("{}#{start:011}#{build:020}#{shard}", grain.code())
+}
+
+fn random_shard() -> Result<u8, StoreError> {
+    let mut rnd = [0u8; 1];
+    getrandom::fill(&mut rnd)
+        .map_err(|x| StoreError::backend("random", std::io::Error::other(x.to_string())))?;
+    Ok(rnd[0] % COUNTER_SHARDS)
+}
+
 fn is_conditional_failure<E: std::fmt::Debug, R: std::fmt::Debug>(e: &SdkError<E, R>) -> bool {
     format!("{e:?}").contains("ConditionalCheckFailed")
 }
@@ -169,7 +208,14 @@ impl DynamoRecords {
             client,
             prefix: prefix.into(),
             event_retention_secs: DEFAULT_EVENT_RETENTION_DAYS * 86_400,
+            audit_retention_secs: DEFAULT_AUDIT_RETENTION_DAYS * 86_400,
         }
+    }
+
+    /// Sets how long audit entries live (TTL).
+    pub fn with_audit_retention_days(mut self, days: u32) -> Self {
+        self.audit_retention_secs = i64::from(days) * 86_400;
+        self
     }
 
     /// Sets how long raw events live (TTL).
@@ -221,19 +267,21 @@ impl DynamoRecords {
                 Err(e) => return Err(ddb_err("creating a table")(e)),
             }
         }
-        self.client
-            .update_time_to_live()
-            .table_name(self.t("events"))
-            .time_to_live_specification(
-                TimeToLiveSpecification::builder()
-                    .enabled(true)
-                    .attribute_name(TTL_ATTRIBUTE)
-                    .build()
-                    .map_err(|e| StoreError::backend("ttl", e))?,
-            )
-            .send()
-            .await
-            .map_err(ddb_err("enabling TTL"))?;
+        for table in TTL_TABLES {
+            self.client
+                .update_time_to_live()
+                .table_name(self.t(table))
+                .time_to_live_specification(
+                    TimeToLiveSpecification::builder()
+                        .enabled(true)
+                        .attribute_name(TTL_ATTRIBUTE)
+                        .build()
+                        .map_err(|e| StoreError::backend("ttl", e))?,
+                )
+                .send()
+                .await
+                .map_err(ddb_err("enabling TTL"))?;
+        }
         Ok(())
     }
 
@@ -288,6 +336,49 @@ impl DynamoRecords {
         }
     }
 
+    /// Items of one partition whose sort key lies in `from..=to`, up to
+    /// `limit` items (`None`: all), following pagination.
+    #[allow(clippy::too_many_arguments)]
+    async fn query_range(
+        &self,
+        table: &str,
+        (pk_name, pk): (&str, AttributeValue),
+        (sk_name, from, to): (&str, String, String),
+        forward: bool,
+        limit: Option<usize>,
+        context: &'static str,
+    ) -> Result<Vec<Item>, StoreError> {
+        let mut items = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(self.t(table))
+                .key_condition_expression("#pk = :pk AND #sk BETWEEN :from AND :to")
+                .expression_attribute_names("#pk", pk_name)
+                .expression_attribute_names("#sk", sk_name)
+                .expression_attribute_values(":pk", pk.clone())
+                .expression_attribute_values(":from", s(from.clone()))
+                .expression_attribute_values(":to", s(to.clone()))
+                .scan_index_forward(forward)
+                .consistent_read(true)
+                .set_limit(limit.map(|l| (l - items.len()).min(1000) as i32))
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(ddb_err(context))?;
+            items.extend(out.items.unwrap_or_default());
+            if limit.is_some_and(|l| items.len() >= l) {
+                return Ok(items);
+            }
+            match out.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => return Ok(items),
+            }
+        }
+    }
+
     /// Every item of a table, following pagination (small ops tables only).
     async fn scan_all(&self, table: &str, context: &'static str) -> Result<Vec<Item>, StoreError> {
         let mut items = Vec::new();
@@ -307,6 +398,27 @@ impl DynamoRecords {
                 Some(k) if !k.is_empty() => start = Some(k),
                 _ => return Ok(items),
             }
+        }
+    }
+
+    /// Puts a distinct-device marker in the events table if it is absent:
+    /// true on the first sighting. Markers expire with the raw events.
+    async fn put_marker(&self, pk: String, sk: String, at: Timestamp) -> Result<bool, StoreError> {
+        let r = self
+            .client
+            .put_item()
+            .table_name(self.t("events"))
+            .item("app_build", s(pk))
+            .item("event_key", s(sk))
+            .item("at", n(at))
+            .item(TTL_ATTRIBUTE, n(at + self.event_retention_secs))
+            .condition_expression("attribute_not_exists(event_key)")
+            .send()
+            .await;
+        match r {
+            Ok(_) => Ok(true),
+            Err(x) if is_conditional_failure(&x) => Ok(false),
+            Err(x) => Err(ddb_err("counting devices")(x)),
         }
     }
 
@@ -491,6 +603,112 @@ impl RecordRead for DynamoRecords {
         tokens.sort_by(|a, b| a.id.cmp(&b.id));
         Ok(tokens)
     }
+
+    async fn usage(
+        &self,
+        app: &AppId,
+        channel: &str,
+        grain: Grain,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<Vec<UsageBucket>, StoreError> {
+        let pk = ("app_channel", s(app_channel(app, channel)));
+        let range = |g: Grain| {
+            (
+                "bucket",
+                format!("{}#{from:011}", g.code()),
+                format!("{}#{:011}", g.code(), to - 1),
+            )
+        };
+        let mut out = BTreeMap::<(i64, u64), UsageBucket>::new();
+        let mut add = |item: &Item, start: i64, events: bool, devices: bool| {
+            let build_id = item
+                .get("bucket")
+                .and_then(|v| v.as_s().ok())
+                .and_then(|b| b.split('#').nth(2))
+                .and_then(|b| b.parse::<u64>().ok())
+                .ok_or_else(|| StoreError::Corrupt("usage item without a build".into()))?;
+            let b = out.entry((start, build_id)).or_insert_with(|| UsageBucket {
+                start,
+                build_id,
+                ..UsageBucket::default()
+            });
+            for (name, value) in item {
+                let Some(v) = value.as_n().ok().and_then(|v| v.parse::<u64>().ok()) else {
+                    continue;
+                };
+                if name == DEVICES {
+                    if devices {
+                        b.devices += v;
+                    }
+                } else if let Some(kind) = EventKind::parse(name).filter(|_| events) {
+                    *b.events.entry(kind).or_default() += v;
+                }
+            }
+            Ok::<(), StoreError>(())
+        };
+        let start_of = |item: &Item| -> Result<i64, StoreError> {
+            item.get("bucket")
+                .and_then(|v| v.as_s().ok())
+                .and_then(|b| b.split('#').nth(1))
+                .and_then(|b| b.parse::<i64>().ok())
+                .ok_or_else(|| StoreError::Corrupt("usage item without a start".into()))
+        };
+        // Events are counted hourly (and summed into days here); distinct
+        // devices are counted per bucket of each grain.
+        let hours = self
+            .query_range(
+                "usage",
+                pk.clone(),
+                range(Grain::Hour),
+                true,
+                None,
+                "reading usage",
+            )
+            .await?;
+        for item in &hours {
+            let start = grain.start(start_of(item)?);
+            add(item, start, true, grain == Grain::Hour)?;
+        }
+        if grain == Grain::Day {
+            let days = self
+                .query_range("usage", pk, range(Grain::Day), true, None, "reading usage")
+                .await?;
+            for item in &days {
+                add(item, start_of(item)?, false, true)?;
+            }
+        }
+        Ok(out.into_values().collect())
+    }
+
+    async fn audit(
+        &self,
+        app: Option<&AppId>,
+        before: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<AuditEntry>, StoreError> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let pk = app.map_or_else(|| GLOBAL_AUDIT.to_owned(), |a| a.to_string());
+        // Ids are `{millis:013}-{hex}`: "" sorts before every id and "~"
+        // after; `before` itself is dropped below.
+        let to = before.unwrap_or("~").to_owned();
+        let items = self
+            .query_range(
+                "audit",
+                ("app_id", s(pk)),
+                ("id", String::new(), to),
+                false,
+                Some(limit + 1),
+                "reading the audit log",
+            )
+            .await?;
+        let mut entries: Vec<AuditEntry> = items.iter().map(doc).collect::<Result<_, _>>()?;
+        entries.retain(|e| before.is_none_or(|b| e.id.as_str() < b));
+        entries.truncate(limit);
+        Ok(entries)
+    }
 }
 
 #[async_trait]
@@ -515,12 +733,17 @@ impl RecordWrite for DynamoRecords {
     }
 
     async fn create_token(&self, token: &Token) -> Result<(), StoreError> {
-        let r = self
+        let mut put = self
             .client
             .put_item()
             .table_name(self.t("tokens"))
             .item("secret_sha256", s(token.secret_sha256.to_hex()))
-            .item("doc", to_doc(token))
+            .item("doc", to_doc(token));
+        if let Some(at) = token.expires_at {
+            // Expired console sessions are removed by the table's TTL.
+            put = put.item(TTL_ATTRIBUTE, n(at));
+        }
+        let r = put
             .condition_expression("attribute_not_exists(secret_sha256)")
             .send()
             .await;
@@ -685,6 +908,36 @@ impl RecordWrite for DynamoRecords {
         // A revoked token's condition fails: nothing to note.
         applied(r, "noting a token's use").map(|_| ())
     }
+
+    async fn append_audit(&self, entry: &AuditEntry) -> Result<(), StoreError> {
+        let pk = entry
+            .app_id
+            .as_ref()
+            .map_or_else(|| GLOBAL_AUDIT.to_owned(), |a| a.to_string());
+        let r = self
+            .client
+            .put_item()
+            .table_name(self.t("audit"))
+            .item("app_id", s(pk))
+            .item("id", s(entry.id.clone()))
+            .item("doc", to_doc(entry))
+            .item(TTL_ATTRIBUTE, n(entry.at + self.audit_retention_secs))
+            .condition_expression("attribute_not_exists(id)")
+            .send()
+            .await;
+        match r {
+            Ok(_) => Ok(()),
+            Err(e) if is_conditional_failure(&e) => {
+                Err(StoreError::Conflict(format!("audit entry {}", entry.id)))
+            }
+            Err(e) => Err(ddb_err("appending to the audit log")(e)),
+        }
+    }
+
+    async fn prune_audit(&self, _before: Timestamp) -> Result<u64, StoreError> {
+        // The table's TTL expires entries (infra/database.tf).
+        Ok(0)
+    }
 }
 
 /// Most items in one BatchWriteItem call (a DynamoDB limit).
@@ -719,66 +972,105 @@ impl EventWrite for DynamoRecords {
             (a.app_id.as_str(), a.build_id, a.kind, &a.device_id)
                 == (b.app_id.as_str(), b.build_id, b.kind, &b.device_id)
         });
-        let markers = sightings.into_iter().map(|e| {
-            let client = self.client.clone();
-            let table = self.t("events");
-            let retention = self.event_retention_secs;
-            async move {
-                let r = client
-                    .put_item()
-                    .table_name(table)
-                    .item("app_build", s(app_build(&e.app_id, e.build_id)))
-                    .item(
-                        "event_key",
-                        s(format!("seen#{}#{}", e.kind.as_str(), e.device_id)),
-                    )
-                    .item("at", n(e.at))
-                    .item(TTL_ATTRIBUTE, n(e.at + retention))
-                    .condition_expression("attribute_not_exists(event_key)")
-                    .send()
-                    .await;
-                match r {
-                    Ok(_) => Ok(Some((
-                        app_build(&e.app_id, e.build_id),
-                        devices_counter(e.kind),
-                    ))),
-                    Err(x) if is_conditional_failure(&x) => Ok(None),
-                    Err(x) => Err(ddb_err("counting devices")(x)),
-                }
-            }
+        let markers = sightings.into_iter().map(|e| async move {
+            let sk = format!("seen#{}#{}", e.kind.as_str(), e.device_id);
+            let first = self
+                .put_marker(app_build(&e.app_id, e.build_id), sk, e.at)
+                .await?;
+            Ok::<_, StoreError>(
+                first.then(|| (app_build(&e.app_id, e.build_id), devices_counter(e.kind))),
+            )
         });
-        for first in futures::future::try_join_all(markers)
-            .await?
-            .into_iter()
-            .flatten()
-        {
+        // Usage: hourly items per channel and build with a count per kind,
+        // and distinct devices per hour and per day through markers like
+        // the ones above.
+        type UsageKey = (String, Grain, Timestamp, u64);
+        let mut usage: BTreeMap<UsageKey, BTreeMap<&'static str, u64>> = BTreeMap::new();
+        let mut usage_sightings = std::collections::BTreeSet::new();
+        for e in events {
+            let pk = app_channel(&e.app_id, &e.channel);
+            let hour = Grain::Hour.start(e.at);
+            *usage
+                .entry((pk.clone(), Grain::Hour, hour, e.build_id))
+                .or_default()
+                .entry(e.kind.as_str())
+                .or_default() += 1;
+            for grain in [Grain::Hour, Grain::Day] {
+                usage_sightings.insert((
+                    pk.clone(),
+                    app_build(&e.app_id, e.build_id),
+                    grain,
+                    grain.start(e.at),
+                    e.build_id,
+                    e.device_id.as_str(),
+                ));
+            }
+        }
+        let usage_markers =
+            usage_sightings
+                .into_iter()
+                .map(|(pk, ab, grain, start, build, device)| async move {
+                    let sk = format!("usage#{}#{start}#{pk}#{device}", grain.code());
+                    let first = self.put_marker(ab, sk, start).await?;
+                    Ok::<_, StoreError>(first.then_some((pk, grain, start, build)))
+                });
+        let (firsts, usage_firsts) = futures::future::try_join(
+            futures::future::try_join_all(markers),
+            futures::future::try_join_all(usage_markers),
+        )
+        .await?;
+        for first in firsts.into_iter().flatten() {
             *increments.entry(first).or_default() += 1;
         }
-        let updates = increments.into_iter().map(|((pk, kind), by)| {
-            let client = self.client.clone();
-            let table = self.t("counters");
-            async move {
-                let mut rnd = [0u8; 1];
-                getrandom::fill(&mut rnd).map_err(|x| {
-                    StoreError::backend("random", std::io::Error::other(x.to_string()))
-                })?;
-                client
-                    .update_item()
-                    .table_name(table)
-                    .key("app_build", s(pk))
-                    .key(
-                        "kind_shard",
-                        s(format!("{kind}#{}", rnd[0] % COUNTER_SHARDS)),
-                    )
-                    .update_expression("ADD #c :by")
-                    .expression_attribute_names("#c", "count")
-                    .expression_attribute_values(":by", n(by))
-                    .send()
-                    .await
-                    .map_err(ddb_err("counting events"))
-            }
+        for first in usage_firsts.into_iter().flatten() {
+            *usage.entry(first).or_default().entry(DEVICES).or_default() += 1;
+        }
+        let updates = increments.into_iter().map(|((pk, kind), by)| async move {
+            self.client
+                .update_item()
+                .table_name(self.t("counters"))
+                .key("app_build", s(pk))
+                .key("kind_shard", s(format!("{kind}#{}", random_shard()?)))
+                .update_expression("ADD #c :by")
+                .expression_attribute_names("#c", "count")
+                .expression_attribute_values(":by", n(by))
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(ddb_err("counting events"))
         });
-        futures::future::try_join_all(updates).await?;
+        let usage_updates =
+            usage
+                .into_iter()
+                .map(|((pk, grain, start, build), counts)| async move {
+                    let mut update = self
+                        .client
+                        .update_item()
+                        .table_name(self.t("usage"))
+                        .key("app_channel", s(pk))
+                        .key(
+                            "bucket",
+                            s(usage_bucket(grain, start, build, random_shard()?)),
+                        );
+                    let mut adds = Vec::new();
+                    for (i, (name, by)) in counts.into_iter().enumerate() {
+                        adds.push(format!("#a{i} :v{i}"));
+                        update = update
+                            .expression_attribute_names(format!("#a{i}"), name)
+                            .expression_attribute_values(format!(":v{i}"), n(by));
+                    }
+                    update
+                        .update_expression(format!("ADD {}", adds.join(", ")))
+                        .send()
+                        .await
+                        .map(|_| ())
+                        .map_err(ddb_err("counting usage"))
+                });
+        futures::future::try_join(
+            futures::future::try_join_all(updates),
+            futures::future::try_join_all(usage_updates),
+        )
+        .await?;
         for chunk in events.chunks(BATCH_WRITE_MAX) {
             let mut requests = Vec::with_capacity(chunk.len());
             for e in chunk {

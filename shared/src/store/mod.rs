@@ -25,7 +25,9 @@ pub mod sqlite;
 
 use crate::domain::{AppId, BuildVersion};
 use crate::hash::Sha256Digest;
-use crate::model::{App, Build, Channel, Event, EventKind, Timestamp, Token};
+use crate::model::{
+    App, AuditEntry, Build, Channel, Event, EventKind, Grain, Timestamp, Token, UsageBucket,
+};
 use async_trait::async_trait;
 use bytes::Bytes;
 use futures::stream::BoxStream;
@@ -168,6 +170,26 @@ pub trait RecordRead: Send + Sync + 'static {
     /// Every token, by id (an ops listing; a scan on DynamoDB). Only hashes
     /// are stored, so no secret can come out of here.
     async fn tokens(&self) -> Result<Vec<Token>, StoreError>;
+    /// Usage buckets of a channel of `grain` starting in `from..to`, by
+    /// start then build. Day buckets carry the day's distinct devices and
+    /// the sum of its hourly event counts.
+    async fn usage(
+        &self,
+        app: &AppId,
+        channel: &str,
+        grain: Grain,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<Vec<UsageBucket>, StoreError>;
+    /// Audit entries of an app (`None`: global actions), newest first, at
+    /// most `limit`, only those with an id below `before` when given (the
+    /// next page).
+    async fn audit(
+        &self,
+        app: Option<&AppId>,
+        before: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<AuditEntry>, StoreError>;
 }
 
 /// Write access to apps, tokens, builds and channels (CI and ops only).
@@ -202,20 +224,27 @@ pub trait RecordWrite: RecordRead {
         secret_sha256: &Sha256Digest,
         at: Timestamp,
     ) -> Result<(), StoreError>;
+    /// Appends an audit entry (ids are unique; an entry is never changed).
+    async fn append_audit(&self, entry: &AuditEntry) -> Result<(), StoreError>;
+    /// Deletes audit entries older than `before`; returns how many (DynamoDB
+    /// expires them with its TTL instead, and answers 0).
+    async fn prune_audit(&self, before: Timestamp) -> Result<u64, StoreError>;
 }
 
 /// Append-only access to device events (the public event endpoint).
 #[async_trait]
 pub trait EventWrite: Send + Sync + 'static {
-    /// Stores raw events and increments their builds' counters, and the
-    /// distinct-device counters for devices not seen before for that build
-    /// and kind (exact on SQLite; on DynamoDB exact within the event
+    /// Stores raw events and increments their builds' counters, the hourly
+    /// usage buckets of their channel and build (events per kind, and
+    /// distinct devices per hour and per day), and the distinct-device
+    /// counters for devices not seen before for that build and kind (exact on SQLite; on DynamoDB exact within the event
     /// retention, after which a device reporting again counts again). Every
     /// increment is atomic, so concurrent calls never lose a count; SQLite
     /// also commits the whole call at once, DynamoDB counts first and then
     /// appends the raw events.
     async fn record_events(&self, events: &[Event]) -> Result<(), StoreError>;
-    /// Deletes raw events older than `before` (counters stay); returns how many.
+    /// Deletes raw events older than `before` (counters and usage buckets
+    /// stay, and so do the markers of buckets still open); returns how many.
     async fn prune_events(&self, before: Timestamp) -> Result<u64, StoreError>;
     /// Records the channel a device assigned itself to (`None`: back to the
     /// default). Device-written, like events; channels themselves stay

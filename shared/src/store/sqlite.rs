@@ -14,7 +14,9 @@ use super::{
 };
 use crate::domain::{AppId, BuildVersion};
 use crate::hash::Sha256Digest;
-use crate::model::{App, Build, Channel, Event, Timestamp, Token};
+use crate::model::{
+    App, AuditEntry, Build, Channel, Event, EventKind, Grain, Timestamp, Token, UsageBucket,
+};
 use async_trait::async_trait;
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 use serde::de::DeserializeOwned;
@@ -74,7 +76,37 @@ CREATE TABLE IF NOT EXISTS counters (
     count INTEGER NOT NULL,
     PRIMARY KEY (app_id, build_id, kind)
 );
+CREATE TABLE IF NOT EXISTS usage (
+    app_id TEXT NOT NULL,
+    channel TEXT NOT NULL,
+    grain TEXT NOT NULL,
+    start INTEGER NOT NULL,
+    build_id INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    count INTEGER NOT NULL,
+    PRIMARY KEY (app_id, channel, grain, start, build_id, kind)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS usage_devices (
+    app_id TEXT NOT NULL,
+    channel TEXT NOT NULL,
+    grain TEXT NOT NULL,
+    start INTEGER NOT NULL,
+    build_id INTEGER NOT NULL,
+    device_id TEXT NOT NULL,
+    PRIMARY KEY (app_id, channel, grain, start, build_id, device_id)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS audit (
+    id TEXT PRIMARY KEY,
+    app_id TEXT NOT NULL,
+    at INTEGER NOT NULL,
+    doc TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS audit_by_app ON audit (app_id, id);
+CREATE INDEX IF NOT EXISTS audit_by_time ON audit (at);
 ";
+
+/// The usage-bucket kind under which distinct devices are counted.
+const DEVICES: &str = "devices";
 
 const READERS: usize = 4;
 
@@ -353,6 +385,78 @@ impl RecordRead for SqliteRecords {
         })
         .await
     }
+
+    async fn usage(
+        &self,
+        app: &AppId,
+        channel: &str,
+        grain: Grain,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<Vec<UsageBucket>, StoreError> {
+        let (app, channel) = (app.to_string(), channel.to_owned());
+        let width = grain.seconds();
+        self.read("reading usage", move |c| {
+            // Events are counted hourly and summed into days here; distinct
+            // devices are counted per bucket of each grain.
+            let mut stmt = c.prepare_cached(
+                "SELECT start - (start % ?5), build_id, kind, SUM(count) FROM usage \
+                 WHERE app_id = ?1 AND channel = ?2 AND grain = 'h' AND kind != 'devices' \
+                   AND start >= ?3 AND start < ?4 \
+                 GROUP BY 1, 2, 3 \
+                 UNION ALL \
+                 SELECT start, build_id, kind, count FROM usage \
+                 WHERE app_id = ?1 AND channel = ?2 AND grain = ?6 AND kind = 'devices' \
+                   AND start >= ?3 AND start < ?4",
+            )?;
+            let rows =
+                stmt.query_map(params![app, channel, from, to, width, grain.code()], |r| {
+                    Ok((
+                        r.get::<_, i64>(0)?,
+                        r.get::<_, i64>(1)? as u64,
+                        r.get::<_, String>(2)?,
+                        r.get::<_, i64>(3)? as u64,
+                    ))
+                })?;
+            let mut out = std::collections::BTreeMap::<(i64, u64), UsageBucket>::new();
+            for row in rows {
+                let (start, build_id, kind, n) = row?;
+                let b = out.entry((start, build_id)).or_insert_with(|| UsageBucket {
+                    start,
+                    build_id,
+                    ..UsageBucket::default()
+                });
+                if kind == DEVICES {
+                    b.devices += n;
+                } else if let Some(k) = EventKind::parse(&kind) {
+                    *b.events.entry(k).or_default() += n;
+                }
+            }
+            Ok(out.into_values().collect())
+        })
+        .await
+    }
+
+    async fn audit(
+        &self,
+        app: Option<&AppId>,
+        before: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<AuditEntry>, StoreError> {
+        let app = app.map(|a| a.to_string()).unwrap_or_default();
+        let before = before.map(str::to_owned);
+        self.read("reading the audit log", move |c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT doc FROM audit WHERE app_id = ?1 AND (?2 IS NULL OR id < ?2) \
+                 ORDER BY id DESC LIMIT ?3",
+            )?;
+            let rows = stmt.query_map(params![app, before, limit as i64], |r| {
+                from_json(&r.get::<_, String>(0)?)
+            })?;
+            rows.collect()
+        })
+        .await
+    }
 }
 
 fn is_unique_violation(e: &rusqlite::Error) -> bool {
@@ -548,6 +652,37 @@ impl RecordWrite for SqliteRecords {
         })
         .await
     }
+
+    async fn append_audit(&self, entry: &AuditEntry) -> Result<(), StoreError> {
+        let (id, at, doc) = (entry.id.clone(), entry.at, to_json(entry));
+        let app = entry
+            .app_id
+            .as_ref()
+            .map(|a| a.to_string())
+            .unwrap_or_default();
+        self.write("appending to the audit log", move |c| {
+            match c.execute(
+                "INSERT INTO audit (id, app_id, at, doc) VALUES (?1, ?2, ?3, ?4)",
+                params![id, app, at, doc],
+            ) {
+                Ok(_) => Ok(()),
+                Err(e) if is_unique_violation(&e) => {
+                    Err(StoreError::Conflict(format!("audit entry {id}")))
+                }
+                Err(e) => Err(db_err("appending to the audit log")(e)),
+            }
+        })
+        .await
+    }
+
+    async fn prune_audit(&self, before: Timestamp) -> Result<u64, StoreError> {
+        self.write("pruning the audit log", move |c| {
+            c.execute("DELETE FROM audit WHERE at < ?1", [before])
+                .map(|n| n as u64)
+                .map_err(db_err("pruning the audit log"))
+        })
+        .await
+    }
 }
 
 #[async_trait]
@@ -574,7 +709,38 @@ impl EventWrite for SqliteRecords {
                         "INSERT OR IGNORE INTO event_devices (app_id, build_id, kind, device_id) VALUES (?1, ?2, ?3, ?4)",
                     )
                     .map_err(err())?;
+                let mut usage = tx
+                    .prepare_cached(
+                        "INSERT INTO usage (app_id, channel, grain, start, build_id, kind, count) \
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, 1) \
+                         ON CONFLICT (app_id, channel, grain, start, build_id, kind) \
+                         DO UPDATE SET count = count + 1",
+                    )
+                    .map_err(err())?;
+                let mut usage_seen = tx
+                    .prepare_cached(
+                        "INSERT OR IGNORE INTO usage_devices \
+                         (app_id, channel, grain, start, build_id, device_id) \
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                    )
+                    .map_err(err())?;
                 for e in &events {
+                    let (app, build) = (e.app_id.as_str(), e.build_id as i64);
+                    let hour = Grain::Hour.start(e.at);
+                    usage
+                        .execute(params![app, e.channel, "h", hour, build, e.kind.as_str()])
+                        .map_err(err())?;
+                    for grain in [Grain::Hour, Grain::Day] {
+                        let (g, start) = (grain.code(), grain.start(e.at));
+                        let first = usage_seen
+                            .execute(params![app, e.channel, g, start, build, e.device_id])
+                            .map_err(err())?;
+                        if first == 1 {
+                            usage
+                                .execute(params![app, e.channel, g, start, build, DEVICES])
+                                .map_err(err())?;
+                        }
+                    }
                     let first = seen
                         .execute(params![
                             e.app_id.as_str(),
@@ -640,6 +806,13 @@ impl EventWrite for SqliteRecords {
 
     async fn prune_events(&self, before: Timestamp) -> Result<u64, StoreError> {
         self.write("pruning events", move |c| {
+            // Distinct-device markers are needed only while their bucket
+            // is open: a day after it began, it has closed.
+            c.execute(
+                "DELETE FROM usage_devices WHERE start + 86400 <= ?1",
+                [before],
+            )
+            .map_err(db_err("pruning usage markers"))?;
             c.execute("DELETE FROM events WHERE at < ?1", [before])
                 .map(|n| n as u64)
                 .map_err(db_err("pruning events"))
