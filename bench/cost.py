@@ -35,7 +35,13 @@ LATEST_GB, EVENTS_GB = 0.25, 0.25  # memory_mb 256
 READS_PER_LOOKUP_UNCACHED = 3  # GetItem app, channel, build (measured: 3,000 per 1,000)
 READS_PER_REFRESH = 2  # measured: 6 requests over 3 refreshes of 5 s
 CACHE_TTL = 5
-WRU_PER_EVENT = 2  # counter ADD + raw event
+# Measured on the download-complete function through a counting proxy
+# (tests/tests/functions_aws.rs dynamodb_writes_per_event): the raw event, a
+# distinct-device marker, the event counter and the device counter ...
+WRU_PER_EVENT = 4.0
+# ... and the console's usage buckets: an hourly and a daily marker, the
+# hourly bucket, and the daily bucket on a device's first event of the day.
+USAGE_WRU_PER_EVENT = 3.5
 EVENT_BYTES = 200  # raw event item, kept 30 days
 LOG_BYTES_PER_REQ = 650  # one function JSON line + one access-log line
 XRAY_SAMPLED = 0.05  # default sampling: 1/s reservoir + 5%
@@ -77,6 +83,7 @@ def model(devices):
         "Lambda download-complete": lam(events, EVENT_MS, EVENTS_GB),
         "DynamoDB reads (warm cache)": refreshes * READS_PER_REFRESH / 1e6 * DDB_RRU_PER_M,
         "DynamoDB writes (events)": events * WRU_PER_EVENT / 1e6 * DDB_WRU_PER_M,
+        "DynamoDB writes (console usage buckets)": events * USAGE_WRU_PER_EVENT / 1e6 * DDB_WRU_PER_M,
         "DynamoDB storage + PITR": events * EVENT_BYTES / 1e9 * (DDB_GB_MONTH + DDB_PITR_GB_MONTH),
         "CloudFront data out": tiered(gb_out, CF_TIERS),
         "CloudFront requests": files / 1e4 * CF_REQ_PER_10K,

@@ -38,7 +38,7 @@ impl Api {
 
     pub fn require_token(&self) -> Result<()> {
         if self.token.is_none() {
-            bail!("this command needs a token: pass --token or set LIVESHIP_TOKEN");
+            bail!("this command needs a token: pass --token, set LIVESHIP_TOKEN, or save one with `liveship login`");
         }
         Ok(())
     }

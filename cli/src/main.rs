@@ -2,12 +2,15 @@
 //! `live-update` commands and flags, so a pipeline only changes the binary name.
 
 mod apps;
+mod audit;
 mod builds;
 mod channels;
 mod client;
 mod keyfile;
 mod live_update;
+mod login;
 mod output;
+mod profiles;
 mod progress;
 mod publish;
 mod remote;
@@ -61,6 +64,15 @@ enum Command {
     /// Ops: create, list, revoke and rotate API tokens.
     #[command(subcommand)]
     Tokens(tokens::TokensCmd),
+    /// Release: the audit log of an app (every write, who, before and after).
+    Audit(audit::AuditArgs),
+    /// Check a token against a server and save both for later commands
+    /// (per --profile; file mode 0600).
+    Login(login::LoginArgs),
+    /// Forget a saved login.
+    Logout(login::LogoutArgs),
+    /// Show which token and server commands use.
+    Whoami(remote::Remote),
     /// Ops: run the update service on this machine (SQLite and a directory).
     Serve(serve::ServeConfig),
     /// Ops: prepare a deployment's data without serving it: create the
@@ -97,6 +109,10 @@ fn main() -> ExitCode {
         Command::Stats(a) => builds::stats(a, &out),
         Command::Apps(c) => apps::apps(c, &out),
         Command::Tokens(c) => tokens::tokens(c, &out),
+        Command::Audit(a) => audit::audit(a, &out),
+        Command::Login(a) => login::login(a, &out),
+        Command::Logout(a) => login::logout(a, &out),
+        Command::Whoami(r) => login::whoami(r, &out),
     };
     out.finish(result)
 }

@@ -12,21 +12,48 @@ use liveship_core::model::{Build, Channel};
 use liveship_core::wire::Deploy;
 use reqwest::Method;
 
+/// The server of a command that names none and has no saved login.
+pub const DEFAULT_SERVER: &str = "http://127.0.0.1:8080";
+
 /// Where the server is and how to authenticate (every server command).
+/// Flags and environment variables win; otherwise the saved login of
+/// `--profile` (`liveship login`) fills in what is missing.
 #[derive(Debug, Args, Clone)]
 pub struct Remote {
-    /// liveship server URL.
-    #[arg(long, env = env::SERVER, default_value = "http://127.0.0.1:8080")]
-    pub server: String,
-    /// API token (Appflow's --token).
+    /// liveship server URL [default: the saved login's, else http://127.0.0.1:8080].
+    #[arg(long, env = env::SERVER)]
+    pub server: Option<String>,
+    /// API token (Appflow's --token) [default: the saved login's].
     #[arg(long, env = env::TOKEN, hide_env_values = true)]
     pub token: Option<String>,
+    /// Saved login to use (`liveship login --profile NAME`).
+    #[arg(long, env = env::PROFILE, default_value = crate::profiles::DEFAULT_PROFILE)]
+    pub profile: String,
 }
 
 impl Remote {
+    /// The server and token to use: flags and environment first, then the
+    /// saved login. A saved token is only ever sent to the server it was
+    /// saved for.
+    pub fn resolve(&self) -> anyhow::Result<(String, Option<String>)> {
+        let saved = crate::profiles::load()?.profiles.remove(&self.profile);
+        let server = self
+            .server
+            .clone()
+            .or_else(|| saved.as_ref().map(|p| p.server.clone()))
+            .unwrap_or_else(|| DEFAULT_SERVER.to_owned());
+        let token = self.token.clone().or_else(|| {
+            saved
+                .filter(|p| p.server.trim_end_matches('/') == server.trim_end_matches('/'))
+                .map(|p| p.token)
+        });
+        Ok((server, token))
+    }
+
     /// A client for the server, with a token.
     pub fn api(&self) -> anyhow::Result<Api> {
-        let api = Api::new(&self.server, self.token.clone())?;
+        let (server, token) = self.resolve()?;
+        let api = Api::new(&server, token)?;
         api.require_token()?;
         Ok(api)
     }
@@ -96,26 +123,7 @@ pub async fn deploy_to(
     .await
 }
 
-/// A Unix time as `2026-11-23 19:48 UTC`.
-pub fn when(t: i64) -> String {
-    let days = t.div_euclid(86_400);
-    let secs = t.rem_euclid(86_400);
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02} UTC",
-        secs / 3600,
-        secs % 3600 / 60
-    )
-}
+pub use liveship_core::model::utc as when;
 
 #[cfg(test)]
 mod tests {

@@ -13,6 +13,12 @@ pub const APP_ID: &str = "LIVESHIP_APP_ID";
 pub const TOKEN: &str = "LIVESHIP_TOKEN";
 /// Base URL of the liveship server the CLI talks to.
 pub const SERVER: &str = "LIVESHIP_SERVER";
+/// The saved login (`liveship login --profile`) the CLI uses when no
+/// server or token is given.
+pub const PROFILE: &str = "LIVESHIP_PROFILE";
+/// Where the CLI keeps saved logins (default `$XDG_CONFIG_HOME/liveship`,
+/// or `~/.config/liveship`).
+pub const CONFIG_DIR: &str = "LIVESHIP_CONFIG_DIR";
 /// Address `liveship serve` listens on.
 pub const LISTEN: &str = "LIVESHIP_LISTEN";
 /// Directory of the embedded backend (SQLite file and blobs).

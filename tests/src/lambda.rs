@@ -548,6 +548,8 @@ async fn gateway(State(g): State<Arc<Gateway>>, req: Request) -> Response {
 #[derive(Debug, Clone, Default)]
 pub struct CountingProxy {
     counts: Arc<Mutex<HashMap<String, u64>>>,
+    /// Requests by (operation, table).
+    by_table: Arc<Mutex<HashMap<(String, String), u64>>>,
     /// (IAM action, table name) of every DynamoDB request; ("s3:METHOD", "")
     /// of every other request.
     calls: Arc<Mutex<std::collections::BTreeSet<(String, String)>>>,
@@ -586,6 +588,11 @@ impl CountingProxy {
         self.counts.lock().unwrap().clone()
     }
 
+    /// DynamoDB requests so far by (operation, table name).
+    pub fn dynamodb_by_table(&self) -> HashMap<(String, String), u64> {
+        self.by_table.lock().unwrap().clone()
+    }
+
     /// Total DynamoDB requests so far.
     pub fn dynamodb_total(&self) -> u64 {
         self.counts.lock().unwrap().values().sum()
@@ -599,12 +606,17 @@ impl CountingProxy {
     /// Starts forwarding from a free loopback port to `upstream`; its URL.
     async fn start(&self, upstream: String) -> String {
         let client = reqwest::Client::new();
-        let (counts, calls) = (self.counts.clone(), self.calls.clone());
+        let (counts, calls, by_table) = (
+            self.counts.clone(),
+            self.calls.clone(),
+            self.by_table.clone(),
+        );
         let app = Router::new().fallback(move |req: Request| {
-            let (client, counts, calls, upstream) = (
+            let (client, counts, calls, by_table, upstream) = (
                 client.clone(),
                 counts.clone(),
                 calls.clone(),
+                by_table.clone(),
                 upstream.clone(),
             );
             async move {
@@ -619,7 +631,15 @@ impl CountingProxy {
                     .and_then(|t| t.strip_prefix("DynamoDB_20120810."))
                 {
                     *counts.lock().unwrap().entry(op.to_owned()).or_default() += 1;
-                    calls.lock().unwrap().extend(actions_of(op, &body));
+                    let actions = actions_of(op, &body);
+                    for (_, table) in &actions {
+                        *by_table
+                            .lock()
+                            .unwrap()
+                            .entry((op.to_owned(), table.clone()))
+                            .or_default() += 1;
+                    }
+                    calls.lock().unwrap().extend(actions);
                 } else {
                     calls
                         .lock()

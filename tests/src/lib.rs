@@ -330,6 +330,9 @@ impl Server {
             .args(args)
             .env("LIVESHIP_SERVER", &self.url)
             .env("LIVESHIP_TOKEN", token)
+            // Saved logins of the machine's user stay out of the tests.
+            .env("LIVESHIP_CONFIG_DIR", cwd.join(".liveship-config"))
+            .env_remove("LIVESHIP_PROFILE")
             .env_remove("LIVESHIP_SIGNING_KEY")
             .env_remove("LIVESHIP_APP_ID")
             .output()

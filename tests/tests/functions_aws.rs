@@ -213,6 +213,72 @@ async fn dynamodb_reads_per_thousand_lookups() {
     assert!(cached * 20 < uncached, "{cached} vs {uncached}");
 }
 
+/// DynamoDB writes one device event costs on the download-complete
+/// function: what the per-build counters always cost, and what the
+/// console's usage buckets add. 100 devices each report an update's two
+/// events (`download_complete`, then `applied`) in the same hour. Every item
+/// is under 1 KB, so each write request is one write unit, a conditional
+/// put that finds its marker present included. docs/cost.md uses these.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "needs moto: scripts/test runs it"]
+async fn dynamodb_writes_per_event() {
+    let w = World::with_server(Server::start_lambda(&moto_url(), &[]));
+    let app = "com.example.writes";
+    let t = w.app(app);
+    let files = sample_files();
+    let dir = w.build_dir("www", &as_refs(&files));
+    let build = w.upload(&t.ci, app, &dir, "1.0.0", &["--channel", "production"])["build_id"]
+        .as_u64()
+        .unwrap();
+    let proxy = &w.server.stack.as_ref().unwrap().proxies[&Function::DownloadComplete];
+    let before = proxy.dynamodb_by_table();
+    let devices = 100u64;
+    for kind in ["download_complete", "applied"] {
+        for d in 0..devices {
+            let (s, v) = w
+                .call(
+                    Method::POST,
+                    &format!("/v1/apps/{app}/events"),
+                    None,
+                    Some(json!({"device_id": format!("d{d}"), "build_id": build, "event": kind})),
+                )
+                .await;
+            assert_eq!(s, 202, "{v}");
+        }
+    }
+    let after = proxy.dynamodb_by_table();
+    // Tables are `{prefix}{suffix}`, and no suffix ends another.
+    let writes = |op: &str, table: &str| -> u64 {
+        after
+            .iter()
+            .filter(|((o, t), _)| o == op && t.ends_with(table))
+            .map(|(k, n)| n - before.get(k).copied().unwrap_or(0))
+            .sum()
+    };
+    let events = 2 * devices;
+    let raw = writes("BatchWriteItem", "events");
+    let markers = writes("PutItem", "events");
+    let counters = writes("UpdateItem", "counters");
+    let usage = writes("UpdateItem", "usage");
+    // Per-build counters: the raw event, a distinct-device marker per kind,
+    // the event counter and (first sighting of a kind) the device counter.
+    assert_eq!(raw, events);
+    assert_eq!(counters, events + events);
+    // Usage: an hourly and a daily marker per event; the hourly bucket per
+    // event, and the daily bucket on a device's first event of the day.
+    assert_eq!(markers, events + 2 * events);
+    assert_eq!(usage, events + devices);
+    let base = raw + events + counters;
+    let extra = 2 * events + usage;
+    println!(
+        "DynamoDB writes per event: {:.2} for the per-build counters, {:.2} more for the usage buckets ({:.2} in all); {:?}",
+        base as f64 / events as f64,
+        extra as f64 / events as f64,
+        (base + extra) as f64 / events as f64,
+        after
+    );
+}
+
 /// Process start to first answered request of each function binary, cold:
 /// a new process per run, invoked at once with a device lookup (which
 /// reads DynamoDB) or, for register, a listing of builds. Five runs each;

@@ -134,7 +134,8 @@ export class LiveshipUpdater {
       await this.cfg.fetch(`${this.cfg.serverUrl}/v1/apps/${encodeURIComponent(this.cfg.appId)}/events`, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ device_id: deviceId, build_id: buildId, event }),
+        // The channel, so the console counts the event on the right chart.
+        body: JSON.stringify({ device_id: deviceId, build_id: buildId, event, channel: this.cfg.channel }),
       });
     } catch {
       // Reporting is best effort: an update never fails because stats did.

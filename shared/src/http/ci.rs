@@ -142,7 +142,7 @@ pub(super) async fn create_token(
     if req.scopes.is_empty() {
         return Err(ApiError::unprocessable(
             "invalid_request",
-            "give at least one scope: admin, upload or deploy",
+            "give at least one scope: admin, upload, deploy or read",
         ));
     }
     if req.name.trim().is_empty() || req.name.chars().count() > 128 {

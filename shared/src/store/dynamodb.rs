@@ -402,8 +402,14 @@ impl DynamoRecords {
     }
 
     /// Puts a distinct-device marker in the events table if it is absent:
-    /// true on the first sighting. Markers expire with the raw events.
-    async fn put_marker(&self, pk: String, sk: String, at: Timestamp) -> Result<bool, StoreError> {
+    /// true on the first sighting. It expires at `expires`.
+    async fn put_marker(
+        &self,
+        pk: String,
+        sk: String,
+        at: Timestamp,
+        expires: Timestamp,
+    ) -> Result<bool, StoreError> {
         let r = self
             .client
             .put_item()
@@ -411,7 +417,7 @@ impl DynamoRecords {
             .item("app_build", s(pk))
             .item("event_key", s(sk))
             .item("at", n(at))
-            .item(TTL_ATTRIBUTE, n(at + self.event_retention_secs))
+            .item(TTL_ATTRIBUTE, n(expires))
             .condition_expression("attribute_not_exists(event_key)")
             .send()
             .await;
@@ -974,8 +980,9 @@ impl EventWrite for DynamoRecords {
         });
         let markers = sightings.into_iter().map(|e| async move {
             let sk = format!("seen#{}#{}", e.kind.as_str(), e.device_id);
+            let expires = e.at + self.event_retention_secs;
             let first = self
-                .put_marker(app_build(&e.app_id, e.build_id), sk, e.at)
+                .put_marker(app_build(&e.app_id, e.build_id), sk, e.at, expires)
                 .await?;
             Ok::<_, StoreError>(
                 first.then(|| (app_build(&e.app_id, e.build_id), devices_counter(e.kind))),
@@ -1011,7 +1018,10 @@ impl EventWrite for DynamoRecords {
                 .into_iter()
                 .map(|(pk, ab, grain, start, build, device)| async move {
                     let sk = format!("usage#{}#{start}#{pk}#{device}", grain.code());
-                    let first = self.put_marker(ab, sk, start).await?;
+                    // Needed only while the bucket is open: TTL removes it
+                    // (for free) a day after the bucket has closed.
+                    let expires = start + grain.seconds() + 86_400;
+                    let first = self.put_marker(ab, sk, start, expires).await?;
                     Ok::<_, StoreError>(first.then_some((pk, grain, start, build)))
                 });
         let (firsts, usage_firsts) = futures::future::try_join(

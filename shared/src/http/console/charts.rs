@@ -77,12 +77,13 @@ pub(super) fn adoption(u: &UsageAnswer, label: &dyn Fn(u64) -> String, name: &st
     html! {
         figure.chart {
             svg viewBox=(format!("0 0 {W} {}", H + 20.0)) role="img"
-                aria-label=(format!("{name} adoption by build")) preserveAspectRatio="none" {
+                aria-label=(format!("{name} adoption by build")) {
                 rect x="0" y="0" width=(W) height=(H) fill="#f8fafc" {}
                 @for (x, y, h, build, title) in &rects {
                     rect x=(format!("{x:.2}")) y=(format!("{y:.2}")) width=(format!("{:.2}", (bar - 1.0).max(1.0)))
                         height=(format!("{h:.2}")) fill=(color(*build)) { title { (title) } }
                 }
+                text x="4" y="14" font-size="12" fill="#475569" { "100%" }
                 text x="0" y=(H + 15.0) font-size="12" fill="#475569" { (when(u.from)) }
                 text x=(W) y=(H + 15.0) font-size="12" fill="#475569" text-anchor="end" { "now" }
             }

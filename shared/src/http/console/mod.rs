@@ -190,9 +190,11 @@ pub(super) async fn session(s: &CiState, headers: &HeaderMap) -> Option<Session>
 }
 
 /// Refuses a write that did not come from one of this console's own pages:
-/// a cross-site request (by `Sec-Fetch-Site` or `Origin`), or a form
-/// without this session's CSRF token.
+/// a cross-site request (by `Sec-Fetch-Site`), one whose `Origin` is neither
+/// this request's host nor the public URL's (a proxy may rewrite `Host`),
+/// or a form without this session's CSRF token.
 pub(super) fn check_write(
+    s: &CiState,
     headers: &HeaderMap,
     session: Option<&Session>,
     form: &HashMap<String, String>,
@@ -211,7 +213,12 @@ pub(super) fn check_write(
             .and_then(|v| v.to_str().ok())
             .unwrap_or_default();
         let origin_host = origin.split_once("://").map_or(origin, |(_, h)| h);
-        if origin == "null" || origin_host != host {
+        let public = s.urls.public_url.as_str();
+        let public_origin = public
+            .find("://")
+            .and_then(|i| public[i + 3..].find('/').map(|j| &public[..i + 3 + j]))
+            .unwrap_or(public);
+        if origin == "null" || (origin_host != host && origin != public_origin) {
             return Err(ApiError::forbidden(
                 "cross-origin request refused: use the console's own pages",
             ));
@@ -258,7 +265,8 @@ pub(super) fn html(status: StatusCode, page: Markup) -> Response {
             (header::CONTENT_SECURITY_POLICY, CSP),
             (header::CACHE_CONTROL, "no-store"),
             (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
-            (header::REFERRER_POLICY, "no-referrer"),
+            // `no-referrer` would make browsers send `Origin: null` on the forms.
+            (header::REFERRER_POLICY, "same-origin"),
             (header::X_FRAME_OPTIONS, "DENY"),
         ],
         page.into_string(),
@@ -273,7 +281,7 @@ async fn login(
     headers: HeaderMap,
     Form(form): Form<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
-    check_write(&headers, None, &form)?;
+    check_write(&s, &headers, None, &form)?;
     let token = form.get("token").map(|t| t.trim()).unwrap_or_default();
     let refused = |msg: &str| html(StatusCode::UNAUTHORIZED, pages::sign_in(Some(msg)));
     if token.is_empty() {
@@ -331,7 +339,7 @@ async fn logout(
     Form(form): Form<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
     let session = session(&s, &headers).await;
-    check_write(&headers, session.as_ref(), &form)?;
+    check_write(&s, &headers, session.as_ref(), &form)?;
     if let Some(sess) = &session {
         let hash = Sha256Digest::of(sess.secret.as_bytes());
         if let Some(t) = s.records.token_by_secret_hash(&hash).await? {

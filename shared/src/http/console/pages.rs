@@ -4,7 +4,7 @@
 use super::charts;
 use super::{check_write, html, see_other, seg, session, Flash, Session};
 use crate::http::{ApiError, CiState};
-use crate::model::{AuditEntry, Build, Channel, EventKind, Scope, Timestamp};
+use crate::model::{App, AuditEntry, Build, Channel, EventKind, Scope};
 use crate::wire::{AppList, AuditList, BuildList, BuildStats, ChannelList, ErrorBody, UsageAnswer};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, Method, StatusCode};
@@ -32,25 +32,7 @@ async fn get<T: DeserializeOwned>(s: &CiState, sess: &Session, path: &str) -> Re
     parse(sess.api(s, Method::GET, path, None).await?)
 }
 
-/// A date and time in UTC, to the minute.
-pub(super) fn when(t: Timestamp) -> String {
-    let (days, secs) = (t.div_euclid(86_400), t.rem_euclid(86_400));
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let mo = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(mo <= 2);
-    format!(
-        "{y:04}-{mo:02}-{d:02} {:02}:{:02} UTC",
-        secs / 3600,
-        secs % 3600 / 60
-    )
-}
+pub(super) use crate::model::utc as when;
 
 fn size(bytes: u64) -> String {
     match bytes {
@@ -396,7 +378,7 @@ async fn channel_view(
                             "Serving " strong { (label(cur.build_id)) } " to "
                             strong.rollout { (cur.rollout_percent) "%" } " of devices"
                             @if cur.rollout_percent < 100 {
-                                @if let Some(base) = ch.previous.first() {
+                                @if let Some(base) = ch.baseline() {
                                     "; the others stay on " (label(base.build_id))
                                 } @else { "; the others keep the bundle inside the app" }
                             }
@@ -434,11 +416,11 @@ async fn channel_view(
                                 input id="rollout_pct" name="rollout_percent" type="number" min="1" max="100" value=(cur.rollout_percent) required;
                                 button type="submit" { "Change rollout" }
                             }
-                            @if !ch.previous.is_empty() {
+                            @if let Some(base) = ch.baseline() {
                                 form.card.danger method="post" {
                                     (csrf(sess))
                                     input type="hidden" name="action" value="rollback";
-                                    p { "Roll back to " (label(ch.previous[0].build_id)) ": devices that took "
+                                    p { "Roll back to " (label(base.build_id)) ": devices that took "
                                         (label(cur.build_id)) " are sent back at their next check." }
                                     label.check { input type="checkbox" name="confirm" value="yes" required; " I want to roll back" }
                                     button type="submit" { "Roll back" }
@@ -525,7 +507,7 @@ pub(super) async fn channel_action(
     Form(form): Form<Fields>,
 ) -> Page {
     let sess = session(&s, &headers).await;
-    check_write(&headers, sess.as_ref(), &form)?;
+    check_write(&s, &headers, sess.as_ref(), &form)?;
     let Some(sess) = sess else {
         return no_session();
     };
@@ -573,14 +555,24 @@ async fn build_view(
     flash: &Flash,
     error: Option<&ErrorBody>,
 ) -> Page {
-    let path = format!("/v1/apps/{}/builds/{}", seg(app), seg(id));
-    let (b, stats) = match (
+    let base = format!("/v1/apps/{}", seg(app));
+    let path = format!("{base}/builds/{}", seg(id));
+    let (b, stats, the_app, channels) = match (
         get::<Build>(s, sess, &path).await,
         get::<BuildStats>(s, sess, &format!("{path}/stats")).await,
+        get::<App>(s, sess, &base).await,
+        get::<ChannelList>(s, sess, &format!("{base}/channels")).await,
     ) {
-        (Ok(b), Ok(st)) => (b, st),
-        (Err(e), _) | (_, Err(e)) => return failed(sess, &format!("Build {id}"), &e),
+        (Ok(b), Ok(st), Ok(a), Ok(c)) => (b, st, a, c.channels),
+        (Err(e), ..) | (_, Err(e), ..) | (_, _, Err(e), _) | (.., Err(e)) => {
+            return failed(sess, &format!("Build {id}"), &e)
+        }
     };
+    // Where it can go: every channel, and the default one even before it exists.
+    let mut targets: Vec<String> = channels.into_iter().map(|c| c.name).collect();
+    if !targets.contains(&the_app.default_channel) {
+        targets.insert(0, the_app.default_channel.clone());
+    }
     let may = sess.can(app, Scope::Deploy);
     let status = if error.is_some() {
         StatusCode::UNPROCESSABLE_ENTITY
@@ -617,6 +609,19 @@ async fn build_view(
                 @if may {
                     section aria-labelledby="act" {
                         h2 id="act" { "Change" }
+                        @if !b.disabled {
+                            form.card method="post" {
+                                (csrf(sess))
+                                input type="hidden" name="action" value="deploy";
+                                label for="channel" { "Deploy to channel" }
+                                select id="channel" name="channel" {
+                                    @for c in &targets { option value=(c) selected[*c == the_app.default_channel] { (c) } }
+                                }
+                                label for="deploy_pct" { "Rollout %" }
+                                input id="deploy_pct" name="rollout_percent" type="number" min="1" max="100" value="100" required;
+                                button type="submit" { "Deploy" }
+                            }
+                        }
                         @if b.disabled {
                             form.card method="post" {
                                 (csrf(sess))
@@ -681,13 +686,14 @@ pub(super) async fn build_action(
     Form(form): Form<Fields>,
 ) -> Page {
     let sess = session(&s, &headers).await;
-    check_write(&headers, sess.as_ref(), &form)?;
+    check_write(&s, &headers, sess.as_ref(), &form)?;
     let Some(sess) = sess else {
         return no_session();
     };
     let yes = |k: &str| form.get(k).is_some_and(|v| v == "yes");
     let action = form.get("action").map(String::as_str).unwrap_or_default();
     let patch = match action {
+        "deploy" => Ok(Value::Null),
         "disable" if yes("confirm") => Ok(json!({"disabled": true, "force": yes("force")})),
         "disable" => Err(unconfirmed()),
         "enable" => Ok(json!({"disabled": false})),
@@ -703,6 +709,35 @@ pub(super) async fn build_action(
             details: None,
         }),
     };
+    if action == "deploy" {
+        // The API's `PUT .../channels/{channel}`, then the channel's page.
+        let channel = form.get("channel").cloned().unwrap_or_default();
+        let result = match (id.parse::<u64>(), percent(&form)) {
+            (Ok(b), Ok(p)) => sess
+                .api(
+                    &s,
+                    Method::PUT,
+                    &format!("/v1/apps/{}/channels/{}", seg(&app), seg(&channel)),
+                    Some(json!({"build_id": b, "rollout_percent": p})),
+                )
+                .await
+                .map(drop),
+            (_, Err(e)) => Err(e),
+            (Err(_), _) => Err(ErrorBody {
+                error: "bad_request".into(),
+                message: "deploy a build by its id".into(),
+                details: None,
+            }),
+        };
+        return match result {
+            Ok(()) => Ok(see_other(&format!(
+                "/console/apps/{}/channels/{}?done=deploy",
+                seg(&app),
+                seg(&channel)
+            ))),
+            Err(e) => build_view(&s, &sess, &app, &id, &Flash::default(), Some(&e)).await,
+        };
+    }
     let path = format!("/v1/apps/{}/builds/{}", seg(&app), seg(&id));
     let result = match patch {
         Ok(p) => sess.api(&s, Method::PATCH, &path, Some(p)).await.map(drop),
