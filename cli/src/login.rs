@@ -33,17 +33,35 @@ pub struct LogoutArgs {
     profile: String,
 }
 
+/// Turns the terminal's echo off or on (Unix `stty`), so a pasted token is
+/// not shown; elsewhere the token shows as it is typed.
+fn echo(on: bool) {
+    #[cfg(unix)]
+    {
+        let _ = std::process::Command::new("stty")
+            .arg(if on { "echo" } else { "-echo" })
+            .stdin(std::process::Stdio::inherit())
+            .status();
+    }
+    #[cfg(not(unix))]
+    let _ = on;
+}
+
 fn read_token() -> anyhow::Result<String> {
     let stdin = std::io::stdin();
-    if stdin.is_terminal() {
-        eprint!("Paste a liveship token and press Enter: ");
+    let terminal = stdin.is_terminal();
+    if terminal {
+        eprint!("Paste a liveship token and press Enter (it is not shown): ");
         std::io::stderr().flush().ok();
+        echo(false);
     }
     let mut line = String::new();
-    stdin
-        .lock()
-        .read_line(&mut line)
-        .context("reading the token from stdin")?;
+    let read = stdin.lock().read_line(&mut line);
+    if terminal {
+        echo(true);
+        eprintln!();
+    }
+    read.context("reading the token from stdin")?;
     let token = line.trim().to_owned();
     anyhow::ensure!(
         !token.is_empty(),

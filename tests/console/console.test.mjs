@@ -99,7 +99,13 @@ test('a release manager deploys, changes the rollout, rolls back, disables and l
   const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
   const page = await signIn(context, deployToken);
   await shot(page, '01-apps');
-  await page.click(`a:text("${APP}")`);
+  // Keyboard only: Tab to the app's link and follow it with Enter.
+  for (let i = 0; i < 20; i++) {
+    await page.keyboard.press('Tab');
+    if ((await page.evaluate(() => document.activeElement?.textContent)) === APP) break;
+  }
+  assert.equal(await page.evaluate(() => document.activeElement?.textContent), APP, 'the app link is reachable by Tab');
+  await page.keyboard.press('Enter');
   await page.waitForSelector('h2:text("Builds")');
   assert.match(await page.textContent('main'), /Release 1\.1\.0/);
   await shot(page, '02-app');

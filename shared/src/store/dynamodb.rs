@@ -421,11 +421,7 @@ impl DynamoRecords {
             .condition_expression("attribute_not_exists(event_key)")
             .send()
             .await;
-        match r {
-            Ok(_) => Ok(true),
-            Err(x) if is_conditional_failure(&x) => Ok(false),
-            Err(x) => Err(ddb_err("counting devices")(x)),
-        }
+        applied(r, "counting devices")
     }
 
     async fn next_build_id(&self) -> Result<u64, StoreError> {
@@ -697,14 +693,15 @@ impl RecordRead for DynamoRecords {
             return Ok(Vec::new());
         }
         let pk = app.map_or_else(|| GLOBAL_AUDIT.to_owned(), |a| a.to_string());
-        // Ids are `{millis:013}-{hex}`: "" sorts before every id and "~"
-        // after; `before` itself is dropped below.
+        // Ids are `{millis:013}-{hex}`: "0" sorts at or before every id
+        // and "~" after (a key value cannot be empty); `before` itself is
+        // dropped below.
         let to = before.unwrap_or("~").to_owned();
         let items = self
             .query_range(
                 "audit",
                 ("app_id", s(pk)),
-                ("id", String::new(), to),
+                ("id", "0".to_owned(), to),
                 false,
                 Some(limit + 1),
                 "reading the audit log",
@@ -729,12 +726,10 @@ impl RecordWrite for DynamoRecords {
             .condition_expression("attribute_not_exists(app_id)")
             .send()
             .await;
-        match r {
-            Ok(_) => Ok(()),
-            Err(e) if is_conditional_failure(&e) => {
-                Err(StoreError::Conflict(format!("app {}", app.app_id)))
-            }
-            Err(e) => Err(ddb_err("creating an app")(e)),
+        if applied(r, "creating an app")? {
+            Ok(())
+        } else {
+            Err(StoreError::Conflict(format!("app {}", app.app_id)))
         }
     }
 
@@ -753,12 +748,10 @@ impl RecordWrite for DynamoRecords {
             .condition_expression("attribute_not_exists(secret_sha256)")
             .send()
             .await;
-        match r {
-            Ok(_) => Ok(()),
-            Err(e) if is_conditional_failure(&e) => {
-                Err(StoreError::Conflict(format!("token {}", token.id)))
-            }
-            Err(e) => Err(ddb_err("creating a token")(e)),
+        if applied(r, "creating a token")? {
+            Ok(())
+        } else {
+            Err(StoreError::Conflict(format!("token {}", token.id)))
         }
     }
 
@@ -931,12 +924,10 @@ impl RecordWrite for DynamoRecords {
             .condition_expression("attribute_not_exists(id)")
             .send()
             .await;
-        match r {
-            Ok(_) => Ok(()),
-            Err(e) if is_conditional_failure(&e) => {
-                Err(StoreError::Conflict(format!("audit entry {}", entry.id)))
-            }
-            Err(e) => Err(ddb_err("appending to the audit log")(e)),
+        if applied(r, "appending to the audit log")? {
+            Ok(())
+        } else {
+            Err(StoreError::Conflict(format!("audit entry {}", entry.id)))
         }
     }
 
