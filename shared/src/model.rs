@@ -145,12 +145,7 @@ pub struct TokenRef {
 impl Token {
     /// True when the token may act with `scope` on `app` (`None`: a global action).
     pub fn allows(&self, app: Option<&AppId>, scope: Scope) -> bool {
-        let app_ok = match (&self.app_id, app) {
-            (None, _) => true,
-            (Some(mine), Some(asked)) => mine == asked,
-            (Some(_), None) => false,
-        };
-        app_ok && self.scopes.iter().any(|s| s.includes(scope))
+        grants(self.app_id.as_ref(), &self.scopes, app, scope)
     }
 
     /// Who acts, for the audit log: the signed-in token for a console
@@ -168,6 +163,22 @@ impl Token {
             },
         }
     }
+}
+
+/// True when a token limited to `own_app` (`None`: every app) with `scopes`
+/// may act with `scope` on `app` (`None`: a global action).
+pub fn grants(
+    own_app: Option<&AppId>,
+    scopes: &[Scope],
+    app: Option<&AppId>,
+    scope: Scope,
+) -> bool {
+    let app_ok = match (own_app, app) {
+        (None, _) => true,
+        (Some(mine), Some(asked)) => mine == asked,
+        (Some(_), None) => false,
+    };
+    app_ok && scopes.iter().any(|s| s.includes(scope))
 }
 
 impl Scope {

@@ -266,6 +266,7 @@ async fn console_sessions_act_with_their_tokens_rights_and_refuse_forged_writes(
         "the cookie is a session, not the token"
     );
     let page = format!("/console/apps/{app}/channels/production");
+    let channels = format!("/v1/apps/{app}/channels");
     // The channel does not exist yet; the app page says how to make it.
     let (s, _, body) = br.get(&format!("/console/apps/{app}")).await;
     assert_eq!(s, 200);
@@ -287,14 +288,7 @@ async fn console_sessions_act_with_their_tokens_rights_and_refuse_forged_writes(
         .post(&page, &with_csrf, Some("https://evil.example"))
         .await;
     assert_eq!(s, 403);
-    let (_, ch) = w
-        .call(
-            Method::GET,
-            &format!("/v1/apps/{app}/channels"),
-            Some(&t.deploy),
-            None,
-        )
-        .await;
+    let (_, ch) = w.call(Method::GET, &channels, Some(&t.deploy), None).await;
     assert_eq!(
         ch["channels"][0]["current"]["rollout_percent"], 100,
         "nothing changed"
@@ -306,14 +300,7 @@ async fn console_sessions_act_with_their_tokens_rights_and_refuse_forged_writes(
         .to_str()
         .unwrap()
         .ends_with("?done=rollout"));
-    let (_, ch) = w
-        .call(
-            Method::GET,
-            &format!("/v1/apps/{app}/channels"),
-            Some(&t.deploy),
-            None,
-        )
-        .await;
+    let (_, ch) = w.call(Method::GET, &channels, Some(&t.deploy), None).await;
     assert_eq!(ch["channels"][0]["current"]["rollout_percent"], 40);
     let (_, audit) = w
         .call(

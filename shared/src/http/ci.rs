@@ -12,7 +12,7 @@ use crate::hash::Sha256Digest;
 use crate::keys::PublicKey;
 use crate::manifest::{Manifest, Trust, Verifier, VerifyError};
 use crate::model::{
-    apply_native_changes, now, App, ArtifactType, Build, Channel, Commit, EventKind,
+    apply_native_changes, now, App, ArtifactType, Build, Channel, Commit, Deployment, EventKind,
     NativeLimitChange, NativeLimitError, NativeLimits, Scope, Token, DEFAULT_CHANNEL,
 };
 use crate::rsakey::RsaPublic;
@@ -918,24 +918,26 @@ pub(super) async fn list_channels(
 /// Reads, changes and compare-and-sets a channel until it wins (bounded).
 /// A channel that does not exist is created only with `create`; otherwise
 /// the answer is `None`, decided on the same read the change applies to, so
-/// a channel deleted meanwhile is never brought back.
+/// a channel deleted meanwhile is never brought back. With the channel as
+/// stored, the current deployment it replaced (for the audit log).
 async fn update_channel(
     s: &CiState,
     app: &AppId,
     name: &str,
     create: bool,
     change: impl Fn(&mut Channel) -> Result<(), ApiError>,
-) -> Result<Option<Channel>, ApiError> {
+) -> Result<Option<(Option<Deployment>, Channel)>, ApiError> {
     for attempt in 0..64u32 {
         let mut ch = match s.records.channel(app, name).await? {
             Some(ch) => ch,
             None if create => Channel::new(app.clone(), name),
             None => return Ok(None),
         };
+        let was = ch.current.clone();
         change(&mut ch)?;
         if s.records.put_channel(&ch).await? {
             ch.revision += 1;
-            return Ok(Some(ch));
+            return Ok(Some((was, ch)));
         }
         tokio::time::sleep(std::time::Duration::from_millis(
             u64::from(attempt.min(10)) * 2,
@@ -974,9 +976,7 @@ pub(super) async fn deploy(
         ));
     }
     let may_create = req.create_channel == Some(true) || channel == app.default_channel;
-    let was = std::sync::Mutex::new(None);
-    let Some(ch) = update_channel(&s, &app_id, &channel, may_create, |ch| {
-        *was.lock().expect("one writer") = ch.current.clone();
+    let Some((was, ch)) = update_channel(&s, &app_id, &channel, may_create, |ch| {
         ch.deploy(build.id, pct, now());
         if let Some(a) = req.allow_self_assign {
             ch.allow_self_assign = a;
@@ -1003,7 +1003,6 @@ pub(super) async fn deploy(
         .with_details(serde_json::json!({ "channels": names })));
     };
     tracing::info!(app = %app_id, channel = %channel, build = build.id, rollout = pct, "deployed");
-    let was = was.into_inner().expect("one writer");
     let action = match &was {
         Some(w) if w.build_id == build.id => "rollout",
         _ => "deploy",
@@ -1033,9 +1032,7 @@ pub(super) async fn rollback(
     let Authorized { app, token } = access(&s, &headers, &app, Scope::Deploy).await?;
     let app_id = app.app_id;
     check_channel_name(&channel)?;
-    let was = std::sync::Mutex::new(None);
-    let ch = update_channel(&s, &app_id, &channel, false, |ch| {
-        *was.lock().expect("one writer") = ch.current.clone();
+    let (was, ch) = update_channel(&s, &app_id, &channel, false, |ch| {
         if ch.rollback(now()) {
             Ok(())
         } else {
@@ -1055,11 +1052,7 @@ pub(super) async fn rollback(
             app: Some(&app_id),
             action: "rollback",
             target: format!("channel {channel}"),
-            before: was
-                .into_inner()
-                .expect("one writer")
-                .as_ref()
-                .and_then(snapshot),
+            before: was.as_ref().and_then(snapshot),
             after: ch.current.as_ref().and_then(snapshot),
         },
     )

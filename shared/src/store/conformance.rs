@@ -93,16 +93,20 @@ async fn usage_buckets<S: RecordRead + EventWrite>(s: &S) {
             .map(|k| b.events.get(k).copied().unwrap_or(0))
             .collect::<Vec<_>>()
     };
-    let hours = s
-        .usage(&app, "production", Grain::Hour, day, day + 2 * 86_400)
-        .await
-        .unwrap();
-    let got: Vec<_> = hours
-        .iter()
-        .map(|b| (b.start - day, b.build_id, counts(b), b.devices))
-        .collect();
+    // (start after `day`, build, events per kind, devices) of two days.
+    let read = |grain| {
+        let app = app.clone();
+        async move {
+            s.usage(&app, "production", grain, day, day + 2 * 86_400)
+                .await
+                .unwrap()
+                .iter()
+                .map(|b| (b.start - day, b.build_id, counts(b), b.devices))
+                .collect::<Vec<_>>()
+        }
+    };
     assert_eq!(
-        got,
+        read(Grain::Hour).await,
         vec![
             (0, 1, vec![2, 1, 0, 0], 2),
             (3_600, 1, vec![0, 1, 0, 0], 1),
@@ -110,17 +114,9 @@ async fn usage_buckets<S: RecordRead + EventWrite>(s: &S) {
             (86_400, 1, vec![0, 0, 0, 1], 1),
         ]
     );
-    let days = s
-        .usage(&app, "production", Grain::Day, day, day + 2 * 86_400)
-        .await
-        .unwrap();
-    let got: Vec<_> = days
-        .iter()
-        .map(|b| (b.start - day, b.build_id, counts(b), b.devices))
-        .collect();
     // Device "a" reported build 1 in two hours of the day: one device.
     assert_eq!(
-        got,
+        read(Grain::Day).await,
         vec![
             (0, 1, vec![2, 2, 0, 0], 2),
             (0, 2, vec![0, 0, 1, 0], 1),

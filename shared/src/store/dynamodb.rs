@@ -312,38 +312,18 @@ impl DynamoRecords {
         forward: bool,
         context: &'static str,
     ) -> Result<Vec<Item>, StoreError> {
-        let mut items = Vec::new();
-        let mut start: Option<Item> = None;
-        loop {
-            let out = self
-                .client
-                .query()
-                .table_name(self.t(table))
-                .key_condition_expression("#pk = :pk")
-                .expression_attribute_names("#pk", pk_name)
-                .expression_attribute_values(":pk", pk.clone())
-                .scan_index_forward(forward)
-                .consistent_read(true)
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(ddb_err(context))?;
-            items.extend(out.items.unwrap_or_default());
-            match out.last_evaluated_key {
-                Some(k) if !k.is_empty() => start = Some(k),
-                _ => return Ok(items),
-            }
-        }
+        self.query_items(table, (pk_name, pk), None, forward, None, context)
+            .await
     }
 
-    /// Items of one partition whose sort key lies in `from..=to`, up to
-    /// `limit` items (`None`: all), following pagination.
-    #[allow(clippy::too_many_arguments)]
-    async fn query_range(
+    /// Items of one partition, only those whose sort key lies in
+    /// `from..=to` when a range is given, up to `limit` items (`None`: all),
+    /// following pagination.
+    async fn query_items(
         &self,
         table: &str,
         (pk_name, pk): (&str, AttributeValue),
-        (sk_name, from, to): (&str, String, String),
+        range: Option<(&str, String, String)>,
         forward: bool,
         limit: Option<usize>,
         context: &'static str,
@@ -351,16 +331,21 @@ impl DynamoRecords {
         let mut items = Vec::new();
         let mut start: Option<Item> = None;
         loop {
-            let out = self
+            let mut query = self
                 .client
                 .query()
                 .table_name(self.t(table))
-                .key_condition_expression("#pk = :pk AND #sk BETWEEN :from AND :to")
                 .expression_attribute_names("#pk", pk_name)
-                .expression_attribute_names("#sk", sk_name)
-                .expression_attribute_values(":pk", pk.clone())
-                .expression_attribute_values(":from", s(from.clone()))
-                .expression_attribute_values(":to", s(to.clone()))
+                .expression_attribute_values(":pk", pk.clone());
+            query = match &range {
+                None => query.key_condition_expression("#pk = :pk"),
+                Some((sk_name, from, to)) => query
+                    .key_condition_expression("#pk = :pk AND #sk BETWEEN :from AND :to")
+                    .expression_attribute_names("#sk", *sk_name)
+                    .expression_attribute_values(":from", s(from.clone()))
+                    .expression_attribute_values(":to", s(to.clone())),
+            };
+            let out = query
                 .scan_index_forward(forward)
                 .consistent_read(true)
                 .set_limit(limit.map(|l| (l - items.len()).min(1000) as i32))
@@ -623,13 +608,19 @@ impl RecordRead for DynamoRecords {
             )
         };
         let mut out = BTreeMap::<(i64, u64), UsageBucket>::new();
-        let mut add = |item: &Item, start: i64, events: bool, devices: bool| {
-            let build_id = item
+        // Adds an item to its bucket of `grain`: its event counts when
+        // `events`, its distinct devices when `devices`.
+        let mut add = |item: &Item, events: bool, devices: bool| {
+            let (start, build_id) = item
                 .get("bucket")
                 .and_then(|v| v.as_s().ok())
-                .and_then(|b| b.split('#').nth(2))
-                .and_then(|b| b.parse::<u64>().ok())
-                .ok_or_else(|| StoreError::Corrupt("usage item without a build".into()))?;
+                .and_then(|b| {
+                    let mut parts = b.split('#').skip(1);
+                    let start = parts.next()?.parse::<i64>().ok()?;
+                    Some((start, parts.next()?.parse::<u64>().ok()?))
+                })
+                .ok_or_else(|| StoreError::Corrupt("usage item without its bucket".into()))?;
+            let start = grain.start(start);
             let b = out.entry((start, build_id)).or_insert_with(|| UsageBucket {
                 start,
                 build_id,
@@ -649,35 +640,24 @@ impl RecordRead for DynamoRecords {
             }
             Ok::<(), StoreError>(())
         };
-        let start_of = |item: &Item| -> Result<i64, StoreError> {
-            item.get("bucket")
-                .and_then(|v| v.as_s().ok())
-                .and_then(|b| b.split('#').nth(1))
-                .and_then(|b| b.parse::<i64>().ok())
-                .ok_or_else(|| StoreError::Corrupt("usage item without a start".into()))
-        };
         // Events are counted hourly (and summed into days here); distinct
         // devices are counted per bucket of each grain.
-        let hours = self
-            .query_range(
+        let read = |g: Grain| {
+            self.query_items(
                 "usage",
                 pk.clone(),
-                range(Grain::Hour),
+                Some(range(g)),
                 true,
                 None,
                 "reading usage",
             )
-            .await?;
-        for item in &hours {
-            let start = grain.start(start_of(item)?);
-            add(item, start, true, grain == Grain::Hour)?;
+        };
+        for item in &read(Grain::Hour).await? {
+            add(item, true, grain == Grain::Hour)?;
         }
         if grain == Grain::Day {
-            let days = self
-                .query_range("usage", pk, range(Grain::Day), true, None, "reading usage")
-                .await?;
-            for item in &days {
-                add(item, start_of(item)?, false, true)?;
+            for item in &read(Grain::Day).await? {
+                add(item, false, true)?;
             }
         }
         Ok(out.into_values().collect())
@@ -698,10 +678,10 @@ impl RecordRead for DynamoRecords {
         // dropped below.
         let to = before.unwrap_or("~").to_owned();
         let items = self
-            .query_range(
+            .query_items(
                 "audit",
                 ("app_id", s(pk)),
-                ("id", "0".to_owned(), to),
+                Some(("id", "0".to_owned(), to)),
                 false,
                 Some(limit + 1),
                 "reading the audit log",

@@ -98,8 +98,14 @@ impl Session {
 
     /// True when the session may act with `scope` on `app`.
     pub fn can(&self, app: &str, scope: Scope) -> bool {
-        self.who.app_id.as_ref().is_none_or(|a| a.as_str() == app)
-            && self.who.scopes.iter().any(|s| s.includes(scope))
+        crate::domain::AppId::new(app).is_ok_and(|app| {
+            crate::model::grants(
+                self.who.app_id.as_ref(),
+                &self.who.scopes,
+                Some(&app),
+                scope,
+            )
+        })
     }
 
     /// Calls the API as this session.

@@ -830,7 +830,7 @@ pub(super) async fn audit_pick(Query(flash): Query<Flash>) -> Response {
     }
 }
 
-/// The share of devices a funnel step holds, for tests of the chart numbers.
+/// Distinct devices of a build that reported `k` (0 when none).
 pub(super) fn devices_of(stats: &BuildStats, k: EventKind) -> u64 {
     stats.devices.get(&k).copied().unwrap_or(0)
 }
