@@ -33,6 +33,8 @@ locals {
     "PUT /v1/apps/{app}/channels/{channel}"            = { function = "register" }
     "DELETE /v1/apps/{app}/channels/{channel}"         = { function = "register" }
     "POST /v1/apps/{app}/channels/{channel}/rollback"  = { function = "register" }
+    "POST /v1/apps/{app}/channels/{channel}/rollout"   = { function = "register" }
+    "PATCH /v1/apps/{app}/channels/{channel}/guard"    = { function = "register" }
     "GET /v1/apps/{app}/channels/{channel}/latest"     = { function = "latest" }
     "POST /v1/apps/{app}/events"                       = { function = "download-complete" }
     "POST /capgo/updates"                              = { function = "latest" }

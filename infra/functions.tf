@@ -18,6 +18,8 @@ locals {
     LIVESHIP_EVENT_RETENTION_DAYS = tostring(var.event_retention_days)
     LIVESHIP_AUDIT_RETENTION_DAYS = tostring(var.audit_retention_days)
     LIVESHIP_CACHE_TTL_SECONDS    = tostring(var.cache_ttl_seconds)
+    LIVESHIP_WEBHOOK_URL          = var.webhook_url
+    LIVESHIP_WEBHOOK_SECRET       = var.webhook_secret
   }
 }
 
@@ -60,7 +62,7 @@ resource "aws_lambda_function" "function" {
   #checkov:skip=CKV_AWS_116:invoked synchronously by API Gateway only; a dead-letter queue applies to asynchronous invocations
   #checkov:skip=CKV_AWS_117:the functions only call S3 and DynamoDB public endpoints; a VPC would add NAT cost and cold-start time for nothing
   #checkov:skip=CKV_AWS_115:reserved concurrency fails on new accounts (limit 10); API Gateway stage throttling caps load instead
-  #checkov:skip=CKV_AWS_173:the environment holds names and URLs only, no secrets
+  #checkov:skip=CKV_AWS_173:the environment holds names and URLs; the optional webhook URL and HMAC key are encrypted at rest by Lambda's AWS-managed key and readable only to those who may read the function's configuration
   #checkov:skip=CKV_AWS_50:X-Ray is var.xray_tracing, off by default: at 10M devices sampled traces cost more than the functions (docs/cost.md)
   #checkov:skip=CKV_AWS_272:the zips are built by the operator with cargo lambda; Lambda code signing needs a Signer profile they may not have
 

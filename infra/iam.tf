@@ -23,8 +23,10 @@ locals {
       apps            = ["dynamodb:GetItem", "dynamodb:Query"]
       builds          = ["dynamodb:GetItem", "dynamodb:Query"]
       build_versions  = ["dynamodb:GetItem", "dynamodb:Query"]
-      channels        = ["dynamodb:GetItem", "dynamodb:Query"]
+      channels        = ["dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem"]
       device_channels = ["dynamodb:GetItem", "dynamodb:Query"]
+      usage           = ["dynamodb:Query"]
+      audit           = ["dynamodb:PutItem"]
     }
     download-complete = {
       apps            = ["dynamodb:GetItem", "dynamodb:Query"]

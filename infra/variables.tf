@@ -104,6 +104,20 @@ variable "cache_ttl_seconds" {
   default     = 5
 }
 
+variable "webhook_url" {
+  type        = string
+  description = "Where rollout guard decisions are posted (a Slack-compatible incoming webhook); empty: none. The URL is itself a secret."
+  default     = ""
+  sensitive   = true
+}
+
+variable "webhook_secret" {
+  type        = string
+  description = "Key of the HMAC-SHA256 signature (X-Liveship-Signature) on each webhook post; empty: unsigned."
+  default     = ""
+  sensitive   = true
+}
+
 variable "xray_tracing" {
   type        = bool
   description = "Active X-Ray tracing on the functions (docs/cost.md: at millions of devices traces cost more than the functions)."

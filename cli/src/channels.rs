@@ -1,5 +1,6 @@
-//! Release commands on channels: `deploy`, `rollback`, and `channels list |
-//! create | delete`.
+//! Release commands on channels: `deploy`, `rollback`, `rollout
+//! pause|resume|advance|abort`, and `channels list | create | delete |
+//! guard`.
 
 use crate::output::{Failure, Output};
 use crate::remote::{deploy_to, resolve_build, runtime, when, AppArg, Remote};
@@ -7,8 +8,11 @@ use anyhow::Context;
 use clap::{Args, Subcommand};
 use liveship_core::domain::AppId;
 use liveship_core::env;
-use liveship_core::model::Channel;
-use liveship_core::wire::{ChannelList, CreateChannel};
+use liveship_core::model::{Channel, Deployment};
+use liveship_core::rollout::{self, PlanState};
+use liveship_core::wire::{
+    ChannelList, CreateChannel, Deploy, GuardPatch, PlanAction, RolloutAction,
+};
 use reqwest::Method;
 use serde_json::{json, Value};
 
@@ -29,6 +33,18 @@ pub struct DeployArgs {
     /// devices outside it keep the build they had.
     #[arg(long, value_name = "PCT", value_parser = clap::value_parser!(u8).range(1..=100))]
     rollout: Option<u8>,
+    /// A rollout plan: percentages walked one step at a time while the
+    /// guard finds the build healthy, such as 1,5,25,100 (docs/rollouts.md).
+    #[arg(long, value_name = "PCTS", conflicts_with = "rollout", value_parser = parse_steps)]
+    plan: Option<Vec<u8>>,
+    /// How long each step of the plan lasts at least: 90s, 30m, 2h, 1d
+    /// [default: 1h].
+    #[arg(long, value_name = "DURATION", value_parser = parse_step)]
+    step: Option<u64>,
+    /// Roll the channel back when the guard halts the plan (devices that
+    /// took the build are sent back to the one before).
+    #[arg(long)]
+    auto_rollback: bool,
     /// Let devices switch themselves to this channel (capgo `setChannel`): true or false.
     #[arg(long, value_name = "BOOL")]
     allow_self_assign: Option<bool>,
@@ -51,6 +67,76 @@ pub struct RollbackArgs {
     remote: Remote,
 }
 
+fn parse_steps(s: &str) -> Result<Vec<u8>, String> {
+    rollout::parse_steps(s).map_err(|e| e.to_string())
+}
+
+fn parse_step(s: &str) -> Result<u64, String> {
+    rollout::parse_duration(s).map_err(|e| e.to_string())
+}
+
+/// `liveship rollout`.
+#[derive(Debug, Args)]
+pub struct RolloutArgs {
+    /// pause: stop the step clock (the guard still watches); resume: go on
+    /// (after a halt, judged afresh from now); advance: take the next step
+    /// now; abort: stop the plan and roll the channel back.
+    #[arg(value_enum)]
+    action: RolloutVerb,
+    /// The app id.
+    #[arg(long, env = env::APP_ID)]
+    app_id: AppId,
+    /// The channel whose plan to change.
+    #[arg(long)]
+    channel: String,
+    #[command(flatten)]
+    remote: Remote,
+}
+
+/// What `liveship rollout` does.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum RolloutVerb {
+    /// Stop the step clock.
+    Pause,
+    /// Go on.
+    Resume,
+    /// Take the next step now.
+    Advance,
+    /// Stop and roll back.
+    Abort,
+}
+
+/// `liveship channels guard`.
+#[derive(Debug, Args)]
+pub struct GuardArgs {
+    #[command(flatten)]
+    app: AppArg,
+    /// The channel.
+    #[arg(long)]
+    channel: String,
+    /// Judge plans on this channel at all: true or false.
+    #[arg(long, value_name = "BOOL")]
+    enabled: Option<bool>,
+    /// Updates of the new build before it is judged [default: 200].
+    #[arg(long, value_name = "N")]
+    min_devices: Option<u64>,
+    /// Halt whatever the baseline above this failure rate, such as 0.1 for
+    /// 10% [default: 0.1].
+    #[arg(long, value_name = "FRACTION")]
+    max_failure_rate: Option<f64>,
+    /// How many times the baseline's failure rate counts as bad [default: 4].
+    #[arg(long, value_name = "TIMES")]
+    relative_increase: Option<f64>,
+    /// ...and at least this much above it, such as 0.005 [default: 0.005].
+    #[arg(long, value_name = "FRACTION")]
+    min_increase: Option<f64>,
+    /// The chance a build as good as its baseline is halted [default: 0.005].
+    #[arg(long, value_name = "FRACTION")]
+    false_halt: Option<f64>,
+    #[command(flatten)]
+    remote: Remote,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum ChannelsCmd {
     /// List channels with their current build, rollout and history.
@@ -59,6 +145,8 @@ pub enum ChannelsCmd {
     Create(CreateArgs),
     /// Delete a channel (not the app's default channel).
     Delete(NamedChannel),
+    /// Show or change the rollout guard's thresholds on a channel.
+    Guard(GuardArgs),
 }
 
 #[derive(Debug, Args)]
@@ -98,16 +186,16 @@ pub fn deploy(a: DeployArgs, out: &Output) -> Result<Value, Failure> {
     let api = a.remote.api()?;
     let (build, ch) = runtime()?.block_on(async {
         let build = resolve_build(&api, &a.app_id, &a.build_id).await?;
-        let ch = deploy_to(
-            &api,
-            &a.app_id,
-            &a.channel,
-            build.id,
-            a.rollout,
-            a.allow_self_assign,
-            a.create_channel,
-        )
-        .await?;
+        let body = Deploy {
+            build_id: build.id,
+            rollout_percent: a.rollout,
+            allow_self_assign: a.allow_self_assign,
+            create_channel: a.create_channel.then_some(true),
+            plan: a.plan.clone(),
+            step_seconds: a.step,
+            auto_rollback: a.auto_rollback.then_some(true),
+        };
+        let ch = deploy_to(&api, &a.app_id, &a.channel, &body).await?;
         anyhow::Ok((build, ch))
     })?;
     let pct = ch.current.as_ref().map_or(100, |d| d.rollout_percent);
@@ -119,6 +207,9 @@ pub fn deploy(a: DeployArgs, out: &Output) -> Result<Value, Failure> {
         "Channel {} now serves build {} (version {}) to {pct}% of devices{rest}",
         ch.name, build.id, build.version
     ));
+    if let Some(line) = ch.current.as_ref().and_then(plan_line) {
+        out.say(line);
+    }
     Ok(json!({"command": "deploy", "build_id": build.id, "version": build.version, "channel": ch}))
 }
 
@@ -137,6 +228,80 @@ pub fn rollback(a: RollbackArgs, out: &Output) -> Result<Value, Failure> {
         cur.map_or(0, |d| d.rollout_percent),
     ));
     Ok(json!({"command": "rollback", "channel": ch}))
+}
+
+/// A plan in one line: its steps, where it is, what the guard last found.
+fn plan_line(d: &Deployment) -> Option<String> {
+    let p = d.plan.as_ref()?;
+    let steps: Vec<String> = p
+        .steps
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            if i == p.step {
+                format!("[{s}%]")
+            } else {
+                format!("{s}%")
+            }
+        })
+        .collect();
+    let state = match p.state {
+        PlanState::Running if p.steps.len() > 1 && p.step + 1 < p.steps.len() => {
+            format!("running; next step not before {}", when(p.step_ends()))
+        }
+        PlanState::Running => format!("running; watched until {}", when(p.step_ends())),
+        PlanState::Paused => format!("paused since {}", when(p.since)),
+        PlanState::Halted => format!(
+            "HALTED {}: {}",
+            when(p.since),
+            p.halt_reason.as_deref().unwrap_or("")
+        ),
+        PlanState::Completed => format!("completed {}", when(p.since)),
+    };
+    let reading = match (&p.reading, p.state) {
+        (Some(r), PlanState::Running | PlanState::Paused) => {
+            format!("\n    guard: {}", rollout::describe(r))
+        }
+        _ => String::new(),
+    };
+    Some(format!(
+        "    plan {} every {}s{}: {state}{reading}",
+        steps.join(" "),
+        p.step_seconds,
+        if p.auto_rollback {
+            ", auto-rollback"
+        } else {
+            ""
+        }
+    ))
+}
+
+pub fn rollout(a: RolloutArgs, out: &Output) -> Result<Value, Failure> {
+    let api = a.remote.api()?;
+    let action = match a.action {
+        RolloutVerb::Pause => PlanAction::Pause,
+        RolloutVerb::Resume => PlanAction::Resume,
+        RolloutVerb::Advance => PlanAction::Advance,
+        RolloutVerb::Abort => PlanAction::Abort,
+    };
+    let ch: Channel = runtime()?.block_on(api.json(
+        Method::POST,
+        &format!("/v1/apps/{}/channels/{}/rollout", a.app_id, a.channel),
+        Some(&RolloutAction { action }),
+    ))?;
+    let cur = ch.current.as_ref();
+    out.say(format!(
+        "Channel {}: build {} at {}% of devices",
+        ch.name,
+        cur.map_or("none".into(), |d| d.build_id.to_string()),
+        cur.map_or(0, |d| d.rollout_percent),
+    ));
+    if let Some(line) = cur.and_then(plan_line) {
+        out.say(line);
+    }
+    Ok(
+        json!({"command": format!("rollout {}", action.action().trim_start_matches("rollout.")), "channel": ch}),
+    )
 }
 
 /// The human history of a channel, newest first.
@@ -186,6 +351,9 @@ pub fn channels(cmd: ChannelsCmd, out: &Output) -> Result<Value, Failure> {
                         ""
                     },
                 ));
+                if let Some(line) = cur.and_then(plan_line) {
+                    out.say(line);
+                }
                 for line in history(c) {
                     out.say(line);
                 }
@@ -219,6 +387,36 @@ pub fn channels(cmd: ChannelsCmd, out: &Output) -> Result<Value, Failure> {
                 ch.name, ch.app_id
             ));
             Ok(json!({"command": "channels delete", "channel": ch}))
+        }
+        ChannelsCmd::Guard(a) => {
+            let api = a.remote.api()?;
+            let patch = GuardPatch {
+                enabled: a.enabled,
+                min_devices: a.min_devices,
+                max_failure_rate: a.max_failure_rate,
+                relative_increase: a.relative_increase,
+                min_increase: a.min_increase,
+                false_halt: a.false_halt,
+            };
+            let ch: Channel = runtime()?.block_on(api.json(
+                Method::PATCH,
+                &format!("/v1/apps/{}/channels/{}/guard", a.app.app_id, a.channel),
+                Some(&patch),
+            ))?;
+            let g = &ch.guard;
+            out.say(format!(
+                "Channel {} guard: {}; judges after {} updates; halts when the failure rate is \
+                 surely above {:.1}%, or {}x the baseline's (and {:.1} points above it) with a \
+                 {:.1}% chance of a false halt",
+                ch.name,
+                if g.enabled { "on" } else { "OFF" },
+                g.min_devices,
+                g.max_failure_rate * 100.0,
+                g.relative_increase,
+                g.min_increase * 100.0,
+                g.false_halt * 100.0
+            ));
+            Ok(json!({"command": "channels guard", "channel": ch}))
         }
     }
 }

@@ -48,6 +48,8 @@ enum Command {
     Deploy(channels::DeployArgs),
     /// Release: return a channel to where it was before its current rollout.
     Rollback(channels::RollbackArgs),
+    /// Release: pause, resume, advance or abort a channel's rollout plan.
+    Rollout(channels::RolloutArgs),
     /// Release: list, show, disable, enable builds; mandatory flag, native
     /// version limits, install statistics.
     #[command(subcommand)]
@@ -104,6 +106,7 @@ fn main() -> ExitCode {
         Command::LiveUpdate(cmd) => live_update::run(cmd, &out),
         Command::Deploy(a) => channels::deploy(a, &out),
         Command::Rollback(a) => channels::rollback(a, &out),
+        Command::Rollout(a) => channels::rollout(a, &out),
         Command::Builds(c) => builds::builds(c, &out),
         Command::Channels(c) => channels::channels(c, &out),
         Command::Stats(a) => builds::stats(a, &out),

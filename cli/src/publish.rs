@@ -5,7 +5,7 @@ use crate::client::ServerError;
 use crate::keyfile::{load_rsa_signing_key, load_signing_key};
 use crate::output::{Failure, Output};
 use crate::progress;
-use crate::remote::{deploy_to, runtime, Remote};
+use crate::remote::{deploy_to, plain_deploy, runtime, Remote};
 use anyhow::{anyhow, bail, Context};
 use clap::{Args, ValueEnum};
 use futures::StreamExt;
@@ -369,10 +369,7 @@ pub fn upload_artifact(a: UploadArgs, out: &Output) -> Result<Value, Failure> {
                         &api,
                         app,
                         c,
-                        registered.build.id,
-                        a.rollout,
-                        None,
-                        a.create_channel,
+                        &plain_deploy(registered.build.id, a.rollout, a.create_channel),
                     )
                     .await?,
                 ),

@@ -104,23 +104,27 @@ pub async fn deploy_to(
     api: &Api,
     app: &AppId,
     channel: &str,
-    build_id: u64,
-    rollout: Option<u8>,
-    allow_self_assign: Option<bool>,
-    create_channel: bool,
+    body: &Deploy,
 ) -> anyhow::Result<Channel> {
-    let body = Deploy {
-        build_id,
-        rollout_percent: rollout,
-        allow_self_assign,
-        create_channel: create_channel.then_some(true),
-    };
     api.json(
         Method::PUT,
         &format!("/v1/apps/{app}/channels/{channel}"),
-        Some(&body),
+        Some(body),
     )
     .await
+}
+
+/// A deploy of `build_id` at one percentage, with no plan.
+pub fn plain_deploy(build_id: u64, rollout: Option<u8>, create_channel: bool) -> Deploy {
+    Deploy {
+        build_id,
+        rollout_percent: rollout,
+        allow_self_assign: None,
+        create_channel: create_channel.then_some(true),
+        plan: None,
+        step_seconds: None,
+        auto_rollback: None,
+    }
 }
 
 pub use liveship_core::model::utc as when;

@@ -6,6 +6,7 @@ use clap::Args;
 use liveship_core::aws::AwsSettings;
 use liveship_core::env;
 use liveship_core::http::cache::LookupCache;
+use liveship_core::http::guard::{Guard, Webhook};
 use liveship_core::http::{self, CiState, DeviceState, EventState, Urls, DEFAULT_MAX_FILE};
 use liveship_core::model::Scope;
 use liveship_core::store::fs::FsBlobs;
@@ -83,6 +84,15 @@ pub struct ServeConfig {
     #[arg(long, env = env::CACHE_TTL_SECONDS, default_value_t = 5,
           value_parser = clap::value_parser!(u64).range(0..=3600))]
     cache_ttl_seconds: u64,
+    /// Where rollout guard decisions are posted (Slack-compatible JSON).
+    #[arg(long, env = env::WEBHOOK_URL, hide_env_values = true)]
+    webhook_url: Option<String>,
+    /// Key of the HMAC-SHA256 signature on each webhook post.
+    #[arg(long, env = env::WEBHOOK_SECRET, hide_env_values = true)]
+    webhook_secret: Option<String>,
+    /// For the fleet simulator only: take "now" from this file.
+    #[arg(long, env = env::CLOCK_FILE, hide = true)]
+    clock_file: Option<PathBuf>,
 }
 
 /// `liveship bootstrap`: prepares a deployment's data without serving it,
@@ -208,6 +218,20 @@ async fn serve(cfg: ServeConfig) -> Result<()> {
             cfg.cache_ttl_seconds,
         )))
     });
+    if let Some(path) = cfg.clock_file.clone() {
+        tracing::warn!(path = %path.display(), "taking the time from a file (fleet simulation)");
+        liveship_core::model::use_clock_file(path);
+    }
+    let webhook = cfg
+        .webhook_url
+        .clone()
+        .map(|url| Webhook::new(url, cfg.webhook_secret.clone()));
+    let guard = Arc::new(Guard::new(
+        records.clone(),
+        webhook,
+        cache.as_ref().map(|c| c.invalidator()),
+    ));
+    spawn_guard_ticker(guard.clone());
     let router = http::router(
         CiState {
             records: records.clone(),
@@ -215,12 +239,14 @@ async fn serve(cfg: ServeConfig) -> Result<()> {
             urls: urls.clone(),
             max_file: cfg.max_file_size,
             invalidate: cache.as_ref().map(|c| c.invalidator()),
+            guard: Some(guard.clone()),
         },
         DeviceState {
             records: records.clone(),
             blobs: blobs.clone(),
             urls,
             cache,
+            guard: Some(guard),
         },
         EventState {
             records: records.clone(),
@@ -324,6 +350,21 @@ fn spawn_pruning(records: Arc<SqliteRecords>, event_days: u32, audit_days: u32) 
                 Ok(n) if n > 0 => tracing::info!(pruned = n, "old audit entries removed"),
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "pruning the audit log failed"),
+            }
+        }
+    });
+}
+
+/// Every 20 seconds: judges due rollout plans, so decisions (and their
+/// webhook posts) come on time even when no device or CI call reads the
+/// channel. Correctness does not depend on it: every read judges too.
+fn spawn_guard_ticker(guard: Arc<Guard>) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(20));
+        loop {
+            tick.tick().await;
+            if let Err(e) = guard.tick().await {
+                tracing::warn!(error = %e.message, "judging rollout plans failed");
             }
         }
     });

@@ -32,6 +32,20 @@ pub struct AwsSettings {
     pub public_url: Option<String>,
     /// `LIVESHIP_CACHE_TTL_SECONDS` (default 5).
     pub cache_ttl: std::time::Duration,
+    /// `LIVESHIP_WEBHOOK_URL` (a secret: not printed by `Debug`).
+    pub webhook_url: Option<Secret>,
+    /// `LIVESHIP_WEBHOOK_SECRET`.
+    pub webhook_secret: Option<Secret>,
+}
+
+/// A setting that must not reach a log.
+#[derive(Clone)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(..)")
+    }
 }
 
 /// Default of `LIVESHIP_CACHE_TTL_SECONDS`.
@@ -61,7 +75,23 @@ impl AwsSettings {
                     .and_then(|d| d.parse().ok())
                     .unwrap_or(DEFAULT_CACHE_TTL_SECONDS),
             ),
+            webhook_url: var(env::WEBHOOK_URL).map(Secret),
+            webhook_secret: var(env::WEBHOOK_SECRET).map(Secret),
         })
+        .inspect(|_| {
+            if let Some(path) = var(env::CLOCK_FILE) {
+                crate::model::use_clock_file(path.into());
+            }
+        })
+    }
+
+    /// The webhook rollout decisions are posted to, if one is set.
+    pub fn webhook(&self) -> Option<http::guard::Webhook> {
+        let url = self.webhook_url.as_ref()?;
+        Some(http::guard::Webhook::new(
+            url.0.clone(),
+            self.webhook_secret.as_ref().map(|s| s.0.clone()),
+        ))
     }
 
     /// Builds both stores from the standard AWS configuration chain
@@ -106,6 +136,7 @@ impl AwsSettings {
             stores,
             Urls::new(public_url),
             self.cache_ttl,
+            self.webhook(),
         ))
     }
 }
@@ -168,8 +199,15 @@ pub fn dynamodb_actions(function: Function) -> &'static [(&'static str, &'static
             ("apps", READ),
             ("builds", READ),
             ("build_versions", READ),
-            ("channels", READ),
+            // The rollout guard: a lookup that finds a plan due judges it
+            // (compare-and-set on the channel) and records the decision.
+            (
+                "channels",
+                &["dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem"],
+            ),
             ("device_channels", READ),
+            ("usage", &["dynamodb:Query"]),
+            ("audit", &["dynamodb:PutItem"]),
         ],
         Function::DownloadComplete => &[
             ("apps", READ),

@@ -47,3 +47,13 @@ pub const AWS_ENDPOINT_URL: &str = "AWS_ENDPOINT_URL";
 /// Seconds a warm `latest` function keeps channel state before reading
 /// DynamoDB again (0: no cache). Deploys reach devices within this time.
 pub const CACHE_TTL_SECONDS: &str = "LIVESHIP_CACHE_TTL_SECONDS";
+/// URL rollout guard decisions are posted to (a Slack-compatible incoming
+/// webhook, or any receiver of JSON); it is a secret and never logged.
+pub const WEBHOOK_URL: &str = "LIVESHIP_WEBHOOK_URL";
+/// Key of the HMAC-SHA256 signature on each webhook post
+/// (`X-Liveship-Signature`).
+pub const WEBHOOK_SECRET: &str = "LIVESHIP_WEBHOOK_SECRET";
+/// For the fleet simulator only, never in production: a file holding the
+/// Unix time the server is to take as now, so simulated hours pass in
+/// seconds.
+pub const CLOCK_FILE: &str = "LIVESHIP_CLOCK_FILE";

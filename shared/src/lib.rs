@@ -27,6 +27,7 @@ pub mod manifest;
 pub mod model;
 pub mod paths;
 pub mod progress;
+pub mod rollout;
 pub mod rsakey;
 pub mod store;
 pub mod tree;

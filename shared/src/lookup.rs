@@ -127,10 +127,13 @@ pub fn decide<'a>(
     q: &DeviceQuery,
 ) -> Decision {
     // Newest first, as the channel served this device before each newer
-    // rollout began: a device outside a rollout keeps what it had.
+    // rollout began: a device outside a rollout keeps what it had. A
+    // rollout its plan halted keeps the devices that took it and takes no
+    // new one.
     let offer = channel
         .stack()
         .filter(|d| in_rollout(&q.device_id, d.build_id, d.rollout_percent))
+        .filter(|d| !d.halted() || q.current_build == Some(d.build_id))
         .filter_map(|d| build(d.build_id))
         .find(|b| eligible(b, q));
     let running = q.current_build.and_then(&build);
@@ -343,6 +346,35 @@ mod tests {
         }
         assert!((230..=370).contains(&got2), "{got2}");
         assert_eq!(got1 + got2, 1000);
+    }
+
+    #[test]
+    fn a_halted_rollout_keeps_its_devices_and_takes_no_new_one() {
+        let mut w = World::new(&[1]);
+        w.channel.deploy_plan(2, vec![50, 100], 3600, false, 0);
+        w.builds.insert(2, build(2));
+        let inside: Vec<String> = (0..200)
+            .map(|i| format!("dev{i}"))
+            .filter(|d| in_rollout(d, 2, 50))
+            .collect();
+        assert!(inside.len() > 50);
+        w.channel
+            .current
+            .as_mut()
+            .unwrap()
+            .plan
+            .as_mut()
+            .unwrap()
+            .halt_by_hand(10);
+        for d in &inside {
+            // Had build 2: keeps it. Had build 1 (or nothing): stays on 1.
+            assert_eq!(w.decide(&q(d, Some(2))), Decision::UpToDate);
+            assert_eq!(w.decide(&q(d, Some(1))), Decision::UpToDate);
+            assert!(matches!(
+                w.decide(&q(d, None)),
+                Decision::Update { build_id: 1, .. }
+            ));
+        }
     }
 
     #[test]

@@ -10,8 +10,27 @@ use std::collections::BTreeMap;
 /// Seconds since the Unix epoch.
 pub type Timestamp = i64;
 
+static CLOCK_FILE: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+
+/// Makes [`now`] read the time from a file (`LIVESHIP_CLOCK_FILE`: the fleet
+/// simulator's clock). Set once at start; later calls are ignored.
+pub fn use_clock_file(path: std::path::PathBuf) {
+    let _ = CLOCK_FILE.set(path);
+}
+
 /// Now, in [`Timestamp`] form.
 pub fn now() -> Timestamp {
+    if let Some(path) = CLOCK_FILE.get() {
+        // A file the simulator is rewriting reads as its old or new
+        // content (it renames into place); unreadable falls back to the
+        // system clock.
+        if let Some(t) = std::fs::read_to_string(path)
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+        {
+            return t;
+        }
+    }
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
@@ -452,14 +471,27 @@ pub struct CapgoEncrypted {
 }
 
 /// One build assignment of a channel.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Deployment {
     /// The build.
     pub build_id: u64,
-    /// Percentage of devices that get it (1-100).
+    /// Percentage of devices that get it (1-100); with a plan, its step's.
     pub rollout_percent: u8,
     /// When.
     pub at: Timestamp,
+    /// The rollout plan walking this deployment, if any (docs/rollouts.md).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan: Option<crate::rollout::RolloutPlan>,
+}
+
+impl Deployment {
+    /// A plan halted it: devices that have the build keep it, no other
+    /// device is given it.
+    pub fn halted(&self) -> bool {
+        self.plan
+            .as_ref()
+            .is_some_and(|p| p.state == crate::rollout::PlanState::Halted)
+    }
 }
 
 /// What happened to a channel, for its audit log.
@@ -476,7 +508,7 @@ pub struct ChannelLogEntry {
 }
 
 /// A channel: a pointer to a build, with history.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Channel {
     /// The app.
     pub app_id: AppId,
@@ -494,6 +526,9 @@ pub struct Channel {
     pub allow_self_assign: bool,
     /// Incremented by every write; writes compare and set on it.
     pub revision: u64,
+    /// The rollout guard's thresholds for this channel.
+    #[serde(default)]
+    pub guard: crate::rollout::GuardSettings,
 }
 
 impl Channel {
@@ -507,17 +542,67 @@ impl Channel {
             log: Vec::new(),
             allow_self_assign: false,
             revision: 0,
+            guard: crate::rollout::GuardSettings::default(),
         }
     }
 
-    /// Points the channel at `build_id`. Deploying the build the channel is
-    /// already rolling out only changes its percentage: the baseline (what
-    /// devices outside the rollout keep getting) stays, so widening a rollout
-    /// never hands the build to devices outside the new percentage.
+    /// Points the channel at `build_id` at one percentage, with no plan.
     pub fn deploy(&mut self, build_id: u64, rollout_percent: u8, at: Timestamp) {
+        self.deploy_planned(build_id, rollout_percent, None, at);
+    }
+
+    /// Points the channel at `build_id` under a rollout plan: `steps`,
+    /// `step_seconds`, `auto_rollback`. Deploying the build the channel is
+    /// already rolling out changes only its plan (which keeps its health
+    /// window and starts at the current percentage) or percentage: the
+    /// baseline (what devices outside the rollout keep getting) stays, so
+    /// widening never hands the build to devices outside the new percentage.
+    pub fn deploy_plan(
+        &mut self,
+        build_id: u64,
+        steps: Vec<u8>,
+        step_seconds: u64,
+        auto_rollback: bool,
+        at: Timestamp,
+    ) {
+        use crate::rollout::RolloutPlan;
+        let plan = match self.current.as_ref() {
+            Some(cur) if cur.build_id == build_id => match &cur.plan {
+                Some(old) => {
+                    let mut p = RolloutPlan::edited(old, steps, step_seconds, auto_rollback, at);
+                    if !old.active() {
+                        p.window_start = at;
+                        p.reading = None;
+                    }
+                    p
+                }
+                None => {
+                    let base = self.baseline().map(|d| d.build_id);
+                    RolloutPlan::new(steps, step_seconds, auto_rollback, base, at)
+                }
+            },
+            cur => RolloutPlan::new(
+                steps,
+                step_seconds,
+                auto_rollback,
+                cur.map(|d| d.build_id),
+                at,
+            ),
+        };
+        self.deploy_planned(build_id, plan.percent(), Some(plan), at);
+    }
+
+    fn deploy_planned(
+        &mut self,
+        build_id: u64,
+        rollout_percent: u8,
+        plan: Option<crate::rollout::RolloutPlan>,
+        at: Timestamp,
+    ) {
         let action = match self.current.as_mut() {
             Some(cur) if cur.build_id == build_id => {
                 cur.rollout_percent = rollout_percent;
+                cur.plan = plan;
                 "rollout"
             }
             _ => {
@@ -528,6 +613,7 @@ impl Channel {
                     build_id,
                     rollout_percent,
                     at,
+                    plan,
                 });
                 "deploy"
             }
@@ -538,6 +624,19 @@ impl Channel {
             rollout_percent,
             at,
         });
+    }
+
+    /// Records a change the rollout plan made on its own (or by hand) in
+    /// the channel's history, with the percentage it left.
+    pub fn log_plan(&mut self, action: &str, at: Timestamp) {
+        if let Some(cur) = &self.current {
+            self.log.push(ChannelLogEntry {
+                action: action.into(),
+                build_id: Some(cur.build_id),
+                rollout_percent: cur.rollout_percent,
+                at,
+            });
+        }
     }
 
     /// The deployment devices outside the current rollout fall back to: the

@@ -191,6 +191,108 @@ pub struct Deploy {
     /// than the app's default must exist: a typo is 404, not a new channel).
     #[serde(default)]
     pub create_channel: Option<bool>,
+    /// A rollout plan: increasing percentages, each 1-100, walked one step
+    /// at a time while the guard finds the build healthy (instead of
+    /// `rollout_percent`, which is a plan of one step).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(min_items = 1, max_items = 20)]
+    pub plan: Option<Vec<u8>>,
+    /// How long each step lasts at least, in seconds (60 to 2592000;
+    /// default 3600).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 60, maximum = 2592000)]
+    pub step_seconds: Option<u64>,
+    /// Roll the channel back when the guard halts the plan.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auto_rollback: Option<bool>,
+}
+
+/// What `POST /v1/apps/{app}/channels/{channel}/rollout` does to a plan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PlanAction {
+    /// Stop the step clock (the guard still watches).
+    Pause,
+    /// Restart a paused plan, or a halted one (judged afresh from now).
+    Resume,
+    /// Take the next step now.
+    Advance,
+    /// Stop the plan and roll the channel back to the build before it.
+    Abort,
+}
+
+impl PlanAction {
+    /// The audit action name.
+    pub fn action(self) -> &'static str {
+        match self {
+            PlanAction::Pause => "rollout.pause",
+            PlanAction::Resume => "rollout.resume",
+            PlanAction::Advance => "rollout.advance",
+            PlanAction::Abort => "rollout.abort",
+        }
+    }
+}
+
+/// `POST /v1/apps/{app}/channels/{channel}/rollout`.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RolloutAction {
+    /// What to do.
+    pub action: PlanAction,
+}
+
+/// `PATCH /v1/apps/{app}/channels/{channel}/guard`: the fields to change
+/// (docs/rollouts.md).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GuardPatch {
+    /// Judge at all.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
+    /// Updates before the new build is judged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 1, maximum = 1000000)]
+    pub min_devices: Option<u64>,
+    /// Ceiling of the failure rate (a fraction, such as 0.1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(exclusive_minimum = 0.0, exclusive_maximum = 1.0)]
+    pub max_failure_rate: Option<f64>,
+    /// How many times the baseline's failure rate counts as bad.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(exclusive_minimum = 1.0, maximum = 1000.0)]
+    pub relative_increase: Option<f64>,
+    /// ...and at least this much above it (a fraction).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 0.0, exclusive_maximum = 1.0)]
+    pub min_increase: Option<f64>,
+    /// Chance a build as good as its baseline is halted (a fraction).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(exclusive_minimum = 0.0, exclusive_maximum = 1.0)]
+    pub false_halt: Option<f64>,
+}
+
+impl GuardPatch {
+    /// Applies the given fields.
+    pub fn apply(&self, g: &mut crate::rollout::GuardSettings) {
+        if let Some(v) = self.enabled {
+            g.enabled = v;
+        }
+        if let Some(v) = self.min_devices {
+            g.min_devices = v;
+        }
+        if let Some(v) = self.max_failure_rate {
+            g.max_failure_rate = v;
+        }
+        if let Some(v) = self.relative_increase {
+            g.relative_increase = v;
+        }
+        if let Some(v) = self.min_increase {
+            g.min_increase = v;
+        }
+        if let Some(v) = self.false_halt {
+            g.false_halt = v;
+        }
+    }
 }
 
 /// `POST /v1/apps/{app}/channels`.

@@ -35,6 +35,7 @@ fn router(f: Function, s: &Stores) -> axum::Router {
         s.clone(),
         Urls::new("https://api.example.com"),
         Duration::from_secs(5),
+        None,
     )
 }
 

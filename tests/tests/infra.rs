@@ -178,6 +178,8 @@ fn functions_run_the_binaries_with_the_environment_the_code_reads() {
         env::EVENT_RETENTION_DAYS,
         env::AUDIT_RETENTION_DAYS,
         env::CACHE_TTL_SECONDS,
+        env::WEBHOOK_URL,
+        env::WEBHOOK_SECRET,
     ];
     let read: BTreeSet<String> = read.iter().map(|s| s.to_string()).collect();
     assert_eq!(

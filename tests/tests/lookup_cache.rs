@@ -148,6 +148,7 @@ async fn concurrent_misses_read_the_store_once() {
         blobs: Arc::new(FsBlobs::open(&dir.path().join("blobs")).unwrap()),
         urls: Urls::new("http://127.0.0.1"),
         cache: Some(Arc::new(LookupCache::new(ttl))),
+        guard: None,
     });
 
     lookups(&router, 200).await;

@@ -16,7 +16,7 @@ pub const AUDIT_PAGE_MAX: usize = 500;
 
 /// A new audit entry id: milliseconds since the epoch, then randomness, so
 /// ids sort by time and never collide.
-fn entry_id() -> String {
+pub(super) fn entry_id() -> String {
     let millis = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis())

@@ -3,6 +3,7 @@
 use super::audit::{record, snapshot, Change};
 use super::error::error_chain;
 use super::error::read_json;
+use super::guard;
 use super::{
     authenticate, authorize, forbidden, load_app, parse_app, ApiError, CiState, Json, BUILD_LIMIT,
     JSON_LIMIT,
@@ -15,12 +16,13 @@ use crate::model::{
     apply_native_changes, now, App, ArtifactType, Build, Channel, Commit, Deployment, EventKind,
     NativeLimitChange, NativeLimitError, NativeLimits, Scope, Token, DEFAULT_CHANNEL,
 };
+use crate::rollout;
 use crate::rsakey::RsaPublic;
 use crate::store::{BlobKey, BuildInsert};
 use crate::wire::{
     BuildList, BuildStats, ChannelList, ChannelsAnswer, CreateApp, CreateToken, CreatedToken,
-    Deploy, DisableImpact, ErrorBody, FileRef, LiveOn, PatchBuild, RegisterBuild, RegisteredBuild,
-    UploadTarget, UploadsRequest, UploadsResponse,
+    Deploy, DisableImpact, ErrorBody, FileRef, GuardPatch, LiveOn, PatchBuild, PlanAction,
+    RegisterBuild, RegisteredBuild, RolloutAction, UploadTarget, UploadsRequest, UploadsResponse,
 };
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
@@ -909,7 +911,16 @@ pub(super) async fn list_channels(
         ));
     }
     let app_id = access(&s, &headers, &app, Scope::Read).await?.app.app_id;
-    let channels = s.records.channels(&app_id).await?;
+    let mut channels = s.records.channels(&app_id).await?;
+    let at = now();
+    let mut judged = false;
+    for ch in channels.iter().filter(|c| guard::due(c, at)) {
+        judge(&s, &app_id, &ch.name).await;
+        judged = true;
+    }
+    if judged {
+        channels = s.records.channels(&app_id).await?;
+    }
     Ok(Json(
         serde_json::to_value(ChannelList { channels }).map_err(|_| ApiError::internal())?,
     ))
@@ -925,7 +936,7 @@ async fn update_channel(
     app: &AppId,
     name: &str,
     create: bool,
-    change: impl Fn(&mut Channel) -> Result<(), ApiError>,
+    mut change: impl FnMut(&mut Channel) -> Result<(), ApiError>,
 ) -> Result<Option<(Option<Deployment>, Channel)>, ApiError> {
     for attempt in 0..64u32 {
         let mut ch = match s.records.channel(app, name).await? {
@@ -968,6 +979,18 @@ pub(super) async fn deploy(
             "rollout_percent must be 1-100",
         ));
     }
+    if req.plan.is_some() && req.rollout_percent.is_some() {
+        return Err(ApiError::unprocessable(
+            "invalid_plan",
+            "give either rollout_percent or plan: a percentage is a plan of one step",
+        ));
+    }
+    // A plain percentage is a plan of one step, which the guard watches.
+    let steps = req.plan.clone().unwrap_or_else(|| vec![pct]);
+    let step_seconds = req.step_seconds.unwrap_or(rollout::DEFAULT_STEP_SECONDS);
+    rollout::check_plan(&steps, step_seconds)
+        .map_err(|e| ApiError::unprocessable("invalid_plan", e.to_string()))?;
+    judge(&s, &app_id, &channel).await;
     let build = load_build(&s, &app_id, req.build_id).await?;
     if build.disabled {
         return Err(ApiError::unprocessable(
@@ -977,7 +1000,13 @@ pub(super) async fn deploy(
     }
     let may_create = req.create_channel == Some(true) || channel == app.default_channel;
     let Some((was, ch)) = update_channel(&s, &app_id, &channel, may_create, |ch| {
-        ch.deploy(build.id, pct, now());
+        ch.deploy_plan(
+            build.id,
+            steps.clone(),
+            step_seconds,
+            req.auto_rollback.unwrap_or(false),
+            now(),
+        );
         if let Some(a) = req.allow_self_assign {
             ch.allow_self_assign = a;
         }
@@ -1002,7 +1031,7 @@ pub(super) async fn deploy(
         )
         .with_details(serde_json::json!({ "channels": names })));
     };
-    tracing::info!(app = %app_id, channel = %channel, build = build.id, rollout = pct, "deployed");
+    tracing::info!(app = %app_id, channel = %channel, build = build.id, plan = ?steps, "deployed");
     let action = match &was {
         Some(w) if w.build_id == build.id => "rollout",
         _ => "deploy",
@@ -1032,6 +1061,7 @@ pub(super) async fn rollback(
     let Authorized { app, token } = access(&s, &headers, &app, Scope::Deploy).await?;
     let app_id = app.app_id;
     check_channel_name(&channel)?;
+    judge(&s, &app_id, &channel).await;
     let (was, ch) = update_channel(&s, &app_id, &channel, false, |ch| {
         if ch.rollback(now()) {
             Ok(())
@@ -1054,6 +1084,115 @@ pub(super) async fn rollback(
             target: format!("channel {channel}"),
             before: was.as_ref().and_then(snapshot),
             after: ch.current.as_ref().and_then(snapshot),
+        },
+    )
+    .await;
+    Ok(Json(ch))
+}
+
+/// Judges the channel's rollout plan if it is due, so what a CI call reads
+/// or changes is up to date. The guard failing to judge never fails the
+/// call: the next read judges again.
+pub(super) async fn judge(s: &CiState, app: &AppId, channel: &str) {
+    if let Some(g) = &s.guard {
+        if let Err(e) = g.refresh(app, channel).await {
+            tracing::warn!(app = %app, channel, error = %e.message, "could not judge a rollout plan");
+        }
+    }
+}
+
+#[utoipa::path(post, path = "/v1/apps/{app}/channels/{channel}/rollout", params(("app" = AppId, Path, description = "The app id"), ("channel" = String, Path, pattern = "^[A-Za-z0-9._-]{1,64}$", description = "The channel")), request_body = RolloutAction,
+    responses((status = 200, body = Channel), (status = "default", description = "An error (docs/api.md)", body = ErrorBody)), security(("bearer" = [])))]
+pub(super) async fn rollout_action(
+    State(s): State<CiState>,
+    Path((app, channel)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Json<Channel>, ApiError> {
+    let Authorized { app, token } = access(&s, &headers, &app, Scope::Deploy).await?;
+    let app_id = app.app_id;
+    let req: RolloutAction = read_json(&headers, body, JSON_LIMIT).await?;
+    check_channel_name(&channel)?;
+    judge(&s, &app_id, &channel).await;
+    let (was, ch) = update_channel(&s, &app_id, &channel, false, |ch| {
+        let at = now();
+        let cur = ch.current.as_mut().ok_or_else(|| {
+            ApiError::conflict_with("no_plan", format!("channel {:?} serves no build", ch.name))
+        })?;
+        let plan = cur.plan.as_mut().ok_or_else(|| {
+            ApiError::conflict_with(
+                "no_plan",
+                "the channel's build has no rollout plan; deploy it with a plan (`--plan 1,5,25,100`)",
+            )
+        })?;
+        match req.action {
+            PlanAction::Pause => plan.pause(at),
+            PlanAction::Resume => plan.resume(at),
+            PlanAction::Advance => plan.advance(at),
+            PlanAction::Abort if plan.active() => {
+                plan.halt_by_hand(at);
+                Ok(())
+            }
+            PlanAction::Abort => Err(format!("the plan is {:?}: nothing to abort", plan.state).to_lowercase()),
+        }
+        .map_err(|m| ApiError::conflict_with("plan_state", m))?;
+        cur.rollout_percent = plan.percent();
+        ch.log_plan(req.action.action(), at);
+        if req.action == PlanAction::Abort {
+            // Devices that took the build go back; with nothing to go back
+            // to the halt alone stands (no new device gets the build).
+            ch.rollback(at);
+        }
+        Ok(())
+    })
+    .await?
+    .ok_or_else(|| ApiError::not_found(format!("app {app_id} has no channel {channel:?}")))?;
+    record(
+        &s,
+        &token,
+        Change {
+            app: Some(&app_id),
+            action: req.action.action(),
+            target: format!("channel {channel}"),
+            before: was.as_ref().and_then(snapshot),
+            after: ch.current.as_ref().and_then(snapshot),
+        },
+    )
+    .await;
+    Ok(Json(ch))
+}
+
+#[utoipa::path(patch, path = "/v1/apps/{app}/channels/{channel}/guard", params(("app" = AppId, Path, description = "The app id"), ("channel" = String, Path, pattern = "^[A-Za-z0-9._-]{1,64}$", description = "The channel")), request_body = GuardPatch,
+    responses((status = 200, body = Channel), (status = "default", description = "An error (docs/api.md)", body = ErrorBody)), security(("bearer" = [])))]
+pub(super) async fn patch_guard(
+    State(s): State<CiState>,
+    Path((app, channel)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Json<Channel>, ApiError> {
+    let Authorized { app, token } = access(&s, &headers, &app, Scope::Deploy).await?;
+    let app_id = app.app_id;
+    let req: GuardPatch = read_json(&headers, body, JSON_LIMIT).await?;
+    check_channel_name(&channel)?;
+    let mut before = None;
+    let (_, ch) = update_channel(&s, &app_id, &channel, false, |ch| {
+        before = snapshot(&ch.guard);
+        req.apply(&mut ch.guard);
+        ch.guard
+            .check()
+            .map_err(|e| ApiError::unprocessable("invalid_guard", e.to_string()))
+    })
+    .await?
+    .ok_or_else(|| ApiError::not_found(format!("app {app_id} has no channel {channel:?}")))?;
+    record(
+        &s,
+        &token,
+        Change {
+            app: Some(&app_id),
+            action: "channel.guard",
+            target: format!("channel {channel}"),
+            before,
+            after: snapshot(&ch.guard),
         },
     )
     .await;

@@ -237,8 +237,33 @@ fn status_only(status: &str) -> Latest {
 }
 
 /// The app, channel and builds a lookup needs: from the cache when fresh,
-/// else from the record store (and then cached).
+/// else from the record store (and then cached). A channel whose rollout
+/// plan is due is judged first (once per check, whichever lookup comes
+/// first); a lookup never fails because the guard could not judge.
 pub(crate) async fn channel_view(
+    s: &DeviceState,
+    app: &str,
+    channel: &str,
+) -> Result<Arc<ChannelView>, ApiError> {
+    let view = cached_view(s, app, channel).await?;
+    let Some(guard) = &s.guard else {
+        return Ok(view);
+    };
+    if !guard.worth_judging(&view.app.app_id, &view.channel, now()) {
+        return Ok(view);
+    }
+    match guard.refresh(&view.app.app_id, channel).await {
+        // The guard invalidated this process's cache: read the new state.
+        Ok(true) => cached_view(s, app, channel).await,
+        Ok(false) => Ok(view),
+        Err(e) => {
+            tracing::warn!(app, channel, error = %e.message, "could not judge a rollout plan");
+            Ok(view)
+        }
+    }
+}
+
+async fn cached_view(
     s: &DeviceState,
     app: &str,
     channel: &str,

@@ -20,6 +20,7 @@ mod compat;
 pub mod console;
 mod device;
 mod error;
+pub mod guard;
 pub mod openapi;
 pub mod schemas;
 mod zipgen;
@@ -36,7 +37,7 @@ use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::HeaderMap;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post, put};
+use axum::routing::{delete, get, patch, post, put};
 use axum::Router;
 use std::sync::Arc;
 use std::time::Instant;
@@ -86,6 +87,8 @@ pub struct CiState {
     pub max_file: u64,
     /// Invalidates the lookup cache of the same process after writes.
     pub invalidate: Option<cache::Invalidator>,
+    /// Judges due rollout plans when a channel is read or written.
+    pub guard: Option<Arc<guard::Guard>>,
 }
 
 /// State of the public device lookup and download routes: read-only.
@@ -99,6 +102,9 @@ pub struct DeviceState {
     pub urls: Urls,
     /// Short-lived cache of what lookups read.
     pub cache: Option<Arc<cache::LookupCache>>,
+    /// Judges a channel's rollout plan when a lookup finds it due (the one
+    /// write the lookup side makes: compare-and-set on the channel).
+    pub guard: Option<Arc<guard::Guard>>,
 }
 
 /// State of the public device event routes: read records, append events.
@@ -167,6 +173,14 @@ pub fn ci_router(state: CiState) -> Router {
         .route(
             "/v1/apps/{app}/channels/{channel}/rollback",
             post(ci::rollback),
+        )
+        .route(
+            "/v1/apps/{app}/channels/{channel}/rollout",
+            post(ci::rollout_action),
+        )
+        .route(
+            "/v1/apps/{app}/channels/{channel}/guard",
+            patch(ci::patch_guard),
         )
         .merge(console::routes())
         .layer(DefaultBodyLimit::max(JSON_LIMIT))
@@ -278,21 +292,37 @@ pub fn function_router(
     stores: Stores,
     urls: Urls,
     cache_ttl: std::time::Duration,
+    webhook: Option<guard::Webhook>,
 ) -> Router {
     let slice = match function {
         Function::Register => ci_router(CiState {
+            guard: Some(Arc::new(guard::Guard::new(
+                stores.records.clone(),
+                webhook,
+                None,
+            ))),
             records: stores.records,
             blobs: stores.blobs,
             urls,
             max_file: DEFAULT_MAX_FILE,
             invalidate: None,
         }),
-        Function::Latest => device_router(DeviceState {
-            records: stores.records,
-            blobs: stores.blobs,
-            urls,
-            cache: (!cache_ttl.is_zero()).then(|| Arc::new(cache::LookupCache::new(cache_ttl))),
-        }),
+        Function::Latest => {
+            let cache =
+                (!cache_ttl.is_zero()).then(|| Arc::new(cache::LookupCache::new(cache_ttl)));
+            let invalidate = cache.as_ref().map(|c| c.invalidator());
+            device_router(DeviceState {
+                guard: Some(Arc::new(guard::Guard::new(
+                    stores.records.clone(),
+                    webhook,
+                    invalidate,
+                ))),
+                records: stores.records,
+                blobs: stores.blobs,
+                urls,
+                cache,
+            })
+        }
         Function::DownloadComplete => event_router(EventState {
             records: stores.records,
             events: stores.events,
