@@ -36,7 +36,7 @@ pub struct DeployArgs {
     /// A rollout plan: percentages walked one step at a time while the
     /// guard finds the build healthy, such as 1,5,25,100 (docs/rollouts.md).
     #[arg(long, value_name = "PCTS", conflicts_with = "rollout", value_parser = parse_steps)]
-    plan: Option<Vec<u8>>,
+    plan: Option<Steps>,
     /// How long each step of the plan lasts at least: 90s, 30m, 2h, 1d
     /// [default: 1h].
     #[arg(long, value_name = "DURATION", value_parser = parse_step)]
@@ -67,8 +67,14 @@ pub struct RollbackArgs {
     remote: Remote,
 }
 
-fn parse_steps(s: &str) -> Result<Vec<u8>, String> {
-    rollout::parse_steps(s).map_err(|e| e.to_string())
+/// A plan's percentages (one clap value, not many).
+#[derive(Debug, Clone)]
+pub struct Steps(Vec<u8>);
+
+fn parse_steps(s: &str) -> Result<Steps, String> {
+    rollout::parse_steps(s)
+        .map(Steps)
+        .map_err(|e| e.to_string())
 }
 
 fn parse_step(s: &str) -> Result<u64, String> {
@@ -191,7 +197,7 @@ pub fn deploy(a: DeployArgs, out: &Output) -> Result<Value, Failure> {
             rollout_percent: a.rollout,
             allow_self_assign: a.allow_self_assign,
             create_channel: a.create_channel.then_some(true),
-            plan: a.plan.clone(),
+            plan: a.plan.clone().map(|p| p.0),
             step_seconds: a.step,
             auto_rollback: a.auto_rollback.then_some(true),
         };

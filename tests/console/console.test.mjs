@@ -138,6 +138,24 @@ test('a release manager deploys, changes the rollout, rolls back, disables and l
   await page.waitForSelector('.ok:text("Rolled back")');
   assert.match(await page.textContent('.current'), /1\.0\.0/);
 
+  // A rollout plan from the channel page (10, 50, 100 in 1 h steps): its
+  // state shows, it pauses, and abort (confirmed) rolls it back.
+  await page.selectOption('#build_id', String(b2));
+  await page.fill('#deploy_plan', '10,50,100');
+  await page.fill('#deploy_step', '1h');
+  await page.click('button:text("Deploy")');
+  await page.waitForSelector('.ok:text("Deployed")');
+  assert.match(await page.textContent('.plan'), /Plan: 10% → 50% → 100% in steps of at least 60 min\. running; next step not before/);
+  assert.match(await page.textContent('.current'), /1\.1\.0 \(build \d+\) to 10% of devices/);
+  await page.click('button:text("Pause")');
+  await page.waitForSelector('.ok:text("Plan paused")');
+  assert.match(await page.textContent('.plan .state'), /paused since/);
+  await shot(page, '05b-channel-plan');
+  await page.check('form.danger:has(button:text("Abort")) input[name="confirm"]');
+  await page.click('button:text("Abort")');
+  await page.waitForSelector('.ok:text("Plan aborted")');
+  assert.match(await page.textContent('.current'), /1\.0\.0/);
+
   // Disable 1.1.0 (no longer live), with its confirmation.
   await page.goto(`${s.url}/console/apps/${APP}/builds/${b2}`);
   await page.check('form.danger input[name="confirm"]');
@@ -158,12 +176,12 @@ test('a release manager deploys, changes the rollout, rolls back, disables and l
   await page.goto(`${s.url}/console/apps/${APP}/audit`);
   const rows = await page.$$eval('table.audit tbody tr', (trs) => trs.map((tr) => [...tr.children].map((td) => td.textContent.trim())));
   const mine = rows.filter((r) => r[2] === 'console' && r[3] !== 'console.sign_in').map((r) => r[3]);
-  assert.deepEqual(mine, ['build.native_limits', 'build.disable', 'rollback', 'rollout', 'deploy']);
+  assert.deepEqual(mine, ['build.native_limits', 'build.disable', 'rollout.abort', 'rollout.pause', 'deploy', 'rollback', 'rollout', 'deploy']);
   assert.ok(rows.every((r) => r[2] !== 'console' || r[1].startsWith('release-manager')), JSON.stringify(rows));
   await shot(page, '07-audit');
   // The API holds the same.
-  const audit = await api('GET', `/v1/apps/${APP}/audit?limit=10`, deployToken);
-  assert.deepEqual(audit.body.entries.filter((e) => e.via === 'console').map((e) => e.action).slice(0, 5), mine);
+  const audit = await api('GET', `/v1/apps/${APP}/audit?limit=20`, deployToken);
+  assert.deepEqual(audit.body.entries.filter((e) => e.via === 'console').map((e) => e.action).slice(0, mine.length), mine);
 
   // Sign out: back to the sign-in page, and the session is gone.
   await page.click('button:text("Sign out")');

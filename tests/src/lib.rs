@@ -41,6 +41,7 @@ pub fn mixed_build(root: &Path, large_len: usize) {
     write(root, "assets/video/intro.mp4", &noise(large_len, 99));
 }
 
+pub mod fleet;
 pub mod lambda;
 pub mod world;
 
@@ -163,6 +164,23 @@ impl Server {
         let tmp = tempfile::tempdir().expect("tempdir");
         let data_dir = tmp.path().join("data");
         let mut s = Self::start_in(&data_dir, "lsp_test_admin_token_0123456789abcdef");
+        s._tmp = Some(tmp);
+        s
+    }
+
+    /// Starts a server on a fresh data directory with more environment.
+    pub fn start_with_env(env: &[(&str, &str)]) -> Self {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let env: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let mut s = Self::spawn(
+            &tmp.path().join("data"),
+            "lsp_test_admin_token_0123456789abcdef",
+            &env,
+            &[],
+        );
         s._tmp = Some(tmp);
         s
     }

@@ -985,13 +985,13 @@ pub(super) async fn deploy(
             "give either rollout_percent or plan: a percentage is a plan of one step",
         ));
     }
+    let build = load_build(&s, &app_id, req.build_id).await?;
     // A plain percentage is a plan of one step, which the guard watches.
     let steps = req.plan.clone().unwrap_or_else(|| vec![pct]);
     let step_seconds = req.step_seconds.unwrap_or(rollout::DEFAULT_STEP_SECONDS);
     rollout::check_plan(&steps, step_seconds)
         .map_err(|e| ApiError::unprocessable("invalid_plan", e.to_string()))?;
     judge(&s, &app_id, &channel).await;
-    let build = load_build(&s, &app_id, req.build_id).await?;
     if build.disabled {
         return Err(ApiError::unprocessable(
             "build_disabled",

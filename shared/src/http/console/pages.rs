@@ -5,6 +5,7 @@ use super::charts;
 use super::{check_write, html, see_other, seg, session, Flash, Session};
 use crate::http::{ApiError, CiState};
 use crate::model::{App, AuditEntry, Build, Channel, EventKind, Scope};
+use crate::rollout::{self, PlanState, RolloutPlan};
 use crate::wire::{AppList, AuditList, BuildList, BuildStats, ChannelList, ErrorBody, UsageAnswer};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, Method, StatusCode};
@@ -104,6 +105,10 @@ fn banner(flash: &Flash, error: Option<&ErrorBody>) -> Markup {
             "enable" => "Build enabled.",
             "mandatory" => "Mandatory flag changed.",
             "limits" => "Native-version limits saved.",
+            "pause" => "Plan paused: the step clock stopped; the guard still watches.",
+            "resume" => "Plan resumed.",
+            "advance" => "Plan advanced to its next step.",
+            "abort" => "Plan aborted: the channel went back to the build before it.",
             _ => return None,
         })
     });
@@ -384,6 +389,7 @@ async fn channel_view(
                             }
                             ", since " (when(cur.at)) "."
                         }
+                        @if let Some(plan) = &cur.plan { (plan_block(plan)) }
                     } @else {
                         p.empty { "Nothing is deployed on this channel: its devices keep the bundle inside the app. "
                             @if may { "Deploy a build below." } @else { "A token with the deploy scope can deploy one." } }
@@ -404,6 +410,11 @@ async fn channel_view(
                                 }
                                 label for="deploy_pct" { "Rollout %" }
                                 input id="deploy_pct" name="rollout_percent" type="number" min="1" max="100" value="100" required;
+                                label for="deploy_plan" { "Or a plan (percentages; the guard walks it)" }
+                                input id="deploy_plan" name="plan" type="text" placeholder="1,5,25,100" inputmode="numeric" pattern="[0-9, %]*";
+                                label for="deploy_step" { "Each step at least" }
+                                input id="deploy_step" name="step" type="text" placeholder="1h" pattern="[0-9]+[smhd]?";
+                                label.check { input type="checkbox" name="auto_rollback" value="yes"; " Roll back if the guard halts it" }
                                 button type="submit" { "Deploy" }
                             }
                         }
@@ -415,6 +426,36 @@ async fn channel_view(
                                 label for="rollout_pct" { "Change the rollout of " (label(cur.build_id)) " to %" }
                                 input id="rollout_pct" name="rollout_percent" type="number" min="1" max="100" value=(cur.rollout_percent) required;
                                 button type="submit" { "Change rollout" }
+                            }
+                            // A plain deploy is a plan of one step: its controls
+                            // would only be noise until the guard halts it.
+                            @if let Some(plan) = cur.plan.as_ref().filter(|p| {
+                                p.state != PlanState::Completed && (p.steps.len() > 1 || p.state == PlanState::Halted)
+                            }) {
+                                div.card {
+                                    p { "Rollout plan of " (label(cur.build_id)) ":" }
+                                    @for (verb, text, show) in [
+                                        ("pause", "Pause", plan.state == PlanState::Running),
+                                        ("resume", "Resume", matches!(plan.state, PlanState::Paused | PlanState::Halted)),
+                                        ("advance", "Next step now", plan.active()),
+                                    ] {
+                                        @if show {
+                                            form.inline method="post" {
+                                                (csrf(sess))
+                                                input type="hidden" name="action" value=(verb);
+                                                button type="submit" { (text) }
+                                            }
+                                        }
+                                    }
+                                    @if plan.active() {
+                                        form.danger method="post" {
+                                            (csrf(sess))
+                                            input type="hidden" name="action" value="abort";
+                                            label.check { input type="checkbox" name="confirm" value="yes" required; " Abort the plan and roll back" }
+                                            button type="submit" { "Abort" }
+                                        }
+                                    }
+                                }
                             }
                             @if let Some(base) = ch.baseline() {
                                 form.card.danger method="post" {
@@ -453,6 +494,37 @@ async fn channel_view(
             },
         ),
     ))
+}
+
+/// A rollout plan: its steps, where it is, and the guard's last numbers.
+fn plan_block(p: &RolloutPlan) -> Markup {
+    let state = match p.state {
+        PlanState::Running if p.step + 1 < p.steps.len() => {
+            format!("running; next step not before {}", when(p.step_ends()))
+        }
+        PlanState::Running => format!("running; watched until {}", when(p.step_ends())),
+        PlanState::Paused => format!("paused since {}", when(p.since)),
+        PlanState::Halted => format!("halted {}", when(p.since)),
+        PlanState::Completed => format!("completed {}", when(p.since)),
+    };
+    m! {
+        div.plan.(if p.state == PlanState::Halted { "halted" } else { "" }) {
+            p {
+                "Plan: "
+                @for (i, pct) in p.steps.iter().enumerate() {
+                    @if i > 0 { " → " }
+                    @if i == p.step { strong { (pct) "%" } } @else { (pct) "%" }
+                }
+                " in steps of at least " (p.step_seconds / 60) " min"
+                @if p.auto_rollback { ", rolled back if halted" }
+                ". " strong.state { (state) } "."
+            }
+            @if let Some(why) = &p.halt_reason { p role="alert" { "Halted: " (why) "." } }
+            @if let Some(r) = &p.reading {
+                p.hint { "Guard, " (when(r.at)) ": " (rollout::describe(r)) "." }
+            }
+        }
+    }
 }
 
 /// `GET /console/apps/{app}/channels/{channel}`.
@@ -513,7 +585,60 @@ pub(super) async fn channel_action(
     };
     let path = format!("/v1/apps/{}/channels/{}", seg(&app), seg(&channel));
     let action = form.get("action").map(String::as_str).unwrap_or_default();
+    let plan = form
+        .get("plan")
+        .map(|p| p.trim())
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let steps = rollout::parse_steps(p)?;
+            let step = match form.get("step").map(|s| s.trim()).filter(|s| !s.is_empty()) {
+                Some(s) => rollout::parse_duration(s)?,
+                None => rollout::DEFAULT_STEP_SECONDS,
+            };
+            Ok::<_, rollout::PlanError>((steps, step))
+        })
+        .transpose()
+        .map_err(|e| ErrorBody {
+            error: "invalid_plan".into(),
+            message: e.to_string(),
+            details: None,
+        });
     let result = match action {
+        "deploy" if plan.as_ref().is_ok_and(Option::is_some) || plan.is_err() => {
+            match (build_id(&form), plan) {
+                (Ok(b), Ok(Some((steps, step)))) => sess
+                    .api(
+                        &s,
+                        Method::PUT,
+                        &path,
+                        Some(json!({"build_id": b, "plan": steps, "step_seconds": step,
+                            "auto_rollback": form.get("auto_rollback").is_some_and(|v| v == "yes")})),
+                    )
+                    .await
+                    .map(drop),
+                (Err(e), _) | (_, Err(e)) => Err(e),
+                (_, Ok(None)) => unreachable!("a plan was given"),
+            }
+        }
+        "pause" | "resume" | "advance" => sess
+            .api(
+                &s,
+                Method::POST,
+                &format!("{path}/rollout"),
+                Some(json!({"action": action})),
+            )
+            .await
+            .map(drop),
+        "abort" if form.get("confirm").is_some_and(|c| c == "yes") => sess
+            .api(
+                &s,
+                Method::POST,
+                &format!("{path}/rollout"),
+                Some(json!({"action": "abort"})),
+            )
+            .await
+            .map(drop),
+        "abort" => Err(unconfirmed()),
         "deploy" | "rollout" => match (build_id(&form), percent(&form)) {
             (Ok(b), Ok(p)) => sess
                 .api(
