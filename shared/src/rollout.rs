@@ -476,9 +476,18 @@ impl RolloutPlan {
     /// boundary has passed. A clock behind the stored times (another
     /// server's skew) makes nothing due rather than something early.
     pub fn due(&self, now: Timestamp) -> bool {
-        self.active()
-            && (now >= self.checked_at.saturating_add(CHECK_SECONDS)
-                || (self.state == PlanState::Running && now >= self.step_ends()))
+        self.active() && now >= self.next_due()
+    }
+
+    /// When the plan next falls due: its next check, or the end of the
+    /// current step if a running plan reaches that first.
+    pub fn next_due(&self) -> Timestamp {
+        let check = self.checked_at.saturating_add(CHECK_SECONDS);
+        if self.state == PlanState::Running {
+            check.min(self.step_ends())
+        } else {
+            check
+        }
     }
 
     /// Applies a fresh reading: halts on a bad verdict, takes the next step

@@ -167,14 +167,7 @@ impl Guard {
             .as_ref()
             .and_then(|d| d.plan.as_ref())
             .filter(|p| p.active())
-            .map(|p| {
-                let check = p.checked_at.saturating_add(rollout::CHECK_SECONDS);
-                if p.state == rollout::PlanState::Running {
-                    check.min(p.step_ends())
-                } else {
-                    check
-                }
-            })
+            .map(RolloutPlan::next_due)
             .unwrap_or(Timestamp::MAX);
         let mut m = self.next_due.lock().expect("guard lock");
         if m.len() > 4096 {
