@@ -118,6 +118,17 @@ variable "webhook_secret" {
   sensitive   = true
 }
 
+variable "rollout_tick_minutes" {
+  type        = number
+  description = "Minutes between the rollout guard's scheduled runs (EventBridge to the register function), so plans step and halt on time on idle channels; 0: none (decisions then wait for the next read or write of the channel)."
+  default     = 5
+
+  validation {
+    condition     = var.rollout_tick_minutes == floor(var.rollout_tick_minutes) && var.rollout_tick_minutes >= 0 && var.rollout_tick_minutes <= 1440
+    error_message = "rollout_tick_minutes is a whole number of minutes from 0 (no schedule) to 1440."
+  }
+}
+
 variable "xray_tracing" {
   type        = bool
   description = "Active X-Ray tracing on the functions (docs/cost.md: at millions of devices traces cost more than the functions)."

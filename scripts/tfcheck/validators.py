@@ -107,4 +107,7 @@ LENGTHS = {
     ("aws_cloudfront_origin_access_control", "name"): (1, 64, "provider StringLenBetween"),
     ("aws_lambda_permission", "statement_id"): (1, 100, "provider validPolicyStatementID"),
     ("aws_dynamodb_table", "name"): (3, 255, "provider"),
+    ("aws_cloudwatch_event_rule", "name"): (1, 64, "provider validateEventRuleName"),
+    ("aws_cloudwatch_event_rule", "description"): (0, 512, "provider StringLenBetween"),
+    ("aws_cloudwatch_event_rule", "schedule_expression"): (0, 256, "provider StringLenBetween"),
 }

@@ -2,6 +2,7 @@
 //! start (the same names infra/ sets on the Lambda functions).
 
 use crate::env;
+use crate::http::guard::Guard;
 use crate::http::{self, Function, Stores, Urls};
 use crate::store::dynamodb::DynamoRecords;
 use crate::store::s3::S3Blobs;
@@ -120,6 +121,14 @@ impl AwsSettings {
     /// The router of one Lambda function, on stores built once (at cold
     /// start) from these settings.
     pub async fn function_router(&self, function: Function) -> Result<axum::Router, MissingVar> {
+        Ok(self.function_app(function).await?.0)
+    }
+
+    /// [`Self::function_router`] and the function's rollout guard.
+    pub async fn function_app(
+        &self,
+        function: Function,
+    ) -> Result<(axum::Router, Option<std::sync::Arc<Guard>>), MissingVar> {
         let public_url = self
             .public_url
             .as_deref()
@@ -131,7 +140,7 @@ impl AwsSettings {
             events: records,
             blobs: std::sync::Arc::new(blobs),
         };
-        Ok(http::function_router(
+        Ok(http::function_app(
             function,
             stores,
             Urls::new(public_url),

@@ -22,6 +22,8 @@ pub mod fsutil;
 pub mod hash;
 pub mod http;
 pub mod keys;
+#[cfg(feature = "aws")]
+pub mod lambda;
 pub mod lookup;
 pub mod manifest;
 pub mod model;

@@ -112,6 +112,24 @@ impl Scenario {
     }
 }
 
+impl Scenario {
+    /// [`Scenario::standard`] with a fifth of the fleet (5,000 devices) and
+    /// a fifth of the requests, for the Lambda stack on moto. The guard
+    /// judges counts, not shares, so the counts are kept: the plan 5,25,100
+    /// puts as many devices (250) in the first step as 1% of 25,000, and
+    /// half the fleet not yet on the baseline gives the baseline as many
+    /// updates (2,500). "Before 2% of 25,000" becomes "before 500 devices",
+    /// which is 10% of this fleet.
+    pub fn fifth(seed: u64, new_failure: f64) -> Self {
+        Self {
+            fleet: 5_000,
+            stale_share: 0.5,
+            plan: vec![5, 25, 100],
+            ..Self::standard(seed, new_failure)
+        }
+    }
+}
+
 /// What happened in one run.
 #[derive(Debug, Clone)]
 pub struct Outcome {

@@ -479,6 +479,13 @@ pub struct Gateway {
 }
 
 impl Gateway {
+    /// One function's process, to invoke with events other than requests.
+    pub fn function(&self, function: Function) -> &FunctionProcess {
+        &self.functions[&function]
+    }
+}
+
+impl Gateway {
     /// Each function's time from process start to its first answer.
     pub fn first_answers(&self) -> Vec<(Function, Option<Duration>)> {
         Function::ALL

@@ -137,6 +137,44 @@ fn every_route_goes_to_its_function_and_no_other() {
 
 #[test]
 #[ignore = "needs python-hcl2: scripts/test runs it"]
+fn the_rollout_schedule_invokes_the_function_that_runs_the_guard() {
+    let hcl = infra();
+    let f = liveship_core::lambda::SCHEDULED_FUNCTION.name();
+    let rule = resource(
+        &hcl,
+        "schedule.tf",
+        "aws_cloudwatch_event_rule",
+        "rollout_tick",
+    );
+    assert!(rule["schedule_expression"]
+        .as_str()
+        .unwrap()
+        .contains("rate(${var.rollout_tick_minutes} minutes)"));
+    let target = resource(
+        &hcl,
+        "schedule.tf",
+        "aws_cloudwatch_event_target",
+        "rollout_tick",
+    );
+    assert_eq!(
+        target["arn"],
+        format!("${{aws_lambda_function.function[\"{f}\"].arn}}")
+    );
+    let allow = resource(&hcl, "schedule.tf", "aws_lambda_permission", "rollout_tick");
+    assert_eq!(
+        allow["function_name"],
+        format!("${{aws_lambda_function.function[\"{f}\"].function_name}}")
+    );
+    assert_eq!(allow["principal"], "events.amazonaws.com");
+    // Only this rule may invoke it this way.
+    assert_eq!(
+        allow["source_arn"],
+        "${aws_cloudwatch_event_rule.rollout_tick[0].arn}"
+    );
+}
+
+#[test]
+#[ignore = "needs python-hcl2: scripts/test runs it"]
 fn functions_run_the_binaries_with_the_environment_the_code_reads() {
     let hcl = infra();
     let functions: BTreeSet<String> = local(&hcl, "functions.tf", "functions")

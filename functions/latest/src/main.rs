@@ -4,13 +4,9 @@
 //!
 //! State is built once per cold start from the environment (docs/deploy.md).
 
-use liveship_core::aws::AwsSettings;
 use liveship_core::http::Function;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    lambda_http::tracing::init_default_subscriber();
-    let settings = AwsSettings::from_env()?;
-    let router = settings.function_router(Function::Latest).await?;
-    lambda_http::run(router).await
+    liveship_core::lambda::run(Function::Latest).await
 }

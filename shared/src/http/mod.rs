@@ -294,13 +294,30 @@ pub fn function_router(
     cache_ttl: std::time::Duration,
     webhook: Option<guard::Webhook>,
 ) -> Router {
+    function_app(function, stores, urls, cache_ttl, webhook).0
+}
+
+/// [`function_router`] and the function's rollout guard, which the
+/// register function also runs on EventBridge's schedule.
+pub fn function_app(
+    function: Function,
+    stores: Stores,
+    urls: Urls,
+    cache_ttl: std::time::Duration,
+    webhook: Option<guard::Webhook>,
+) -> (Router, Option<Arc<guard::Guard>>) {
+    let mut guard = None;
     let slice = match function {
         Function::Register => ci_router(CiState {
-            guard: Some(Arc::new(guard::Guard::new(
-                stores.records.clone(),
-                webhook,
-                None,
-            ))),
+            guard: Some(
+                guard
+                    .insert(Arc::new(guard::Guard::new(
+                        stores.records.clone(),
+                        webhook,
+                        None,
+                    )))
+                    .clone(),
+            ),
             records: stores.records,
             blobs: stores.blobs,
             urls,
@@ -312,11 +329,15 @@ pub fn function_router(
                 (!cache_ttl.is_zero()).then(|| Arc::new(cache::LookupCache::new(cache_ttl)));
             let invalidate = cache.as_ref().map(|c| c.invalidator());
             device_router(DeviceState {
-                guard: Some(Arc::new(guard::Guard::new(
-                    stores.records.clone(),
-                    webhook,
-                    invalidate,
-                ))),
+                guard: Some(
+                    guard
+                        .insert(Arc::new(guard::Guard::new(
+                            stores.records.clone(),
+                            webhook,
+                            invalidate,
+                        )))
+                        .clone(),
+                ),
                 records: stores.records,
                 blobs: stores.blobs,
                 urls,
@@ -328,7 +349,7 @@ pub fn function_router(
             events: stores.events,
         }),
     };
-    finish(common_router().merge(slice))
+    (finish(common_router().merge(slice)), guard)
 }
 
 async fn log_request(req: Request, next: Next) -> Response {

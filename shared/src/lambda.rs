@@ -1,0 +1,63 @@
+//! How a Lambda function answers its events. API Gateway requests go to
+//! the function's router through lambda_http, exactly as `lambda_http::run`
+//! would send them; EventBridge's scheduled events (infra/schedule.tf) run
+//! the rollout guard over every due plan instead, so plans step and halt on
+//! time on channels nobody is reading.
+
+use crate::aws::AwsSettings;
+use crate::http::guard::Guard;
+use crate::http::Function;
+use lambda_http::request::LambdaRequest;
+use lambda_http::tower::ServiceExt;
+use lambda_http::LambdaEvent;
+use serde_json::{json, Value};
+use std::sync::Arc;
+
+/// The function EventBridge's schedule invokes (infra/schedule.tf): it has
+/// every write a decision needs. Any function with a guard would do; the
+/// infra test holds the rule to this one.
+pub const SCHEDULED_FUNCTION: Function = Function::Register;
+
+/// `lambda_http::run`'s own wrapper of a router (public but hidden there):
+/// taking the raw event first is what lets scheduled events past it.
+type Adapter = lambda_http::Adapter<'static, axum::response::Response, axum::Router>;
+
+/// True for an EventBridge scheduled event (its `source` and `detail-type`).
+pub fn is_scheduled(event: &Value) -> bool {
+    event["source"] == "aws.events" && event["detail-type"] == "Scheduled Event"
+}
+
+/// A function's whole life: settings from the environment once (the cold
+/// start), then one event at a time until the runtime stops it.
+pub async fn run(function: Function) -> Result<(), lambda_http::Error> {
+    lambda_http::tracing::init_default_subscriber();
+    let settings = AwsSettings::from_env()?;
+    let (router, guard) = settings.function_app(function).await?;
+    let adapter = Adapter::from(router);
+    lambda_http::lambda_runtime::run(lambda_http::service_fn(move |event| {
+        handle(adapter.clone(), guard.clone(), event)
+    }))
+    .await
+}
+
+async fn handle(
+    adapter: Adapter,
+    guard: Option<Arc<Guard>>,
+    event: LambdaEvent<Value>,
+) -> Result<Value, lambda_http::Error> {
+    let LambdaEvent { payload, context } = event;
+    if is_scheduled(&payload) {
+        let guard = guard
+            .ok_or("this function has no scheduled work: point the EventBridge rule at register")?;
+        let changed = guard
+            .tick()
+            .await
+            .map_err(|e| format!("the rollout tick failed: {} ({})", e.message, e.code))?;
+        tracing::info!(changed, "rollout tick");
+        return Ok(json!({ "rollout_tick": { "changed": changed } }));
+    }
+    let request: LambdaRequest = serde_json::from_value(payload)
+        .map_err(|e| format!("not an API Gateway request or a scheduled event: {e}"))?;
+    let Ok(response) = adapter.oneshot(LambdaEvent::new(request, context)).await;
+    Ok(serde_json::to_value(response)?)
+}
