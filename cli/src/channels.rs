@@ -251,19 +251,14 @@ fn plan_line(d: &Deployment) -> Option<String> {
             }
         })
         .collect();
-    let state = match p.state {
-        PlanState::Running if p.steps.len() > 1 && p.step + 1 < p.steps.len() => {
-            format!("running; next step not before {}", when(p.step_ends()))
-        }
-        PlanState::Running => format!("running; watched until {}", when(p.step_ends())),
-        PlanState::Paused => format!("paused since {}", when(p.since)),
-        PlanState::Halted => format!(
-            "HALTED {}: {}",
-            when(p.since),
+    let mut state = p.state_phrase(when);
+    if p.state == PlanState::Halted {
+        state = format!(
+            "HALTED{}: {}",
+            &state["halted".len()..],
             p.halt_reason.as_deref().unwrap_or("")
-        ),
-        PlanState::Completed => format!("completed {}", when(p.since)),
-    };
+        );
+    }
     let reading = match (&p.reading, p.state) {
         (Some(r), PlanState::Running | PlanState::Paused) => {
             format!("\n    guard: {}", rollout::describe(r))

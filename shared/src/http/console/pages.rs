@@ -498,15 +498,7 @@ async fn channel_view(
 
 /// A rollout plan: its steps, where it is, and the guard's last numbers.
 fn plan_block(p: &RolloutPlan) -> Markup {
-    let state = match p.state {
-        PlanState::Running if p.step + 1 < p.steps.len() => {
-            format!("running; next step not before {}", when(p.step_ends()))
-        }
-        PlanState::Running => format!("running; watched until {}", when(p.step_ends())),
-        PlanState::Paused => format!("paused since {}", when(p.since)),
-        PlanState::Halted => format!("halted {}", when(p.since)),
-        PlanState::Completed => format!("completed {}", when(p.since)),
-    };
+    let state = p.state_phrase(when);
     m! {
         div.plan.(if p.state == PlanState::Halted { "halted" } else { "" }) {
             p {
