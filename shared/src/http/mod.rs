@@ -306,44 +306,33 @@ pub fn function_app(
     cache_ttl: std::time::Duration,
     webhook: Option<guard::Webhook>,
 ) -> (Router, Option<Arc<guard::Guard>>) {
-    let mut guard = None;
+    // Only the device function caches lookups; both functions that read
+    // channels judge their plans.
+    let cache = (function == Function::Latest && !cache_ttl.is_zero())
+        .then(|| Arc::new(cache::LookupCache::new(cache_ttl)));
+    let guard = (function != Function::DownloadComplete).then(|| {
+        Arc::new(guard::Guard::new(
+            stores.records.clone(),
+            webhook,
+            cache.as_ref().map(|c| c.invalidator()),
+        ))
+    });
     let slice = match function {
         Function::Register => ci_router(CiState {
-            guard: Some(
-                guard
-                    .insert(Arc::new(guard::Guard::new(
-                        stores.records.clone(),
-                        webhook,
-                        None,
-                    )))
-                    .clone(),
-            ),
+            guard: guard.clone(),
             records: stores.records,
             blobs: stores.blobs,
             urls,
             max_file: DEFAULT_MAX_FILE,
             invalidate: None,
         }),
-        Function::Latest => {
-            let cache =
-                (!cache_ttl.is_zero()).then(|| Arc::new(cache::LookupCache::new(cache_ttl)));
-            let invalidate = cache.as_ref().map(|c| c.invalidator());
-            device_router(DeviceState {
-                guard: Some(
-                    guard
-                        .insert(Arc::new(guard::Guard::new(
-                            stores.records.clone(),
-                            webhook,
-                            invalidate,
-                        )))
-                        .clone(),
-                ),
-                records: stores.records,
-                blobs: stores.blobs,
-                urls,
-                cache,
-            })
-        }
+        Function::Latest => device_router(DeviceState {
+            guard: guard.clone(),
+            records: stores.records,
+            blobs: stores.blobs,
+            urls,
+            cache,
+        }),
         Function::DownloadComplete => event_router(EventState {
             records: stores.records,
             events: stores.events,
