@@ -132,6 +132,55 @@ impl World {
         }
         name.to_owned()
     }
+    /// `liveship deploy` of `build` (an id or a version) to `channel`,
+    /// asserting success; the JSON answer.
+    pub fn cli_deploy(
+        &self,
+        token: &str,
+        app: &str,
+        channel: &str,
+        build: &str,
+        extra: &[&str],
+    ) -> Value {
+        self.cli(token, &Self::deploy_args(app, channel, build, extra))
+    }
+
+    /// `liveship deploy` that may fail: (exit code, stdout, stderr).
+    pub fn try_cli_deploy(
+        &self,
+        token: &str,
+        app: &str,
+        channel: &str,
+        build: &str,
+        extra: &[&str],
+    ) -> (i32, String, String) {
+        self.server.cli(
+            token,
+            self.path(),
+            &Self::deploy_args(app, channel, build, extra),
+        )
+    }
+
+    /// The arguments of `liveship deploy`, for callers with their own runner.
+    pub fn deploy_args<'a>(
+        app: &'a str,
+        channel: &'a str,
+        build: &'a str,
+        extra: &[&'a str],
+    ) -> Vec<&'a str> {
+        let mut args = vec![
+            "deploy",
+            "--app-id",
+            app,
+            "--channel",
+            channel,
+            "--build-id",
+            build,
+        ];
+        args.extend_from_slice(extra);
+        args
+    }
+
     /// `upload-artifact` of `dir`, asserting success; the JSON answer.
     pub fn upload(
         &self,

@@ -21,19 +21,7 @@ async fn plans_by_hand_and_their_errors() {
     w.upload(&t.ci, APP, &b1, "1.0.0", &["--channel", "production"]);
     let v2 = w.upload(&t.ci, APP, &b2, "1.1.0", &[]);
     let id2 = v2["build_id"].as_u64().unwrap();
-    let deploy = |extra: &[&str]| {
-        let mut args = vec![
-            "deploy",
-            "--app-id",
-            APP,
-            "--channel",
-            "production",
-            "--build-id",
-            "1.1.0",
-        ];
-        args.extend_from_slice(extra);
-        w.server.cli(&t.deploy, w.path(), &args)
-    };
+    let deploy = |extra: &[&str]| w.try_cli_deploy(&t.deploy, APP, "production", "1.1.0", extra);
 
     // Bad plans never reach the server: exit 2, and the channel is untouched.
     for bad in [

@@ -65,52 +65,21 @@ async fn widening_a_rollout_keeps_its_baseline_and_rollback_returns_to_it() {
     let t = w.app(APP);
     let ids = builds(&w, &t.ci, 3).await;
     let (b2, b3) = (ids[1], ids[2]);
-    w.cli(
-        &t.deploy,
-        &[
-            "deploy",
-            "--app-id",
-            APP,
-            "--channel",
-            "production",
-            "--build-id",
-            "1.0.2",
-        ],
-    );
+    w.cli_deploy(&t.deploy, APP, "production", "1.0.2", &[]);
     // --build-id takes a version label as well as an id.
-    let d = w.cli(
-        &t.deploy,
-        &[
-            "deploy",
-            "--app-id",
-            APP,
-            "--channel",
-            "production",
-            "--build-id",
-            "1.0.3",
-            "--rollout",
-            "20",
-        ],
-    );
+    let d = w.cli_deploy(&t.deploy, APP, "production", "1.0.3", &["--rollout", "20"]);
     assert_eq!(d["build_id"], b3);
     let at20 = offers(&w, 100, b2, "").await;
     let inside20: HashSet<usize> = (0..100).filter(|i| at20[*i] == Some(b3)).collect();
     assert!((8..=35).contains(&inside20.len()), "{}", inside20.len());
     assert!(at20.iter().all(|o| o.is_none() || *o == Some(b3)));
 
-    let d = w.cli(
+    let d = w.cli_deploy(
         &t.deploy,
-        &[
-            "deploy",
-            "--app-id",
-            APP,
-            "--channel",
-            "production",
-            "--build-id",
-            &b3.to_string(),
-            "--rollout",
-            "50",
-        ],
+        APP,
+        "production",
+        &b3.to_string(),
+        &["--rollout", "50"],
     );
     assert_eq!(d["channel"]["previous"].as_array().unwrap().len(), 1, "{d}");
     let at50 = offers(&w, 100, b2, "").await;
@@ -147,18 +116,7 @@ async fn native_limits_validate_merge_clear_and_need_a_platform() {
     let t = w.app(APP);
     let ids = builds(&w, &t.ci, 2).await;
     let b2 = ids[1].to_string();
-    w.cli(
-        &t.deploy,
-        &[
-            "deploy",
-            "--app-id",
-            APP,
-            "--channel",
-            "production",
-            "--build-id",
-            &b2,
-        ],
-    );
+    w.cli_deploy(&t.deploy, APP, "production", &b2, &[]);
     let set = |args: &[&str]| {
         let mut all = vec![
             "builds",
@@ -291,30 +249,11 @@ async fn a_typo_does_not_create_a_channel() {
     let w = World::new();
     let t = w.app(APP);
     builds(&w, &t.ci, 1).await;
-    w.cli(
-        &t.deploy,
-        &[
-            "deploy",
-            "--app-id",
-            APP,
-            "--channel",
-            "production",
-            "--build-id",
-            "1",
-        ],
-    );
+    w.cli_deploy(&t.deploy, APP, "production", "1", &[]);
     let (code, v, err) = cli_fails(
         &w,
         &t.deploy,
-        &[
-            "deploy",
-            "--app-id",
-            APP,
-            "--channel",
-            "prodution",
-            "--build-id",
-            "1",
-        ],
+        &World::deploy_args(APP, "prodution", "1", &[]),
     );
     assert_eq!(code, 1);
     assert!(
@@ -327,19 +266,7 @@ async fn a_typo_does_not_create_a_channel() {
     assert_eq!(list["channels"].as_array().unwrap().len(), 1);
 
     // Asked for explicitly, channels are created.
-    w.cli(
-        &t.deploy,
-        &[
-            "deploy",
-            "--app-id",
-            APP,
-            "--channel",
-            "beta",
-            "--build-id",
-            "1",
-            "--create-channel",
-        ],
-    );
+    w.cli_deploy(&t.deploy, APP, "beta", "1", &["--create-channel"]);
     let c = w.cli(
         &t.deploy,
         &["channels", "create", "--app-id", APP, "--channel", "qa"],
@@ -351,18 +278,7 @@ async fn a_typo_does_not_create_a_channel() {
         &["channels", "create", "--app-id", APP, "--channel", "qa"],
     );
     assert_eq!(v["status"], 409);
-    w.cli(
-        &t.deploy,
-        &[
-            "deploy",
-            "--app-id",
-            APP,
-            "--channel",
-            "qa",
-            "--build-id",
-            "1",
-        ],
-    );
+    w.cli_deploy(&t.deploy, APP, "qa", "1", &[]);
     let d = w.cli(
         &t.deploy,
         &["channels", "delete", "--app-id", APP, "--channel", "qa"],
@@ -419,30 +335,8 @@ async fn disabling_a_live_build_says_what_happens_and_needs_force() {
     let w = World::new();
     let t = w.app(APP);
     let ids = builds(&w, &t.ci, 2).await;
-    w.cli(
-        &t.deploy,
-        &[
-            "deploy",
-            "--app-id",
-            APP,
-            "--channel",
-            "production",
-            "--build-id",
-            "1",
-        ],
-    );
-    w.cli(
-        &t.deploy,
-        &[
-            "deploy",
-            "--app-id",
-            APP,
-            "--channel",
-            "production",
-            "--build-id",
-            "2",
-        ],
-    );
+    w.cli_deploy(&t.deploy, APP, "production", "1", &[]);
+    w.cli_deploy(&t.deploy, APP, "production", "2", &[]);
     for d in ["a", "b"] {
         let (s, _) = w
             .call(
@@ -701,18 +595,7 @@ async fn apps_are_listed_shown_and_updated() {
     assert_eq!(u["app"]["default_channel"], "beta", "untouched fields stay");
     // The new default channel may be deployed to without --create-channel.
     builds(&w, &t.ci, 1).await;
-    w.cli(
-        &t.deploy,
-        &[
-            "deploy",
-            "--app-id",
-            APP,
-            "--channel",
-            "beta",
-            "--build-id",
-            "1",
-        ],
-    );
+    w.cli_deploy(&t.deploy, APP, "beta", "1", &[]);
     let (_, v, _) = cli_fails(&w, &t.admin, &["apps", "update", "--app-id", APP]);
     assert!(
         v["message"].as_str().unwrap().contains("nothing to change"),

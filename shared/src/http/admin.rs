@@ -301,10 +301,7 @@ pub(super) async fn delete_channel(
     }
     for _ in 0..16 {
         let Some(found) = s.records.channel(&app.app_id, &channel).await? else {
-            return Err(ApiError::not_found(format!(
-                "app {} has no channel {channel:?}",
-                app.app_id
-            )));
+            return Err(ApiError::no_channel(&app.app_id, &channel));
         };
         if s.records.delete_channel(&found).await? {
             tracing::info!(app = %app.app_id, channel = %channel, "channel deleted");

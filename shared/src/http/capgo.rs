@@ -469,9 +469,11 @@ pub(super) async fn capgo_channel_set(
         return Ok(Json(json!({"status": "ok", "unset": true,
             "message": format!("device follows the app's default channel {name}")})));
     }
-    let ch = s.records.channel(&app.app_id, name).await?.ok_or_else(|| {
-        ApiError::not_found(format!("app {} has no channel {name:?}", app.app_id))
-    })?;
+    let ch = s
+        .records
+        .channel(&app.app_id, name)
+        .await?
+        .ok_or_else(|| ApiError::no_channel(&app.app_id, &name))?;
     if !ch.allow_self_assign {
         return Err(ApiError::forbidden(format!(
             "channel {name:?} does not allow devices to assign themselves; a release manager can allow it with `liveship deploy --allow-self-assign`"

@@ -1073,7 +1073,7 @@ pub(super) async fn rollback(
         }
     })
     .await?
-    .ok_or_else(|| ApiError::not_found(format!("app {app_id} has no channel {channel:?}")))?;
+    .ok_or_else(|| ApiError::no_channel(&app_id, &channel))?;
     tracing::info!(app = %app_id, channel = %channel, "rolled back");
     record(
         &s,
@@ -1146,7 +1146,7 @@ pub(super) async fn rollout_action(
         Ok(())
     })
     .await?
-    .ok_or_else(|| ApiError::not_found(format!("app {app_id} has no channel {channel:?}")))?;
+    .ok_or_else(|| ApiError::no_channel(&app_id, &channel))?;
     record(
         &s,
         &token,
@@ -1183,7 +1183,7 @@ pub(super) async fn patch_guard(
             .map_err(|e| ApiError::unprocessable("invalid_guard", e.to_string()))
     })
     .await?
-    .ok_or_else(|| ApiError::not_found(format!("app {app_id} has no channel {channel:?}")))?;
+    .ok_or_else(|| ApiError::no_channel(&app_id, &channel))?;
     record(
         &s,
         &token,

@@ -295,9 +295,7 @@ async fn load_view(
     let ch = records
         .channel(&app.app_id, &channel)
         .await?
-        .ok_or_else(|| {
-            ApiError::not_found(format!("app {} has no channel {channel:?}", app.app_id))
-        })?;
+        .ok_or_else(|| ApiError::no_channel(&app.app_id, &channel))?;
     let builds = channel_builds(&*records, &app.app_id, &ch, with_log).await?;
     Ok(Arc::new(ChannelView {
         app,

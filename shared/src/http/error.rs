@@ -52,6 +52,10 @@ impl ApiError {
     pub fn not_found(m: impl Into<String>) -> Self {
         Self::new(StatusCode::NOT_FOUND, "not_found", m)
     }
+    /// 404 for a channel the app does not have: one wording everywhere.
+    pub fn no_channel(app_id: impl std::fmt::Display, channel: &str) -> Self {
+        Self::not_found(format!("app {app_id} has no channel {channel:?}"))
+    }
     /// 409.
     pub fn conflict(m: impl Into<String>) -> Self {
         Self::new(StatusCode::CONFLICT, "conflict", m)
