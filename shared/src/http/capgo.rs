@@ -473,7 +473,7 @@ pub(super) async fn capgo_channel_set(
         .records
         .channel(&app.app_id, name)
         .await?
-        .ok_or_else(|| ApiError::no_channel(&app.app_id, &name))?;
+        .ok_or_else(|| ApiError::no_channel(&app.app_id, name))?;
     if !ch.allow_self_assign {
         return Err(ApiError::forbidden(format!(
             "channel {name:?} does not allow devices to assign themselves; a release manager can allow it with `liveship deploy --allow-self-assign`"
