@@ -22,6 +22,7 @@ pub mod fsutil;
 pub mod hash;
 pub mod http;
 pub mod keys;
+pub mod keyset;
 #[cfg(feature = "aws")]
 pub mod lambda;
 pub mod lookup;

@@ -268,6 +268,11 @@ pub struct Verified<T> {
 }
 
 impl<T> Verified<T> {
+    /// For the verifiers of this crate only (manifests and key sets).
+    pub(crate) fn new(value: T, key_id: KeyId) -> Self {
+        Self { value, key_id }
+    }
+
     /// The key that signed it.
     pub fn key_id(&self) -> &KeyId {
         &self.key_id
