@@ -1,6 +1,6 @@
 //! `liveship apps create | list | show | update`.
 
-use crate::keyfile::{public_key_pems, rsa_public_key_pem};
+use crate::keyfile::{public_key_pem_for, public_key_pems, rsa_public_key_pem};
 use crate::output::{Failure, Output};
 use crate::remote::{runtime, when, AppArg, Remote};
 use anyhow::anyhow;
@@ -39,6 +39,10 @@ pub struct CreateAppArgs {
     /// CI, for the stock Capawesome plugin's `publicKey` check.
     #[arg(long, value_name = "PEM", allow_hyphen_values = true)]
     rsa_public_key: Option<String>,
+    /// Root public key (path or PEM) the app pins, from `liveship keys
+    /// init-root`: builds must then be signed by a key its key set allows.
+    #[arg(long, value_name = "PEM", allow_hyphen_values = true)]
+    root_public_key: Option<String>,
     #[command(flatten)]
     remote: Remote,
 }
@@ -81,6 +85,19 @@ pub struct UpdateArgs {
     /// Remove the RSA public key: zips need no RSA signature again.
     #[arg(long)]
     no_rsa_public_key: bool,
+    /// Set or replace the root public key (path or PEM) the app pins. Replace
+    /// it only with a native release that pins the new one: devices keep
+    /// trusting the root they pinned.
+    #[arg(
+        long,
+        value_name = "PEM",
+        allow_hyphen_values = true,
+        conflicts_with = "no_root_public_key"
+    )]
+    root_public_key: Option<String>,
+    /// Remove the root key: the plain public keys apply again.
+    #[arg(long)]
+    no_root_public_key: bool,
     #[command(flatten)]
     remote: Remote,
 }
@@ -91,7 +108,12 @@ fn describe(app: &App) -> Vec<String> {
         format!("  created          {}", when(app.created_at)),
         format!("  default channel  {}", app.default_channel),
     ];
-    if app.public_keys.is_empty() {
+    if let Some(pem) = &app.root_public_key {
+        let id = PublicKey::from_pem(pem).map_or("(unreadable)".into(), |k| k.key_id().to_string());
+        lines.push(format!(
+            "  root key         {id}: builds must be signed by a key its key set allows (`liveship keys show`)"
+        ));
+    } else if app.public_keys.is_empty() {
         lines.push("  public keys      none: builds need not be signed".into());
     }
     for pem in &app.public_keys {
@@ -121,18 +143,30 @@ pub fn apps(cmd: AppsCmd, out: &Output) -> Result<Value, Failure> {
                     .as_deref()
                     .map(rsa_public_key_pem)
                     .transpose()?,
+                root_public_key: a
+                    .root_public_key
+                    .as_deref()
+                    .map(|k| public_key_pem_for(k, "--root-public-key"))
+                    .transpose()?,
             };
             let app: App = runtime()?.block_on(api.json(Method::POST, "/v1/apps", Some(&body)))?;
-            out.say(format!(
-                "Created app {} ({} public key(s); builds {} be signed)",
-                app.app_id,
-                app.public_keys.len(),
-                if app.public_keys.is_empty() {
-                    "need not"
-                } else {
-                    "must"
-                }
-            ));
+            if app.root_public_key.is_some() {
+                out.say(format!(
+                    "Created app {} with a root key: delegate the CI signing key next (`liveship keys delegate --app-id {} --root-key ... --public-key ...`)",
+                    app.app_id, app.app_id
+                ));
+            } else {
+                out.say(format!(
+                    "Created app {} ({} public key(s); builds {} be signed)",
+                    app.app_id,
+                    app.public_keys.len(),
+                    if app.public_keys.is_empty() {
+                        "need not"
+                    } else {
+                        "must"
+                    }
+                ));
+            }
             Ok(json!({"command": "apps create", "app": app}))
         }
         AppsCmd::List(remote) => {
@@ -182,9 +216,21 @@ pub fn apps(cmd: AppsCmd, out: &Output) -> Result<Value, Failure> {
                     .map(rsa_public_key_pem)
                     .transpose()?
             };
-            if public_keys.is_none() && a.default_channel.is_none() && rsa_public_key.is_none() {
+            let root_public_key = if a.no_root_public_key {
+                Some(String::new())
+            } else {
+                a.root_public_key
+                    .as_deref()
+                    .map(|k| public_key_pem_for(k, "--root-public-key"))
+                    .transpose()?
+            };
+            if public_keys.is_none()
+                && a.default_channel.is_none()
+                && rsa_public_key.is_none()
+                && root_public_key.is_none()
+            {
                 return Err(anyhow!(
-                    "nothing to change: give --public-key, --no-public-keys, --default-channel, --rsa-public-key or --no-rsa-public-key"
+                    "nothing to change: give --public-key, --no-public-keys, --default-channel, --rsa-public-key, --no-rsa-public-key, --root-public-key or --no-root-public-key"
                 )
                 .into());
             }
@@ -193,6 +239,7 @@ pub fn apps(cmd: AppsCmd, out: &Output) -> Result<Value, Failure> {
                 public_keys,
                 default_channel: a.default_channel,
                 rsa_public_key,
+                root_public_key,
             };
             let app: App = runtime()?.block_on(api.json(
                 Method::PATCH,

@@ -53,3 +53,23 @@ pub fn rsa_public_key_pem(arg: &str) -> anyhow::Result<String> {
         .context("--rsa-public-key")?
         .to_pem())
 }
+
+/// A public key given to `flag`, as checked SPKI PEM.
+pub fn public_key_pem_for(arg: &str, flag: &str) -> anyhow::Result<String> {
+    let text = load_key_from(arg, "public key")?;
+    Ok(PublicKey::from_pem(&text)
+        .with_context(|| flag.to_owned())?
+        .to_pem())
+}
+
+/// A private key given to `flag` (the root key, or a new root key).
+pub fn load_private_for(arg: &str, flag: &str) -> anyhow::Result<SigningKey> {
+    let text = load_key_from(arg, "private key")?;
+    SigningKey::from_pem(&text).with_context(|| flag.to_owned())
+}
+
+/// A public key given to `flag`.
+pub fn load_public_for(arg: &str, flag: &str) -> anyhow::Result<PublicKey> {
+    let text = load_key_from(arg, "public key")?;
+    PublicKey::from_pem(&text).with_context(|| flag.to_owned())
+}

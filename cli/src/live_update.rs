@@ -143,6 +143,20 @@ pub struct VerifyArgs {
     /// integrity is checked, not who signed.
     #[arg(long, value_name = "PEM", env = env::PUBLIC_KEY, allow_hyphen_values = true)]
     public_key: Option<String>,
+    /// The app's root public key (path or PEM): with --key-set, the build
+    /// must be signed by a key that set allows now, as a device checks it.
+    #[arg(
+        long,
+        value_name = "PEM",
+        allow_hyphen_values = true,
+        requires = "key_set",
+        conflicts_with = "public_key"
+    )]
+    root_public_key: Option<String>,
+    /// The app's key set chain (`liveship keys show --json`, or the body of
+    /// GET /v1/apps/{app}/key-set), verified from --root-public-key.
+    #[arg(long, value_name = "FILE", requires = "root_public_key")]
+    key_set: Option<PathBuf>,
     /// The manifest beside the zip [default: ZIP with .manifest.json, if present].
     #[arg(long, value_name = "PATH", requires = "artifact")]
     manifest: Option<PathBuf>,
@@ -431,15 +445,69 @@ fn verification_failure(e: ArtifactError) -> Failure {
     Failure::verification(e, problems)
 }
 
+/// The key set of `--key-set`, verified from `--root-public-key`.
+fn verified_key_set(
+    root: &str,
+    file: &Path,
+    app: Option<&AppId>,
+) -> Result<liveship_core::manifest::Verified<liveship_core::keyset::KeySet>, Failure> {
+    use liveship_core::keyset::{verify_chain, KeySetChain};
+    let root = crate::keyfile::load_public_for(root, "--root-public-key")?;
+    let text =
+        std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let v: Value =
+        serde_json::from_str(&text).with_context(|| format!("{} is not JSON", file.display()))?;
+    let chain: KeySetChain = serde_json::from_value(v.get("chain").cloned().unwrap_or(v))
+        .with_context(|| format!("{} is not a key set chain", file.display()))?;
+    let app = match app {
+        Some(a) => a.clone(),
+        None => chain.current.decode_unverified()?.app_id,
+    };
+    let (set, _) = verify_chain(&root, None, &chain, &app).map_err(|e| {
+        Failure::verification(anyhow!(e).context(file.display().to_string()), vec![])
+    })?;
+    Ok(set)
+}
+
+/// Why the key set refuses the key a manifest was signed by, if that is
+/// why verification failed.
+fn key_set_refusal(
+    set: &liveship_core::keyset::KeySet,
+    e: &(dyn std::error::Error + 'static),
+) -> Option<liveship_core::keyset::KeySetError> {
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = cur {
+        use liveship_core::manifest::VerifyError;
+        if let Some(VerifyError::UnknownKey { signed_by, .. }) = err.downcast_ref::<VerifyError>() {
+            return set.allowed(signed_by, liveship_core::model::now()).err();
+        }
+        cur = err.source();
+    }
+    None
+}
+
 fn verify(a: VerifyArgs, out: &Output) -> Result<Value, Failure> {
     let key = a.public_key.as_deref().map(load_public_key).transpose()?;
-    if a.extract_to.is_some() && key.is_none() {
+    let key_set = match (&a.root_public_key, &a.key_set) {
+        (Some(root), Some(file)) => Some(verified_key_set(root, file, a.app_id.as_ref())?),
+        _ => None,
+    };
+    if a.extract_to.is_some() && key.is_none() && key_set.is_none() {
         return Err(anyhow!(
-            "--extract-to needs --public-key: only verified artifacts are extracted"
+            "--extract-to needs --public-key (or --root-public-key with --key-set): only verified artifacts are extracted"
         )
         .into());
     }
-    let verifier = key.clone().map(|k| Verifier::new([k]));
+    let verifier = match &key_set {
+        Some(set) => Some(Verifier::new(set.allowed_keys(liveship_core::model::now()))),
+        None => key.clone().map(|k| Verifier::new([k])),
+    };
+    let refusal = |e: &(dyn std::error::Error + 'static)| {
+        key_set
+            .as_ref()
+            .and_then(|set| key_set_refusal(set, e))
+            .map(|r| Failure::verification(anyhow!(r), vec![]))
+    };
     let bar = progress::for_terminal(out.json, "verifying");
     let (trust, target, zip_info, outer_path, extracted) = if let Some(dir) = &a.build_dir {
         let path = dir.join(MANIFEST_FILE_NAME);
@@ -452,9 +520,18 @@ fn verify(a: VerifyArgs, out: &Output) -> Result<Value, Failure> {
             .into());
         }
         let doc = read_document(&path)?;
-        let trust = Trust::open(&doc, verifier.as_ref())
-            .with_context(|| path.display().to_string())
-            .map_err(|e| Failure::verification(e, vec![]))?;
+        let trust = match Trust::open(&doc, verifier.as_ref()) {
+            Ok(t) => t,
+            Err(e) => {
+                if let Some(f) = refusal(&e) {
+                    return Err(f);
+                }
+                return Err(Failure::verification(
+                    anyhow!(e).context(path.display().to_string()),
+                    vec![],
+                ));
+            }
+        };
         let problems = tree::check_tree(trust.manifest(), dir, bar.as_ref())?;
         if !problems.is_empty() {
             let msg = anyhow!(
@@ -476,9 +553,15 @@ fn verify(a: VerifyArgs, out: &Output) -> Result<Value, Failure> {
             p.is_file().then_some(p)
         });
         let outer = outer_path.as_deref().map(read_document).transpose()?;
-        let check =
-            artifact::verify_artifact(&zip, verifier.as_ref(), outer.as_ref(), bar.as_ref())
-                .map_err(verification_failure)?;
+        let check = match artifact::verify_artifact(
+            &zip,
+            verifier.as_ref(),
+            outer.as_ref(),
+            bar.as_ref(),
+        ) {
+            Ok(c) => c,
+            Err(e) => return Err(refusal(&e).unwrap_or_else(|| verification_failure(e))),
+        };
         let extracted = match (&a.extract_to, &check.trust) {
             (Some(dest), Trust::Verified(v)) => Some(extract(&zip, v, dest)?),
             _ => None,

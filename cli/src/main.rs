@@ -7,6 +7,7 @@ mod builds;
 mod channels;
 mod client;
 mod keyfile;
+mod keys;
 mod live_update;
 mod login;
 mod output;
@@ -66,6 +67,10 @@ enum Command {
     /// Ops: create, list, revoke and rotate API tokens.
     #[command(subcommand)]
     Tokens(tokens::TokensCmd),
+    /// Release: the app's signing keys, delegated by an offline root key:
+    /// init-root, delegate, revoke, rotate-root, publish, show.
+    #[command(subcommand)]
+    Keys(keys::KeysCmd),
     /// Release: the audit log of an app (every write, who, before and after).
     Audit(audit::AuditArgs),
     /// Check a token against a server and save both for later commands
@@ -112,6 +117,7 @@ fn main() -> ExitCode {
         Command::Stats(a) => builds::stats(a, &out),
         Command::Apps(c) => apps::apps(c, &out),
         Command::Tokens(c) => tokens::tokens(c, &out),
+        Command::Keys(c) => keys::keys(c, &out),
         Command::Audit(a) => audit::audit(a, &out),
         Command::Login(a) => login::login(a, &out),
         Command::Logout(a) => login::logout(a, &out),

@@ -161,7 +161,12 @@ pub fn dynamodb_actions(function: Function) -> &'static [(&'static str, &'static
         Function::Register => &[
             (
                 "apps",
-                &["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Scan"],
+                &[
+                    "dynamodb:GetItem",
+                    "dynamodb:PutItem",
+                    "dynamodb:UpdateItem",
+                    "dynamodb:Scan",
+                ],
             ),
             (
                 "tokens",

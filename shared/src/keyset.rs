@@ -346,9 +346,7 @@ impl KeySet {
             return Err(invalid(format!("it names more than {MAX_KEYS} keys")));
         }
         if self.revoked.len() > MAX_REVOKED {
-            return Err(invalid(format!(
-                "it revokes more than {MAX_REVOKED} keys"
-            )));
+            return Err(invalid(format!("it revokes more than {MAX_REVOKED} keys")));
         }
         let mut seen = std::collections::BTreeSet::new();
         for k in &self.keys {
@@ -452,6 +450,16 @@ impl KeySet {
         })
     }
 
+    /// Every key this set lets sign builds at `now`.
+    pub fn allowed_keys(&self, now: Timestamp) -> Vec<PublicKey> {
+        self.keys
+            .iter()
+            .filter(|k| Self::status(k, now) == KeyStatus::Valid)
+            .filter_map(|k| k.key().ok())
+            .filter(|k| !self.revoked.contains(k.key_id()))
+            .collect()
+    }
+
     /// A verifier for `doc` if this set lets its signing key sign at `now`.
     /// Use it on a [`Verified<KeySet>`] only.
     pub fn manifest_verifier(
@@ -472,8 +480,7 @@ impl KeySetDocument {
                 "it is larger than {MAX_KEYSET_BYTES} bytes"
             )));
         }
-        serde_json::from_slice(bytes)
-            .map_err(|e| invalid(format!("not a key set document ({e})")))
+        serde_json::from_slice(bytes).map_err(|e| invalid(format!("not a key set document ({e})")))
     }
 
     /// The bytes to store: pretty JSON with a trailing newline.
@@ -517,7 +524,11 @@ impl KeySetDocument {
                 "it carries more than {MAX_SIGNATURES} signatures"
             )));
         }
-        if !self.signatures.iter().any(|s| s.key_id == *trusted.key_id()) {
+        if !self
+            .signatures
+            .iter()
+            .any(|s| s.key_id == *trusted.key_id())
+        {
             return Err(KeySetError::WrongRoot {
                 trusted: trusted.key_id().clone(),
                 signed_by: self
@@ -665,11 +676,7 @@ pub fn accept_update(
     };
     let stored_version = match (stored, &seen) {
         (_, Some(s)) => Some(s.version),
-        (Some(chain), None) => chain
-            .current
-            .decode_unverified()
-            .map(|s| s.version)
-            .ok(),
+        (Some(chain), None) => chain.current.decode_unverified().map(|s| s.version).ok(),
         (None, None) => None,
     };
     let single = KeySetChain {
@@ -677,7 +684,15 @@ pub fn accept_update(
         current: next.clone(),
     };
     let before_root = seen.as_ref().map(|s| s.root.clone());
-    let (verified, state) = verify_chain(app_root, seen.as_ref(), &single, app_id)?;
+    let (verified, state) =
+        verify_chain(app_root, seen.as_ref(), &single, app_id).map_err(|e| match e {
+            // For a writer, an old version is a stale one: fetch and re-sign.
+            KeySetError::Rollback { version, seen } => KeySetError::Stale {
+                version,
+                stored: seen,
+            },
+            e => e,
+        })?;
     if let Some(stored) = stored_version {
         if verified.version <= stored {
             return Err(KeySetError::Stale {
@@ -691,7 +706,11 @@ pub fn accept_update(
     let chain = match stored.filter(|_| seen.is_some()) {
         Some(chain) => chain.advance(next.clone(), rotates),
         None => KeySetChain {
-            rotations: if rotates { vec![next.clone()] } else { Vec::new() },
+            rotations: if rotates {
+                vec![next.clone()]
+            } else {
+                Vec::new()
+            },
             current: next.clone(),
         },
     };
@@ -750,7 +769,9 @@ mod tests {
         verifier.verify(&manifest(&a)).unwrap();
         // The root itself is not a signing key, and cannot be delegated.
         assert_eq!(
-            v.manifest_verifier(&manifest(&root), NOW).unwrap_err().code(),
+            v.manifest_verifier(&manifest(&root), NOW)
+                .unwrap_err()
+                .code(),
             "key_not_in_set"
         );
         let mut bad = set.clone();
@@ -781,7 +802,9 @@ mod tests {
             "not_yet_valid"
         );
         assert_eq!(
-            set.allowed(b.public_key().key_id(), NOW).unwrap_err().code(),
+            set.allowed(b.public_key().key_id(), NOW)
+                .unwrap_err()
+                .code(),
             "key_not_in_set"
         );
         assert!(set.revoke(id));
@@ -815,7 +838,12 @@ mod tests {
         let d1 = v1.sign(&[&root]);
         let err = |r: Result<(Verified<KeySet>, TrustState), KeySetError>| r.unwrap_err().code();
         assert_eq!(
-            err(verify_chain(other.public_key(), None, &chain(d1.clone()), &app())),
+            err(verify_chain(
+                other.public_key(),
+                None,
+                &chain(d1.clone()),
+                &app()
+            )),
             "wrong_root"
         );
         let mut tampered = d1.clone();
@@ -823,7 +851,12 @@ mod tests {
         changed.revoked.push(other.public_key().key_id().clone());
         tampered.payload = B64.encode(changed.to_payload_bytes());
         assert_eq!(
-            err(verify_chain(root.public_key(), None, &chain(tampered), &app())),
+            err(verify_chain(
+                root.public_key(),
+                None,
+                &chain(tampered),
+                &app()
+            )),
             "bad_signature"
         );
         let (_, state) = verify_chain(root.public_key(), None, &chain(d1.clone()), &app()).unwrap();
@@ -835,14 +868,24 @@ mod tests {
         assert_eq!(state2.version, 2);
         // Having seen version 2, version 1 is a replay.
         assert_eq!(
-            err(verify_chain(root.public_key(), Some(&state2), &chain(d1.clone()), &app())),
+            err(verify_chain(
+                root.public_key(),
+                Some(&state2),
+                &chain(d1.clone()),
+                &app()
+            )),
             "rollback"
         );
         // The same version again is fine (every lookup carries it).
         assert!(verify_chain(root.public_key(), Some(&state), &chain(d1.clone()), &app()).is_ok());
         let other_app = KeySet::first(AppId::new("com.other").unwrap(), root.public_key(), NOW);
         assert_eq!(
-            err(verify_chain(root.public_key(), None, &chain(other_app.sign(&[&root])), &app())),
+            err(verify_chain(
+                root.public_key(),
+                None,
+                &chain(other_app.sign(&[&root])),
+                &app()
+            )),
             "app_mismatch"
         );
         // Garbage is malformed, never a panic.
@@ -900,9 +943,14 @@ mod tests {
         let mut forged = v3.next(NOW);
         forged.rotate_root(r2.public_key()).unwrap();
         assert_eq!(
-            verify_chain(r0.public_key(), Some(&state), &chain(forged.sign(&[&r0, &r2])), &app())
-                .unwrap_err()
-                .code(),
+            verify_chain(
+                r0.public_key(),
+                Some(&state),
+                &chain(forged.sign(&[&r0, &r2])),
+                &app()
+            )
+            .unwrap_err()
+            .code(),
             "wrong_root"
         );
         // The server: builds on the stored chain, version by version.
@@ -919,9 +967,14 @@ mod tests {
             "stale_key_set"
         );
         assert_eq!(
-            accept_update(r0.public_key(), Some(&c3), &v3.next(NOW).sign(&[&r0]), &app())
-                .unwrap_err()
-                .code(),
+            accept_update(
+                r0.public_key(),
+                Some(&c3),
+                &v3.next(NOW).sign(&[&r0]),
+                &app()
+            )
+            .unwrap_err()
+            .code(),
             "wrong_root"
         );
     }

@@ -27,6 +27,10 @@ pub struct CreateApp {
     /// RSA public key (SPKI PEM) for the Capawesome plugin's zip signatures.
     #[serde(default)]
     pub rsa_public_key: Option<String>,
+    /// Root key (SPKI PEM) the app pins: builds must then be signed by a key
+    /// its key set allows (`PUT /v1/apps/{app}/key-set`).
+    #[serde(default)]
+    pub root_public_key: Option<String>,
 }
 
 /// `POST /v1/tokens`.
@@ -321,6 +325,10 @@ pub struct PatchApp {
     /// Replace the RSA public key (SPKI PEM); `""` removes it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rsa_public_key: Option<String>,
+    /// Replace the root key (SPKI PEM); `""` removes it, and the app's plain
+    /// public keys apply again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub root_public_key: Option<String>,
 }
 
 /// `GET /v1/apps`.
@@ -466,6 +474,10 @@ pub struct Latest {
     /// Where the individual files are (manifest builds).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub files: Option<FileSource>,
+    /// The app's key set chain, when the app pins a root key: the device
+    /// verifies it from its pinned root, then the manifest with a key it allows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_set: Option<crate::keyset::KeySetChain>,
 }
 
 /// `GET .../builds/{id}/stats`.

@@ -96,17 +96,13 @@ impl World {
     }
     /// An app signed by the world's key, and tokens for it.
     pub fn app(&self, app: &str) -> Tokens {
-        self.cli(
-            self.admin(),
-            &[
-                "apps",
-                "create",
-                "--app-id",
-                app,
-                "--public-key",
-                "liveship_public.pem",
-            ],
-        );
+        self.app_with(app, &["--public-key", "liveship_public.pem"])
+    }
+    /// An app created with these `apps create` flags, and tokens for it.
+    pub fn app_with(&self, app: &str, create: &[&str]) -> Tokens {
+        let mut args = vec!["apps", "create", "--app-id", app];
+        args.extend_from_slice(create);
+        self.cli(self.admin(), &args);
         let token = |scopes: &str, name: &str| {
             self.cli(
                 self.admin(),

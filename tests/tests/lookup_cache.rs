@@ -35,6 +35,12 @@ impl RecordRead for Counting {
         tokio::time::sleep(Duration::from_millis(5)).await;
         self.inner.app(app).await
     }
+    async fn key_sets(
+        &self,
+        app: &AppId,
+    ) -> Result<Option<liveship_core::keyset::KeySetChain>, StoreError> {
+        self.inner.key_sets(app).await
+    }
     async fn build(&self, app: &AppId, id: u64) -> Result<Option<Build>, StoreError> {
         self.inner.build(app, id).await
     }
@@ -125,6 +131,7 @@ async fn concurrent_misses_read_the_store_once() {
             public_keys: vec![],
             default_channel: "production".into(),
             rsa_public_key: None,
+            root_public_key: None,
             created_at: now(),
         })
         .await

@@ -77,6 +77,13 @@ pub(super) async fn patch_app(
             Some(check_rsa_public_key(&pem)?)
         };
     }
+    if let Some(pem) = req.root_public_key {
+        app.root_public_key = if pem.trim().is_empty() {
+            None
+        } else {
+            Some(super::keys::check_root_key(&pem)?)
+        };
+    }
     if !s.records.update_app(&app).await? {
         return Err(ApiError::not_found(format!("unknown app {:?}", app.app_id)));
     }

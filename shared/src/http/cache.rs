@@ -30,6 +30,8 @@ pub struct ChannelView {
     pub channel: Channel,
     /// Every build the channel refers to.
     pub builds: HashMap<u64, Build>,
+    /// The app's key set in force, when it pins a root key.
+    pub(crate) keys: Option<super::keys::AppKeys>,
 }
 
 /// Bumps the cache generation; held by the write side.

@@ -72,9 +72,16 @@ pub(super) async fn create_app(
         .filter(|k| !k.trim().is_empty())
         .map(super::admin::check_rsa_public_key)
         .transpose()?;
+    let root_public_key = req
+        .root_public_key
+        .as_deref()
+        .filter(|k| !k.trim().is_empty())
+        .map(super::keys::check_root_key)
+        .transpose()?;
     let app = App {
         app_id: req.app_id,
         public_keys: req.public_keys,
+        root_public_key,
         default_channel,
         rsa_public_key,
         created_at: now(),
@@ -351,7 +358,12 @@ pub(super) async fn register_build(
     let Authorized { app, token } = access(&s, &headers, &app, Scope::Upload).await?;
     let req: RegisterBuild = read_json(&headers, body, BUILD_LIMIT).await?;
     let app_id = app.app_id.clone();
-    let verifier = trusted_keys(&app)?;
+    // An app that pins a root key trusts the key its key set allows now;
+    // one without, its plain public keys.
+    let verifier = match super::keys::build_verifier(&*s.records, &app, &req.manifest).await? {
+        Some(v) => Some(v),
+        None => trusted_keys(&app)?,
+    };
     let trust = Trust::open(&req.manifest, verifier.as_ref()).map_err(|e| {
         let code = match e {
             VerifyError::Manifest(_) => "invalid_manifest",

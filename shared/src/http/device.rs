@@ -189,6 +189,7 @@ pub(crate) async fn offer(
         },
         zip_url,
         files,
+        key_set: None,
     })
 }
 
@@ -233,6 +234,7 @@ fn status_only(status: &str) -> Latest {
         zip_sha256: None,
         zip_size: None,
         files: None,
+        key_set: None,
     }
 }
 
@@ -297,10 +299,12 @@ async fn load_view(
         .await?
         .ok_or_else(|| ApiError::no_channel(&app.app_id, &channel))?;
     let builds = channel_builds(&*records, &app.app_id, &ch, with_log).await?;
+    let keys = super::keys::app_keys(&*records, &app).await?;
     Ok(Arc::new(ChannelView {
         app,
         channel: ch,
         builds,
+        keys,
     }))
 }
 
@@ -395,8 +399,17 @@ pub(crate) async fn lookup_with_build(
     match decide_in_view(&*s.records, &view, q, current).await? {
         (Decision::UpToDate, _) => Ok((status_only("up_to_date"), None)),
         (Decision::RollbackToBuiltin, _) => Ok((status_only("rollback_to_builtin"), None)),
+        (Decision::Update { .. }, Some(build))
+            if view
+                .keys
+                .as_ref()
+                .is_some_and(|k| !super::keys::offerable(k, &build, now())) =>
+        {
+            Ok((status_only("up_to_date"), None))
+        }
         (Decision::Update { mandatory, .. }, Some(build)) => {
-            let latest = offer(s, &build, mandatory).await?;
+            let mut latest = offer(s, &build, mandatory).await?;
+            latest.key_set = view.keys.as_ref().map(|k| k.chain.clone());
             Ok((latest, Some(build)))
         }
         (Decision::Update { .. }, None) => Err(ApiError::internal()),

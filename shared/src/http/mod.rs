@@ -21,6 +21,7 @@ pub mod console;
 mod device;
 mod error;
 pub mod guard;
+mod keys;
 pub mod openapi;
 pub mod schemas;
 mod zipgen;
@@ -182,6 +183,7 @@ pub fn ci_router(state: CiState) -> Router {
             "/v1/apps/{app}/channels/{channel}/guard",
             patch(ci::patch_guard),
         )
+        .route("/v1/apps/{app}/key-set", put(keys::put_key_set))
         .merge(console::routes())
         .layer(DefaultBodyLimit::max(JSON_LIMIT))
         .layer(axum::middleware::from_fn(
@@ -210,6 +212,7 @@ pub fn device_router(state: DeviceState) -> Router {
             get(device::latest),
         )
         .route("/v1/apps/{app}/files/{sha256}", get(device::get_file))
+        .route("/v1/apps/{app}/key-set", get(keys::get_key_set))
         .route("/capgo/updates", post(capgo::capgo_updates))
         .route(
             "/v1/apps/{app}/bundles/latest",

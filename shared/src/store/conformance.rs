@@ -236,6 +236,9 @@ async fn apps_round_trip<S: RecordWrite>(s: &S) {
         public_keys: vec!["-----BEGIN PUBLIC KEY-----\nx\n-----END PUBLIC KEY-----\n".into()],
         default_channel: "production".into(),
         rsa_public_key: Some("-----BEGIN PUBLIC KEY-----\nr\n-----END PUBLIC KEY-----\n".into()),
+        root_public_key: Some(
+            "-----BEGIN PUBLIC KEY-----\nroot\n-----END PUBLIC KEY-----\n".into(),
+        ),
         created_at: 1,
     };
     s.create_app(&app).await.unwrap();
@@ -249,6 +252,7 @@ async fn apps_round_trip<S: RecordWrite>(s: &S) {
         public_keys: vec![],
         default_channel: "beta".into(),
         rsa_public_key: None,
+        root_public_key: None,
         ..app.clone()
     };
     assert!(s.update_app(&changed).await.unwrap());
@@ -259,6 +263,51 @@ async fn apps_round_trip<S: RecordWrite>(s: &S) {
     };
     assert!(!s.update_app(&ghost).await.unwrap(), "update never creates");
     assert_eq!(s.app(&ghost.app_id).await.unwrap(), None);
+    key_sets(s, &id).await;
+    assert!(
+        !s.put_key_sets(&ghost.app_id, &chain("ghost"), 1, 0)
+            .await
+            .unwrap(),
+        "a key set never creates an app"
+    );
+    assert_eq!(s.app(&ghost.app_id).await.unwrap(), None);
+}
+
+fn chain(tag: &str) -> crate::keyset::KeySetChain {
+    crate::keyset::KeySetChain {
+        rotations: Vec::new(),
+        current: crate::keyset::KeySetDocument {
+            payload: tag.to_owned(),
+            signatures: Vec::new(),
+        },
+    }
+}
+
+/// Key sets: compare-and-set on the version, and untouched by app updates.
+async fn key_sets<S: RecordWrite>(s: &S, id: &AppId) {
+    assert_eq!(s.key_sets(id).await.unwrap(), None);
+    assert!(s.put_key_sets(id, &chain("v1"), 1, 0).await.unwrap());
+    assert!(
+        !s.put_key_sets(id, &chain("v1b"), 1, 0).await.unwrap(),
+        "a second first set loses"
+    );
+    assert!(!s.put_key_sets(id, &chain("v3"), 3, 2).await.unwrap());
+    assert_eq!(s.key_sets(id).await.unwrap(), Some(chain("v1")));
+    let app = s.app(id).await.unwrap().unwrap();
+    assert!(s.update_app(&app).await.unwrap());
+    assert_eq!(
+        s.key_sets(id).await.unwrap(),
+        Some(chain("v1")),
+        "an app update keeps the key set"
+    );
+    assert!(s.put_key_sets(id, &chain("v2"), 2, 1).await.unwrap());
+    assert!(!s.put_key_sets(id, &chain("v2b"), 2, 1).await.unwrap());
+    assert_eq!(s.key_sets(id).await.unwrap(), Some(chain("v2")));
+    assert_eq!(
+        s.app(id).await.unwrap(),
+        Some(app),
+        "and a key set keeps the app"
+    );
 }
 
 async fn tokens_by_hash<S: RecordWrite>(s: &S) {

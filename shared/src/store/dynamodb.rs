@@ -12,6 +12,7 @@ use super::{
 };
 use crate::domain::{AppId, BuildVersion};
 use crate::hash::Sha256Digest;
+use crate::keyset::KeySetChain;
 use crate::model::{
     App, AuditEntry, Build, Channel, Event, EventKind, Grain, Timestamp, Token, UsageBucket,
 };
@@ -439,6 +440,28 @@ impl RecordRead for DynamoRecords {
         item.as_ref().map(doc).transpose()
     }
 
+    async fn key_sets(&self, app: &AppId) -> Result<Option<KeySetChain>, StoreError> {
+        // Beside the app's doc, in the same item: a lookup of an app with a
+        // key set reads it with no other table to grant.
+        let item = self
+            .get(
+                "apps",
+                HashMap::from([("app_id".into(), s(app.as_str()))]),
+                "reading a key set",
+            )
+            .await?;
+        let Some(text) = item
+            .as_ref()
+            .and_then(|i| i.get("key_sets"))
+            .and_then(|v| v.as_s().ok())
+        else {
+            return Ok(None);
+        };
+        serde_json::from_str(text)
+            .map(Some)
+            .map_err(|e| StoreError::Corrupt(e.to_string()))
+    }
+
     async fn build(&self, app: &AppId, id: u64) -> Result<Option<Build>, StoreError> {
         let key = HashMap::from([
             ("app_id".into(), s(app.as_str())),
@@ -844,16 +867,44 @@ impl RecordWrite for DynamoRecords {
     }
 
     async fn update_app(&self, app: &App) -> Result<bool, StoreError> {
+        // SET, not a whole-item put: the key set beside the doc stays.
         let r = self
             .client
-            .put_item()
+            .update_item()
             .table_name(self.t("apps"))
-            .item("app_id", s(app.app_id.as_str()))
-            .item("doc", to_doc(app))
+            .key("app_id", s(app.app_id.as_str()))
+            .update_expression("SET doc = :doc")
+            .expression_attribute_values(":doc", to_doc(app))
             .condition_expression("attribute_exists(app_id)")
             .send()
             .await;
         applied(r, "updating an app")
+    }
+
+    async fn put_key_sets(
+        &self,
+        app: &AppId,
+        chain: &KeySetChain,
+        version: u64,
+        previous: u64,
+    ) -> Result<bool, StoreError> {
+        let mut req = self
+            .client
+            .update_item()
+            .table_name(self.t("apps"))
+            .key("app_id", s(app.as_str()))
+            .update_expression("SET key_sets = :chain, key_set_version = :version")
+            .expression_attribute_values(":chain", to_doc(chain))
+            .expression_attribute_values(":version", n(version));
+        req = if previous == 0 {
+            req.condition_expression(
+                "attribute_exists(app_id) AND attribute_not_exists(key_set_version)",
+            )
+        } else {
+            req.condition_expression("key_set_version = :previous")
+                .expression_attribute_values(":previous", n(previous))
+        };
+        applied(req.send().await, "storing a key set")
     }
 
     async fn delete_token(&self, secret_sha256: &Sha256Digest) -> Result<bool, StoreError> {

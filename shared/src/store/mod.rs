@@ -25,6 +25,7 @@ pub mod sqlite;
 
 use crate::domain::{AppId, BuildVersion};
 use crate::hash::Sha256Digest;
+use crate::keyset::KeySetChain;
 use crate::model::{
     App, AuditEntry, Build, Channel, Event, EventKind, Grain, Timestamp, Token, UsageBucket,
 };
@@ -136,6 +137,9 @@ impl BuildCounts {
 pub trait RecordRead: Send + Sync + 'static {
     /// One app.
     async fn app(&self, app: &AppId) -> Result<Option<App>, StoreError>;
+    /// The app's key set chain (root hand-overs and the set in force), if
+    /// one was stored; see [`crate::keyset`].
+    async fn key_sets(&self, app: &AppId) -> Result<Option<KeySetChain>, StoreError>;
     /// One build of an app.
     async fn build(&self, app: &AppId, id: u64) -> Result<Option<Build>, StoreError>;
     /// All builds of an app, newest first.
@@ -216,6 +220,16 @@ pub trait RecordWrite: RecordRead {
     /// Replaces an app's public keys and default channel; false if the app
     /// does not exist.
     async fn update_app(&self, app: &App) -> Result<bool, StoreError>;
+    /// Compare-and-set: stores `chain`, whose set in force has `version`, if
+    /// the stored one still has version `previous` (0: none stored yet).
+    /// False when another writer got there first.
+    async fn put_key_sets(
+        &self,
+        app: &AppId,
+        chain: &KeySetChain,
+        version: u64,
+        previous: u64,
+    ) -> Result<bool, StoreError>;
     /// Revokes a token at once; false if it did not exist.
     async fn delete_token(&self, secret_sha256: &Sha256Digest) -> Result<bool, StoreError>;
     /// Records that a token was used at `at` (never recreates a revoked one).

@@ -14,6 +14,7 @@ use super::{
 };
 use crate::domain::{AppId, BuildVersion};
 use crate::hash::Sha256Digest;
+use crate::keyset::KeySetChain;
 use crate::model::{
     App, AuditEntry, Build, Channel, Event, EventKind, Grain, Timestamp, Token, UsageBucket,
 };
@@ -26,6 +27,11 @@ use std::sync::{Arc, Mutex};
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS apps (
     app_id TEXT PRIMARY KEY,
+    doc TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS key_sets (
+    app_id TEXT PRIMARY KEY,
+    version INTEGER NOT NULL,
     doc TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS tokens (
@@ -239,6 +245,16 @@ impl RecordRead for SqliteRecords {
         let app = app.to_string();
         self.read("reading an app", move |c| {
             c.prepare_cached("SELECT doc FROM apps WHERE app_id = ?1")?
+                .query_row([app], |r| from_json(&r.get::<_, String>(0)?))
+                .optional()
+        })
+        .await
+    }
+
+    async fn key_sets(&self, app: &AppId) -> Result<Option<KeySetChain>, StoreError> {
+        let app = app.to_string();
+        self.read("reading a key set", move |c| {
+            c.prepare_cached("SELECT doc FROM key_sets WHERE app_id = ?1")?
                 .query_row([app], |r| from_json(&r.get::<_, String>(0)?))
                 .optional()
         })
@@ -622,6 +638,32 @@ impl RecordWrite for SqliteRecords {
             )
             .map(|n| n == 1)
             .map_err(db_err("updating an app"))
+        })
+        .await
+    }
+
+    async fn put_key_sets(
+        &self,
+        app: &AppId,
+        chain: &KeySetChain,
+        version: u64,
+        previous: u64,
+    ) -> Result<bool, StoreError> {
+        let (id, doc) = (app.to_string(), to_json(chain));
+        self.write("storing a key set", move |c| {
+            let n = if previous == 0 {
+                c.execute(
+                    "INSERT INTO key_sets (app_id, version, doc) VALUES (?1, ?2, ?3) \
+                     ON CONFLICT (app_id) DO NOTHING",
+                    params![id, version as i64, doc],
+                )
+            } else {
+                c.execute(
+                    "UPDATE key_sets SET version = ?2, doc = ?3 WHERE app_id = ?1 AND version = ?4",
+                    params![id, version as i64, doc, previous as i64],
+                )
+            };
+            n.map(|n| n == 1).map_err(db_err("storing a key set"))
         })
         .await
     }
