@@ -35,6 +35,8 @@ locals {
     "POST /v1/apps/{app}/channels/{channel}/rollback"  = { function = "register" }
     "POST /v1/apps/{app}/channels/{channel}/rollout"   = { function = "register" }
     "PATCH /v1/apps/{app}/channels/{channel}/guard"    = { function = "register" }
+    "PUT /v1/apps/{app}/key-set"                       = { function = "register" }
+    "GET /v1/apps/{app}/key-set"                       = { function = "latest" }
     "GET /v1/apps/{app}/channels/{channel}/latest"     = { function = "latest" }
     "POST /v1/apps/{app}/events"                       = { function = "download-complete" }
     "POST /capgo/updates"                              = { function = "latest" }

@@ -21,7 +21,7 @@ pub mod console;
 mod device;
 mod error;
 pub mod guard;
-mod keys;
+pub(crate) mod keys;
 pub mod openapi;
 pub mod schemas;
 mod zipgen;

@@ -653,7 +653,8 @@ impl RecordWrite for SqliteRecords {
         self.write("storing a key set", move |c| {
             let n = if previous == 0 {
                 c.execute(
-                    "INSERT INTO key_sets (app_id, version, doc) VALUES (?1, ?2, ?3) \
+                    "INSERT INTO key_sets (app_id, version, doc) \
+                     SELECT ?1, ?2, ?3 WHERE EXISTS (SELECT 1 FROM apps WHERE app_id = ?1) \
                      ON CONFLICT (app_id) DO NOTHING",
                     params![id, version as i64, doc],
                 )
