@@ -9,7 +9,7 @@ locals {
 
   dynamodb_grants = {
     register = {
-      apps           = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Scan"]
+      apps           = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Scan"]
       tokens         = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:Scan"]
       builds         = ["dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem", "dynamodb:ConditionCheckItem"]
       build_versions = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:ConditionCheckItem"]

@@ -4,15 +4,20 @@
  * (configured with `autoUpdate: false`).
  *
  * The client asks the server, verifies the signed manifest with the public
- * key compiled into the app, and only then hands the verified file list to
- * the plugin, whose native code downloads each file and checks its hash.
+ * key compiled into the app (or, with a pinned root key, the root-signed key
+ * set first, then the manifest with a key it allows), and only then hands
+ * the verified file list to the plugin, whose native code downloads each
+ * file and checks its hash.
  */
 import { ManifestError, appIdProblem, parsePublicKey, verifyManifest } from './manifest.js';
 import type { ManifestDocument, PublicKey, VerifiedManifest } from './manifest.js';
 import { capgoLine } from './capgo.js';
+import { KeySetError, allowedKey, verifyChain } from './keyset.js';
+import type { KeySetChain, TrustState } from './keyset.js';
 
 export * from './manifest.js';
 export * from './capgo.js';
+export * from './keyset.js';
 
 /** The part of @capgo/capacitor-updater this client uses. */
 export interface UpdaterPlugin {
@@ -50,8 +55,21 @@ export interface LiveshipConfig {
   appId: string;
   /** Channel to follow (default `production`). */
   channel?: string;
-  /** The app's public key (SPKI PEM). Null turns signature checks off: never do that in production. */
-  publicKey: string | null;
+  /**
+   * The app's public key (SPKI PEM), for apps that pin one signing key. Null
+   * turns signature checks off: never do that in production. Give either
+   * this or `rootPublicKey`.
+   */
+  publicKey?: string | null;
+  /**
+   * The app's root public key (SPKI PEM, from `liveship keys init-root`):
+   * builds must then be signed by a key the root-signed key set allows now,
+   * and a key set older than one already seen is refused. Lets the team
+   * rotate or revoke the CI key with no store release.
+   */
+  rootPublicKey?: string;
+  /** The clock, in Unix seconds (for tests); default the device's. */
+  now?: () => number;
   updater: UpdaterPlugin;
   /** `background`: apply on the next start or when the app goes to the background; `immediate`: now. Mandatory builds always apply now. */
   autoUpdateMethod?: 'background' | 'immediate';
@@ -85,12 +103,14 @@ interface Latest {
   zip_sha256?: string;
   zip_size?: number;
   files?: { base_url: string; key: 'sha256' | 'path' };
+  key_set?: KeySetChain;
 }
 
 type Event = 'download_complete' | 'applied' | 'failed' | 'rolled_back';
 
 const PENDING = 'liveship.pending';
 const REPORTED = 'liveship.reported';
+const KEYSET = 'liveship.keyset';
 
 /** The platform the Capacitor runtime reports, if it is a native one. */
 export function capacitorPlatform(): string | undefined {
@@ -110,23 +130,60 @@ function defaultStore(): KeyValueStore {
   return { get: (k) => ls.getItem(k), set: (k, v) => (v === null ? ls.removeItem(k) : ls.setItem(k, v)) };
 }
 
+type Optional = 'platform' | 'nativeVersion' | 'publicKey' | 'rootPublicKey';
+
 export class LiveshipUpdater {
-  private readonly cfg: Required<Omit<LiveshipConfig, 'platform' | 'nativeVersion' | 'publicKey'>> &
-    Pick<LiveshipConfig, 'platform' | 'nativeVersion' | 'publicKey'>;
+  private readonly cfg: Required<Omit<LiveshipConfig, Optional>> & Pick<LiveshipConfig, Optional>;
   private key: Promise<PublicKey | null>;
+  private root: Promise<PublicKey> | null;
 
   constructor(config: LiveshipConfig) {
     const badId = appIdProblem(config.appId);
     if (badId) throw new Error(badId);
+    if (config.rootPublicKey && config.publicKey) {
+      throw new Error('give rootPublicKey or publicKey, not both: with a root key, the key set names the signing keys');
+    }
+    if (config.publicKey === undefined && !config.rootPublicKey) {
+      throw new Error('give rootPublicKey (or publicKey, or publicKey: null to turn signature checks off)');
+    }
     this.cfg = {
       channel: 'production',
       autoUpdateMethod: 'background',
       storage: defaultStore(),
       fetch: globalThis.fetch.bind(globalThis),
+      now: () => Math.floor(Date.now() / 1000),
       ...config,
       serverUrl: config.serverUrl.replace(/\/+$/, ''),
     };
     this.key = config.publicKey ? parsePublicKey(config.publicKey) : Promise.resolve(null);
+    this.root = config.rootPublicKey ? parsePublicKey(config.rootPublicKey) : null;
+  }
+
+  /**
+   * The key that must have signed this manifest: the pinned one, or with a
+   * root key, the one the verified key set allows now. The key set's
+   * version is remembered, so an older one is never accepted again.
+   */
+  private async signingKey(latest: Latest): Promise<PublicKey | null> {
+    if (!this.root) return this.key;
+    const root = await this.root;
+    if (!latest.key_set) throw new KeySetError('no_key_set', 'the app pins a root key, but the server sent no key set');
+    const raw = await this.cfg.storage.get(KEYSET);
+    let seen: TrustState | null = null;
+    try {
+      const s = raw ? (JSON.parse(raw) as { pinned?: string; root?: string; version?: number }) : null;
+      // Remembered under this pinned root only: a new binary with a new root starts afresh.
+      if (s && s.pinned === root.keyId && typeof s.root === 'string' && Number.isSafeInteger(s.version)) {
+        seen = { root: s.root, version: s.version as number };
+      }
+    } catch {
+      seen = null;
+    }
+    const { set, state } = await verifyChain(root, seen, latest.key_set, this.cfg.appId);
+    if (!seen || state.version !== seen.version || state.root !== seen.root) {
+      await this.cfg.storage.set(KEYSET, JSON.stringify({ pinned: root.keyId, ...state }));
+    }
+    return allowedKey(set, latest.manifest as ManifestDocument, this.cfg.now());
   }
 
   private async report(buildId: number, event: Event, deviceId: string): Promise<void> {
@@ -209,9 +266,9 @@ export class LiveshipUpdater {
     }
     let verified: VerifiedManifest;
     try {
-      verified = await verifyManifest(latest.manifest, await this.key, { appId: this.cfg.appId, version: build.version });
+      verified = await verifyManifest(latest.manifest, await this.signingKey(latest), { appId: this.cfg.appId, version: build.version });
     } catch (e) {
-      const err = e instanceof ManifestError ? e : new ManifestError('malformed', String(e));
+      const err = e instanceof ManifestError || e instanceof KeySetError ? e : new ManifestError('malformed', String(e));
       await this.report(build.id, 'failed', deviceId);
       return { status: 'refused', reason: err.message, code: err.code };
     }

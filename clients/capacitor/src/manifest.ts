@@ -50,7 +50,8 @@ export class ManifestError extends Error {
 const SPKI_ED25519_PREFIX = [0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00];
 const HEX64 = /^[0-9a-f]{64}$/;
 
-function fromBase64(s: string): Uint8Array {
+/** Strict standard base64 (padding required), as the Rust side decodes it. */
+export function fromBase64(s: string): Uint8Array {
   if (!/^[A-Za-z0-9+/]*={0,2}$/.test(s) || s.length % 4 !== 0) {
     throw new ManifestError('malformed', 'not valid base64');
   }
