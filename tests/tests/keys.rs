@@ -376,91 +376,56 @@ async fn story(w: World) {
     } else {
         "d"
     };
-    let (winner_private, winner_public) = (
-        format!("{winner}_private.pem"),
-        format!("{winner}_public.pem"),
-    );
-    w.cli(
-        w.admin(),
-        &[
-            "live-update",
-            "generate-manifest",
-            "--build-dir",
-            "three",
-            "--signing-key",
-            &winner_private,
-            "--app-id",
-            APP,
-        ],
-    );
-    let ok = w.cli(
-        w.admin(),
-        &[
-            "live-update",
-            "verify",
-            "--build-dir",
-            "three",
-            "--root-public-key",
-            "liveship_root_public.pem",
-            "--key-set",
-            "chain.json",
-        ],
-    );
-    assert_eq!(
-        ok["key_id"],
-        pem(&w, &winner_public).key_id().as_hex(),
-        "{ok}"
-    );
+    let sign_three = |key: &str| {
+        w.cli(
+            w.admin(),
+            &[
+                "live-update",
+                "generate-manifest",
+                "--build-dir",
+                "three",
+                "--signing-key",
+                key,
+                "--app-id",
+                APP,
+            ],
+        );
+    };
+    let verify = |root: &str| {
+        w.server.cli(
+            w.admin(),
+            w.path(),
+            &[
+                "live-update",
+                "verify",
+                "--build-dir",
+                "three",
+                "--root-public-key",
+                root,
+                "--key-set",
+                "chain.json",
+                "--json",
+            ],
+        )
+    };
+    sign_three(&format!("{winner}_private.pem"));
+    let (code, out, err) = verify("liveship_root_public.pem");
+    assert_eq!(code, 0, "{out}{err}");
+    let ok: Value = serde_json::from_str(&out).unwrap();
+    let winner_public = pem(&w, &format!("{winner}_public.pem"));
+    assert_eq!(ok["key_id"], winner_public.key_id().as_hex(), "{ok}");
     assert!(
         set6.allowed(b.key_id(), liveship_core::model::now())
             .is_err(),
         "B revoked in 6"
     );
-    w.cli(
-        w.admin(),
-        &[
-            "live-update",
-            "generate-manifest",
-            "--build-dir",
-            "three",
-            "--signing-key",
-            "liveship_private.pem",
-            "--app-id",
-            APP,
-        ],
-    );
-    let (code, _, err) = w.server.cli(
-        w.admin(),
-        w.path(),
-        &[
-            "live-update",
-            "verify",
-            "--build-dir",
-            "three",
-            "--root-public-key",
-            "liveship_root_public.pem",
-            "--key-set",
-            "chain.json",
-        ],
-    );
-    assert_eq!(code, 3, "{err}");
-    assert!(err.contains("revokes"), "{err}");
-    let (code, _, err) = w.server.cli(
-        w.admin(),
-        w.path(),
-        &[
-            "live-update",
-            "verify",
-            "--build-dir",
-            "three",
-            "--root-public-key",
-            "evil_root_pub.pem",
-            "--key-set",
-            "chain.json",
-        ],
-    );
+    sign_three("liveship_private.pem");
+    let (code, out, _) = verify("liveship_root_public.pem");
+    assert_eq!(code, 3, "{out}");
+    assert!(out.contains("revokes"), "{out}");
+    let (code, out, _) = verify("evil_root_pub.pem");
     assert_ne!(code, 0);
-    assert!(err.contains("not signed by the app's root"), "{err}");
+    assert!(out.contains("not signed by the app's root"), "{out}");
 
     // Every change is in the audit log, with its versions.
     let audit = w.cli(&t.admin, &["audit", "--app-id", APP]);
