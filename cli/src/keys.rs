@@ -272,7 +272,9 @@ fn finish(
         "Published key set version {} of app {}",
         set.version, set.app_id
     ));
-    for line in describe(set, None) {
+    // Verified from the root that just signed it (the server checked it too).
+    let signer = set.root_key().ok();
+    for line in describe(set, signer.as_ref()) {
         out.say(line);
     }
     Ok(json!({"command": command, "version": set.version, "chain": chain}))

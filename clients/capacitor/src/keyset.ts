@@ -253,8 +253,8 @@ export async function verifyChain(
   if (set.version < seenVersion) {
     throw new KeySetError('rollback', `key set version ${set.version} is older than version ${seenVersion}, already accepted: an old key set was replayed`);
   }
-  const root = await handOver(chain.current, set, trusted);
-  void root;
+  // Throws unless the set keeps the trusted root or hands over properly.
+  await handOver(chain.current, set, trusted);
   return { set, state: { root: set.root, version: set.version } };
 }
 

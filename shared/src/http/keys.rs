@@ -126,7 +126,9 @@ pub(crate) fn offerable(keys: &AppKeys, build: &Build, at: Timestamp) -> bool {
     match keys.set.allowed(&id, at) {
         Ok(_) => true,
         Err(e) => {
-            tracing::warn!(app = %build.app_id, build = build.id, reason = e.code(),
+            // Debug, not warn: it holds for every lookup until a good build
+            // is deployed; `keys revoke` says so when it happens.
+            tracing::debug!(app = %build.app_id, build = build.id, reason = e.code(),
                 "not offering a build its app's key set no longer allows");
             false
         }
