@@ -32,6 +32,11 @@ pub struct ChannelView {
     pub builds: HashMap<u64, Build>,
     /// The app's key set in force, when it pins a root key.
     pub(crate) keys: Option<super::keys::AppKeys>,
+    /// The serialised update answers of this view, per (build, mandatory):
+    /// the answer depends on the device only through which build it is
+    /// offered, so each is built once per channel state and then served as
+    /// shared bytes. Dropped with the view.
+    pub(crate) answers: Mutex<HashMap<(u64, bool), bytes::Bytes>>,
 }
 
 /// Bumps the cache generation; held by the write side.

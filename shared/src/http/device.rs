@@ -305,6 +305,7 @@ async fn load_view(
         channel: ch,
         builds,
         keys,
+        answers: Default::default(),
     }))
 }
 
@@ -396,24 +397,90 @@ pub(crate) async fn lookup_with_build(
     current: Option<&str>,
 ) -> Result<(Latest, Option<Build>), ApiError> {
     let view = channel_view(s, app, channel).await?;
-    match decide_in_view(&*s.records, &view, q, current).await? {
-        (Decision::UpToDate, _) => Ok((status_only("up_to_date"), None)),
-        (Decision::RollbackToBuiltin, _) => Ok((status_only("rollback_to_builtin"), None)),
+    match offered(s, &view, q, current).await? {
+        Offered::Status(status) => Ok((status_only(status), None)),
+        Offered::Build(build, mandatory) => {
+            let latest = offer_in_view(s, &view, &build, mandatory).await?;
+            Ok((latest, Some(*build)))
+        }
+    }
+}
+
+/// What a lookup answers: a bare status, or a build to install.
+enum Offered {
+    Status(&'static str),
+    Build(Box<Build>, bool),
+}
+
+/// Decides for one device in a view, leaving out builds whose signing key
+/// the app's key set no longer allows (every device would refuse them).
+async fn offered(
+    s: &DeviceState,
+    view: &ChannelView,
+    q: DeviceQuery,
+    current: Option<&str>,
+) -> Result<Offered, ApiError> {
+    Ok(match decide_in_view(&*s.records, view, q, current).await? {
+        (Decision::UpToDate, _) => Offered::Status("up_to_date"),
+        (Decision::RollbackToBuiltin, _) => Offered::Status("rollback_to_builtin"),
         (Decision::Update { .. }, Some(build))
             if view
                 .keys
                 .as_ref()
                 .is_some_and(|k| !super::keys::offerable(k, &build, now())) =>
         {
-            Ok((status_only("up_to_date"), None))
+            Offered::Status("up_to_date")
         }
         (Decision::Update { mandatory, .. }, Some(build)) => {
-            let mut latest = offer(s, &build, mandatory).await?;
-            latest.key_set = view.keys.as_ref().map(|k| k.chain.clone());
-            Ok((latest, Some(build)))
+            Offered::Build(Box::new(build), mandatory)
         }
-        (Decision::Update { .. }, None) => Err(ApiError::internal()),
+        (Decision::Update { .. }, None) => return Err(ApiError::internal()),
+    })
+}
+
+/// The update answer for `build` in `view`, with the app's key set.
+async fn offer_in_view(
+    s: &DeviceState,
+    view: &ChannelView,
+    build: &Build,
+    mandatory: bool,
+) -> Result<Latest, ApiError> {
+    let mut latest = offer(s, build, mandatory).await?;
+    latest.key_set = view.keys.as_ref().map(|k| k.chain.clone());
+    Ok(latest)
+}
+
+/// `status_only("up_to_date")` as JSON (a test holds the two together).
+const UP_TO_DATE: &[u8] = br#"{"status":"up_to_date"}"#;
+/// `status_only("rollback_to_builtin")` as JSON.
+const ROLLBACK_TO_BUILTIN: &[u8] = br#"{"status":"rollback_to_builtin"}"#;
+
+/// The lookup answer as JSON bytes: a status is a constant; an update is
+/// serialised once per channel view and build, then shared by every device
+/// offered the same build until the view is refreshed.
+async fn lookup_bytes(
+    s: &DeviceState,
+    app: &str,
+    channel: &str,
+    q: DeviceQuery,
+    current: Option<&str>,
+) -> Result<bytes::Bytes, ApiError> {
+    let view = channel_view(s, app, channel).await?;
+    let (build, mandatory) = match offered(s, &view, q, current).await? {
+        Offered::Status("up_to_date") => return Ok(bytes::Bytes::from_static(UP_TO_DATE)),
+        Offered::Status(_) => return Ok(bytes::Bytes::from_static(ROLLBACK_TO_BUILTIN)),
+        Offered::Build(b, m) => (b, m),
+    };
+    let key = (build.id, mandatory);
+    if let Some(b) = view.answers.lock().ok().and_then(|a| a.get(&key).cloned()) {
+        return Ok(b);
     }
+    let latest = offer_in_view(s, &view, &build, mandatory).await?;
+    let body = bytes::Bytes::from(serde_json::to_vec(&latest).map_err(|_| ApiError::internal())?);
+    if let Ok(mut a) = view.answers.lock() {
+        a.insert(key, body.clone());
+    }
+    Ok(body)
 }
 
 /// Decides for one device on one channel; shared by every lookup route.
@@ -433,7 +500,7 @@ pub(super) async fn latest(
     State(s): State<DeviceState>,
     Path((app, channel)): Path<(String, String)>,
     Query(q): Query<LatestQuery>,
-) -> Result<Json<Latest>, ApiError> {
+) -> Result<Response, ApiError> {
     check_device_id(&q.device_id)?;
     let query = DeviceQuery {
         device_id: q.device_id,
@@ -441,9 +508,15 @@ pub(super) async fn latest(
         native_version: q.native_version,
         current_build: None,
     };
-    Ok(Json(
-        lookup(&s, &app, &channel, query, q.current_build.as_deref()).await?,
-    ))
+    let body = lookup_bytes(&s, &app, &channel, query, q.current_build.as_deref()).await?;
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        body,
+    )
+        .into_response())
 }
 
 /// Parses a single `bytes=a-b` range (also `a-` and `-n`) against `size`.
@@ -584,4 +657,19 @@ pub(super) async fn event(
             status: "accepted".into(),
         }),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{status_only, ROLLBACK_TO_BUILTIN, UP_TO_DATE};
+
+    #[test]
+    fn the_constant_status_answers_are_what_serde_writes() {
+        for (status, constant) in [
+            ("up_to_date", UP_TO_DATE),
+            ("rollback_to_builtin", ROLLBACK_TO_BUILTIN),
+        ] {
+            assert_eq!(serde_json::to_vec(&status_only(status)).unwrap(), constant);
+        }
+    }
 }

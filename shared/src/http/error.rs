@@ -307,8 +307,7 @@ fn syntax_error(e: serde_json::Error) -> ApiError {
 /// Turns every error answer that is not already our JSON (the framework's
 /// own rejections of a path, query, method or URL) into `{"error","message"}`
 /// with the same status.
-pub(crate) async fn json_errors(req: Request, next: axum::middleware::Next) -> Response {
-    let response = next.run(req).await;
+pub(crate) async fn json_errors(response: Response) -> Response {
     let status = response.status();
     if !(status.is_client_error() || status.is_server_error()) {
         return response;

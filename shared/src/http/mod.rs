@@ -55,14 +55,15 @@ pub const DEFAULT_MAX_FILE: u64 = 2 * 1024 * 1024 * 1024;
 #[derive(Debug, Clone)]
 pub struct Urls {
     /// Base URL without a trailing slash, such as `https://updates.example.com`.
-    pub public_url: String,
+    /// Shared, not owned: the state holding it is cloned for every request.
+    pub public_url: Arc<str>,
 }
 
 impl Urls {
     /// A base URL (a trailing slash is removed).
     pub fn new(public_url: &str) -> Self {
         Self {
-            public_url: public_url.trim_end_matches('/').to_owned(),
+            public_url: public_url.trim_end_matches('/').into(),
         }
     }
     /// URL of a content-addressed file of an app.
@@ -260,7 +261,7 @@ pub fn finish(router: Router) -> Router {
         .fallback(|| async {
             ApiError::not_found("no such route; see GET /v1/openapi.json for the API")
         })
-        .layer(axum::middleware::from_fn(error::json_errors))
+        // One layer for both (every layer costs each request a boxed future).
         .layer(axum::middleware::from_fn(log_request))
 }
 
@@ -348,7 +349,7 @@ async fn log_request(req: Request, next: Next) -> Response {
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
     let start = Instant::now();
-    let response = next.run(req).await;
+    let response = error::json_errors(next.run(req).await).await;
     let status = response.status().as_u16();
     let micros = start.elapsed().as_micros() as u64;
     if status >= 500 {

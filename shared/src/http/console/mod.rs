@@ -219,7 +219,7 @@ pub(super) fn check_write(
             .and_then(|v| v.to_str().ok())
             .unwrap_or_default();
         let origin_host = origin.split_once("://").map_or(origin, |(_, h)| h);
-        let public = s.urls.public_url.as_str();
+        let public = &*s.urls.public_url;
         let public_origin = public
             .find("://")
             .and_then(|i| public[i + 3..].find('/').map(|j| &public[..i + 3 + j]))
