@@ -18,14 +18,12 @@ pub fn load_key_from(arg: &str, what: &str) -> anyhow::Result<String> {
 
 /// The private key of `--signing-key`.
 pub fn load_signing_key(arg: &str) -> anyhow::Result<SigningKey> {
-    let text = load_key_from(arg, "signing key")?;
-    SigningKey::from_pem(&text).context("--signing-key")
+    load_private_for(arg, "--signing-key")
 }
 
 /// The public key of `--public-key`.
 pub fn load_public_key(arg: &str) -> anyhow::Result<PublicKey> {
-    let text = load_key_from(arg, "public key")?;
-    PublicKey::from_pem(&text).context("--public-key")
+    load_public_for(arg, "--public-key")
 }
 
 /// Reads and checks public keys, returning their PEM text.
@@ -56,20 +54,17 @@ pub fn rsa_public_key_pem(arg: &str) -> anyhow::Result<String> {
 
 /// A public key given to `flag`, as checked SPKI PEM.
 pub fn public_key_pem_for(arg: &str, flag: &str) -> anyhow::Result<String> {
-    let text = load_key_from(arg, "public key")?;
-    Ok(PublicKey::from_pem(&text)
-        .with_context(|| flag.to_owned())?
-        .to_pem())
+    Ok(load_public_for(arg, flag)?.to_pem())
 }
 
 /// A private key given to `flag` (the root key, or a new root key).
 pub fn load_private_for(arg: &str, flag: &str) -> anyhow::Result<SigningKey> {
-    let text = load_key_from(arg, "private key")?;
+    let text = load_key_from(arg, flag)?;
     SigningKey::from_pem(&text).with_context(|| flag.to_owned())
 }
 
 /// A public key given to `flag`.
 pub fn load_public_for(arg: &str, flag: &str) -> anyhow::Result<PublicKey> {
-    let text = load_key_from(arg, "public key")?;
+    let text = load_key_from(arg, flag)?;
     PublicKey::from_pem(&text).with_context(|| flag.to_owned())
 }
