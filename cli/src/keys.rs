@@ -197,7 +197,9 @@ fn current_chain(s: &Signing) -> anyhow::Result<Option<KeySetChain>> {
     fetch_chain(&s.app.app_id, &s.remote)
 }
 
-fn chain_from_text(text: &str) -> anyhow::Result<KeySetChain> {
+/// A chain from a file's text: as GET /v1/apps/{app}/key-set serves it, or
+/// the `chain` of `keys show --json`.
+pub fn chain_from_text(text: &str) -> anyhow::Result<KeySetChain> {
     let v: Value = serde_json::from_str(text)?;
     let v = v.get("chain").cloned().unwrap_or(v);
     Ok(serde_json::from_value(v)?)

@@ -451,13 +451,11 @@ fn verified_key_set(
     file: &Path,
     app: Option<&AppId>,
 ) -> Result<liveship_core::manifest::Verified<liveship_core::keyset::KeySet>, Failure> {
-    use liveship_core::keyset::{verify_chain, KeySetChain};
+    use liveship_core::keyset::verify_chain;
     let root = crate::keyfile::load_public_for(root, "--root-public-key")?;
     let text =
         std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
-    let v: Value =
-        serde_json::from_str(&text).with_context(|| format!("{} is not JSON", file.display()))?;
-    let chain: KeySetChain = serde_json::from_value(v.get("chain").cloned().unwrap_or(v))
+    let chain = crate::keys::chain_from_text(&text)
         .with_context(|| format!("{} is not a key set chain", file.display()))?;
     let app = match app {
         Some(a) => a.clone(),

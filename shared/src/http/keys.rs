@@ -186,10 +186,11 @@ pub(super) async fn put_key_set(
         let stored = s.records.key_sets(&app.app_id).await?;
         let (chain, set) =
             accept_update(&root, stored.as_ref(), &doc, &app.app_id).map_err(|e| key_error(&e))?;
-        let previous = stored
+        // What was stored, for the compare-and-set and the audit entry.
+        let stored_set = stored
             .as_ref()
-            .and_then(|c| c.current.decode_unverified().ok())
-            .map_or(0, |v| v.version);
+            .and_then(|c| c.current.decode_unverified().ok());
+        let previous = stored_set.as_ref().map_or(0, |v| v.version);
         if !s
             .records
             .put_key_sets(&app.app_id, &chain, set.version, previous)
@@ -199,10 +200,7 @@ pub(super) async fn put_key_set(
         }
         tracing::info!(app = %app.app_id, version = set.version, keys = set.keys.len(),
             revoked = set.revoked.len(), "key set stored");
-        let before = stored
-            .as_ref()
-            .and_then(|c| c.current.decode_unverified().ok())
-            .map(|v| summary(&v));
+        let before = stored_set.as_ref().map(summary);
         record(
             &s,
             &token,
