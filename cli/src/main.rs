@@ -6,6 +6,7 @@ mod audit;
 mod builds;
 mod channels;
 mod client;
+mod compress;
 mod keyfile;
 mod keys;
 mod live_update;

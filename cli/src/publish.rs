@@ -298,12 +298,36 @@ pub fn upload_artifact(a: UploadArgs, out: &Output) -> Result<Value, Failure> {
             .chain(capgo.map(|(f, _)| f))
             .collect(),
     };
+    // Brotli copies of the text files, for devices that can take them.
+    let copies = match kind {
+        ArtifactType::Manifest => {
+            let by_path: HashMap<&str, &PathBuf> = scan
+                .files
+                .iter()
+                .map(|f| (f.path.as_str(), &f.abs))
+                .collect();
+            let list: Vec<(&str, Sha256Digest, &std::path::Path)> = report
+                .manifest
+                .files
+                .iter()
+                .filter_map(|e| {
+                    by_path
+                        .get(e.path.as_str())
+                        .map(|abs| (e.path.as_str(), e.sha256, abs.as_path()))
+                })
+                .collect();
+            let dir = tmp.path().join("brotli");
+            std::fs::create_dir_all(&dir).context("creating a temporary directory")?;
+            crate::compress::make_copies(&list, &dir)?
+        }
+        ArtifactType::Zip => Vec::new(),
+    };
     let doc = report.manifest.sign(&key);
     // For manifest builds the counts are of the build's files; the zip,
     // also uploaded, is reported on its own.
     let zip_sha = (kind == ArtifactType::Manifest).then_some(report.zip.sha256);
     let rt = runtime()?;
-    let (registered, uploaded, uploaded_bytes, already, channel, zip_uploaded) =
+    let (registered, uploaded, uploaded_bytes, already, channel, zip_uploaded, copies_uploaded) =
         rt.block_on(async {
             let app = &a.app_id;
             let req = UploadsRequest {
@@ -314,12 +338,15 @@ pub fn upload_artifact(a: UploadArgs, out: &Output) -> Result<Value, Failure> {
                         size: f.size,
                     })
                     .collect(),
+                brotli: copies.iter().map(|(c, _)| *c).collect(),
             };
             let plan: UploadsResponse = api
                 .json(Method::POST, &format!("/v1/apps/{app}/uploads"), Some(&req))
                 .await?;
             let local: HashMap<Sha256Digest, &LocalFile> =
                 files.iter().map(|f| (f.sha256, f)).collect();
+            let copy_paths: HashMap<Sha256Digest, PathBuf> =
+                copies.iter().map(|(c, p)| (c.of, p.clone())).collect();
             let bytes: u64 = plan.missing.iter().map(|t| t.size).sum();
             let bar = progress::for_terminal(out.json, "uploading");
             bar.start(bytes);
@@ -327,12 +354,11 @@ pub fn upload_artifact(a: UploadArgs, out: &Output) -> Result<Value, Failure> {
                 .map(|target| {
                     let api = api.clone();
                     let bar = &bar;
-                    let path = local
-                        .get(&target.sha256)
-                        .map(|f| f.path.clone())
-                        .ok_or_else(|| {
-                            anyhow!("the server asked for a file this build does not have")
-                        });
+                    let path = match target.brotli_of {
+                        Some(of) => copy_paths.get(&of).cloned(),
+                        None => local.get(&target.sha256).map(|f| f.path.clone()),
+                    }
+                    .ok_or_else(|| anyhow!("the server asked for a file this build does not have"));
                     async move {
                         api.upload_file(target, &path?).await?;
                         bar.advance(target.size);
@@ -384,16 +410,24 @@ pub fn upload_artifact(a: UploadArgs, out: &Output) -> Result<Value, Failure> {
             let extras_missing = plan
                 .missing
                 .iter()
-                .filter(|t| extras.contains(&t.sha256))
+                .filter(|t| t.brotli_of.is_none() && extras.contains(&t.sha256))
+                .count();
+            let copies_missing = plan
+                .missing
+                .iter()
+                .filter(|t| t.brotli_of.is_some())
                 .count();
             let zip_uploaded = zip_sha.is_some_and(|z| plan.missing.iter().any(|t| t.sha256 == z));
             anyhow::Ok((
                 registered,
-                plan.missing.len() - extras_missing,
+                plan.missing.len() - extras_missing - copies_missing,
                 bytes,
-                plan.already_stored - (extras.len() - extras_missing),
+                plan.already_stored
+                    - (extras.len() - extras_missing)
+                    - (copies.len() - copies_missing),
                 channel,
                 zip_uploaded,
+                copies_missing,
             ))
         })?;
     let b = &registered.build;
@@ -418,6 +452,9 @@ pub fn upload_artifact(a: UploadArgs, out: &Output) -> Result<Value, Failure> {
         "artifact_type": b.artifact_type,
         "uploaded": uploaded,
         "uploaded_bytes": uploaded_bytes,
+        "brotli_copies": copies.len(),
+        "brotli_uploaded": copies_uploaded,
+        "brotli_bytes": copies.iter().map(|(c, _)| c.size).sum::<u64>(),
         "already_stored": already,
         "zip_uploaded": zip_uploaded,
         "files": b.file_count,

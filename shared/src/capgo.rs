@@ -109,6 +109,28 @@ impl PluginLine {
         !self.is_legacy()
     }
 
+    /// True when this line brotli-decompresses a per-file `manifest` entry
+    /// whose `file_name` ends in `.br` (saving it without the suffix) and
+    /// checks `file_hash` against the decompressed bytes: DownloadService
+    /// from 5.43.3, 6.39.0 and 7.0.50, and every 8.x (read in 8.4.2 and
+    /// 8.51.23). 5.10.0, 6.25.0 and 7.0.30 keep such a file as it came; the
+    /// releases between those and the first ones read are not on the
+    /// registry here, so they are treated as not decompressing (they get
+    /// the plain files, which every line takes).
+    pub fn decompresses_brotli(&self) -> bool {
+        let Some((major, _, _)) = self.version else {
+            return false;
+        };
+        match major {
+            5 => self.at_least((5, 43, 3)),
+            6 => self.at_least((6, 39, 0)),
+            7 => self.at_least((7, 0, 50)),
+            8 => true,
+            9 | 10 => !self.is_legacy(),
+            m => m > 10,
+        }
+    }
+
     /// True when this line keeps a self-assigned channel on the device (and
     /// sends it as `defaultChannel`) rather than asking the server for it.
     pub fn keeps_channel_on_device(&self) -> bool {
@@ -239,6 +261,11 @@ mod tests {
             assert_eq!(
                 line.keeps_channel_on_device(),
                 c["keeps_channel_on_device"].as_bool().unwrap(),
+                "{c}"
+            );
+            assert_eq!(
+                line.decompresses_brotli(),
+                c["decompresses_brotli"].as_bool().unwrap(),
                 "{c}"
             );
         }

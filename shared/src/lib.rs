@@ -8,6 +8,7 @@
 //!   -> [`manifest::Verified`], which only [`manifest::Verifier`] can build);
 //! - [`tree`]: scanning and checking a build directory;
 //! - [`artifact`]: reproducible zip bundles, and verifying and extracting them;
+//! - [`compress`]: the brotli copies stored beside text files;
 //! - [`mod@env`]: the names of the environment variables liveship reads.
 
 #![warn(missing_docs)]
@@ -16,6 +17,7 @@ pub mod artifact;
 #[cfg(feature = "aws")]
 pub mod aws;
 pub mod capgo;
+pub mod compress;
 pub mod domain;
 pub mod env;
 pub mod fsutil;

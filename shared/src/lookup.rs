@@ -195,6 +195,7 @@ mod tests {
             zip: None,
             zip_rsa_signature: None,
             capgo_encrypted: None,
+            brotli: false,
             file_count: 1,
             total_size: 1,
             key_id: None,

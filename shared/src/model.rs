@@ -439,6 +439,11 @@ pub struct Build {
     /// The zip encrypted in CI for capgo devices with a `publicKey`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub capgo_encrypted: Option<CapgoEncrypted>,
+    /// Every file whose name [`crate::paths::is_compressible`] picks has a
+    /// brotli copy stored beside it (`{sha256}.br`), checked at registration:
+    /// devices and plugin lines that can take them are sent those.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub brotli: bool,
     /// Number of files and their total size.
     pub file_count: u64,
     /// Total size of all files.

@@ -79,6 +79,24 @@ pub struct FileRef {
 pub struct UploadsRequest {
     /// The files.
     pub files: Vec<FileRef>,
+    /// Brotli copies made in CI of files among `files` (those
+    /// [`crate::paths::is_compressible`] picks), each stored at its
+    /// original's key plus `.br`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub brotli: Vec<BrotliCopy>,
+}
+
+/// A brotli copy of a file: `of` is the original's SHA-256, `sha256` and
+/// `size` are those of the compressed bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BrotliCopy {
+    /// SHA-256 of the original file.
+    pub of: Sha256Digest,
+    /// SHA-256 of the compressed bytes.
+    pub sha256: Sha256Digest,
+    /// Size of the compressed bytes.
+    pub size: u64,
 }
 
 /// Where and how to upload one missing file.
@@ -96,6 +114,10 @@ pub struct UploadTarget {
     pub headers: BTreeMap<String, String>,
     /// `bearer`: send your liveship token; `none`: the URL is presigned.
     pub auth: String,
+    /// Set when this target is the brotli copy of that file (`sha256` and
+    /// `size` are then the compressed bytes').
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub brotli_of: Option<Sha256Digest>,
 }
 
 /// The answer to `POST /v1/apps/{app}/uploads`.
@@ -448,6 +470,12 @@ pub struct FileSource {
     /// What follows the prefix: `sha256` (the file's hash) or `path` (its
     /// manifest path, for builds the team hosts itself).
     pub key: String,
+    /// True when each file [`crate::paths::is_compressible`] picks also has
+    /// a brotli copy at the same URL plus `.br` (raw brotli bytes, served
+    /// without `Content-Encoding`); the device checks the SHA-256 of the
+    /// decompressed bytes as usual.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub brotli: bool,
 }
 
 /// The answer to `GET .../channels/{channel}/latest`.

@@ -168,6 +168,19 @@ impl Server {
         s
     }
 
+    /// Starts a server on a fresh data directory with more `serve` flags.
+    pub fn start_with_args(args: &[&str]) -> Self {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let mut s = Self::spawn(
+            &tmp.path().join("data"),
+            "lsp_test_admin_token_0123456789abcdef",
+            &[],
+            args,
+        );
+        s._tmp = Some(tmp);
+        s
+    }
+
     /// Starts a server on a fresh data directory with more environment.
     pub fn start_with_env(env: &[(&str, &str)]) -> Self {
         let tmp = tempfile::tempdir().expect("tempdir");
@@ -397,6 +410,7 @@ pub fn build_record(
         zip: None,
         zip_rsa_signature: None,
         capgo_encrypted: None,
+        brotli: false,
         file_count: 1,
         total_size: 1,
         key_id: None,

@@ -49,6 +49,10 @@ impl World {
             http: reqwest::Client::new(),
         }
     }
+    /// The server's base URL.
+    pub fn url(&self) -> &str {
+        &self.server.url
+    }
     pub fn path(&self) -> &Path {
         self.dir.path()
     }

@@ -99,6 +99,14 @@ async fn capgo_updates_answers_what_the_plugin_parses() {
             .bytes()
             .await
             .unwrap();
+        // 7.2.0 decompresses a `*.br` entry (a text file's brotli copy)
+        // and checks the hash of the result, as DownloadService does.
+        let name = entry["file_name"].as_str().unwrap();
+        let bytes = if name.ends_with(".br") {
+            liveship_core::compress::decompress(&bytes).unwrap().into()
+        } else {
+            bytes
+        };
         assert_eq!(
             Sha256Digest::of(&bytes).to_hex(),
             entry["file_hash"].as_str().unwrap(),

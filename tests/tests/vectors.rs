@@ -208,3 +208,20 @@ fn rules_vectors_hold_in_rust() {
         "collision keys changed: LIVESHIP_WRITE_VECTORS=1 rewrites the digest"
     );
 }
+
+/// tests/vectors/rules.json `compressible`: which build files get a brotli
+/// copy (the TypeScript client asks for the same ones).
+#[test]
+fn compressible_vectors_hold_in_rust() {
+    use liveship_core::paths::is_compressible;
+    let rules: Value =
+        serde_json::from_slice(&std::fs::read(dir().join("rules.json")).unwrap()).unwrap();
+    for (key, want) in [("yes", true), ("no", false)] {
+        let cases = rules["compressible"][key].as_array().unwrap();
+        assert!(!cases.is_empty());
+        for p in cases {
+            let p = p.as_str().unwrap();
+            assert_eq!(is_compressible(p), want, "{p:?}");
+        }
+    }
+}

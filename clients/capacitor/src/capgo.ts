@@ -14,6 +14,8 @@ export interface CapgoLine {
   readsManifest: boolean;
   /** True when the line keeps a self-assigned channel on the device (5.34.0, 6.34.0, 7.34.0, 8.0.0 on). */
   keepsChannelOnDevice: boolean;
+  /** True when a per-file entry named `*.br` is brotli-decompressed and checked after (5.43.3, 6.39.0, 7.0.50, 8.x on). */
+  decompressesBrotli: boolean;
 }
 
 function parse(v: string | null | undefined): [number, number, number] | null {
@@ -34,6 +36,7 @@ export function capgoLine(pluginVersion: string | null | undefined): CapgoLine {
   const v = parse(pluginVersion);
   let legacy: boolean;
   let local = false;
+  let brotli = false;
   if (!v) legacy = true;
   else {
     const [major, minor, patch] = v;
@@ -49,6 +52,12 @@ export function capgoLine(pluginVersion: string | null | undefined): CapgoLine {
       else if (major === 7) local = atLeast(v, [7, 34, 0]);
       else local = major >= 8;
     }
+    if (major === 5) brotli = atLeast(v, [5, 43, 3]);
+    else if (major === 6) brotli = atLeast(v, [6, 39, 0]);
+    else if (major === 7) brotli = atLeast(v, [7, 0, 50]);
+    else if (major === 8) brotli = true;
+    else if (major === 9 || major === 10) brotli = !legacy;
+    else brotli = major > 10;
   }
-  return { legacy, zipChecksum: legacy ? 'crc32' : 'sha256', readsManifest: !legacy, keepsChannelOnDevice: local };
+  return { legacy, zipChecksum: legacy ? 'crc32' : 'sha256', readsManifest: !legacy, keepsChannelOnDevice: local, decompressesBrotli: brotli };
 }

@@ -12,6 +12,8 @@
 import { ManifestError, appIdProblem, parsePublicKey, verifyManifest } from './manifest.js';
 import type { ManifestDocument, PublicKey, VerifiedManifest } from './manifest.js';
 import { capgoLine } from './capgo.js';
+import type { CapgoLine } from './capgo.js';
+import { compressible } from './paths.js';
 import { KeySetError, allowedKey, verifyChain } from './keyset.js';
 import type { KeySetChain, TrustState } from './keyset.js';
 
@@ -102,7 +104,7 @@ interface Latest {
   zip_url?: string;
   zip_sha256?: string;
   zip_size?: number;
-  files?: { base_url: string; key: 'sha256' | 'path' };
+  files?: { base_url: string; key: 'sha256' | 'path'; brotli?: boolean };
   key_set?: KeySetChain;
 }
 
@@ -234,7 +236,8 @@ export class LiveshipUpdater {
   /** Asks for an update, verifies it, downloads it through the plugin and applies it per policy. */
   async sync(): Promise<SyncResult> {
     const { updater } = this.cfg;
-    const unsupported = await this.unsupportedPlugin();
+    const plugin = await this.pluginLine();
+    const unsupported = this.unsupportedPlugin(plugin);
     if (unsupported) return { status: 'refused', reason: unsupported, code: 'unsupported_plugin' };
     const { deviceId } = await updater.getDeviceId();
     const { bundle, native } = await updater.current();
@@ -272,7 +275,7 @@ export class LiveshipUpdater {
       await this.report(build.id, 'failed', deviceId);
       return { status: 'refused', reason: err.message, code: err.code };
     }
-    const download = this.downloadRequest(latest, verified);
+    const download = this.downloadRequest(latest, verified, plugin?.line.decompressesBrotli ?? false);
     if ('refused' in download) {
       await this.report(build.id, 'failed', deviceId);
       return { status: 'refused', reason: download.refused, code: 'bad_zip_hash' };
@@ -295,32 +298,40 @@ export class LiveshipUpdater {
     return { status: 'scheduled', buildId: build.id, version: build.version, mandatory: build.mandatory };
   }
 
+  /** The plugin's line, from its version (null when it does not say). */
+  private async pluginLine(): Promise<{ version: string; line: CapgoLine } | null> {
+    const get = this.cfg.updater.getPluginVersion;
+    if (typeof get !== 'function') return null;
+    try {
+      const version = (await get.call(this.cfg.updater)).version;
+      return { version, line: capgoLine(version) };
+    } catch {
+      return null;
+    }
+  }
+
   /**
    * Legacy plugin lines check a zip only against a CRC-32 and ignore
    * `manifest`: handed a verified file list or a SHA-256 they would install
    * unchecked bytes, or fail every time. Refuse them, saying what to do.
    */
-  private async unsupportedPlugin(): Promise<string | null> {
-    const get = this.cfg.updater.getPluginVersion;
-    if (typeof get !== 'function') return null;
-    let version: string;
-    try {
-      version = (await get.call(this.cfg.updater)).version;
-    } catch {
-      return null;
-    }
-    if (!capgoLine(version).legacy) return null;
-    return `@capgo/capacitor-updater ${version} checks downloads with CRC-32 only and cannot verify what this client hands it; upgrade the plugin to 5.10.0, 6.25.0 or 7.0.30 or later in its line (8.x for Capacitor 8)`;
+  private unsupportedPlugin(plugin: { version: string; line: CapgoLine } | null): string | null {
+    if (!plugin?.line.legacy) return null;
+    return `@capgo/capacitor-updater ${plugin.version} checks downloads with CRC-32 only and cannot verify what this client hands it; upgrade the plugin to 5.10.0, 6.25.0 or 7.0.30 or later in its line (8.x for Capacitor 8)`;
   }
 
   /**
    * What to hand the plugin: the verified file list (the plugin downloads
    * only files it lacks and checks each hash), or for zip builds the zip
-   * with the SHA-256 from the signed manifest.
+   * with the SHA-256 from the signed manifest. A plugin line that
+   * decompresses `*.br` entries itself gets each text file's brotli copy
+   * (when the server says the build has them), named `<path>.br`: it saves
+   * the file without the suffix and checks the signed hash of the result.
    */
   private downloadRequest(
     latest: Latest,
     verified: VerifiedManifest,
+    pluginDecompressesBrotli: boolean,
   ): { url: string; checksum?: string; manifest?: { file_name: string; file_hash: string; download_url: string }[] } | { refused: string } {
     const m = verified.manifest;
     if (latest.build?.artifact_type === 'zip') {
@@ -339,11 +350,13 @@ export class LiveshipUpdater {
     }
     const src = latest.files;
     if (!src) return { refused: 'no file source in the answer' };
-    const manifest = m.files.map((f) => ({
-      file_name: f.path,
-      file_hash: f.sha256,
-      download_url: src.base_url + (src.key === 'path' ? f.path.split('/').map(encodeURIComponent).join('/') : f.sha256),
-    }));
+    const copies = pluginDecompressesBrotli && src.key === 'sha256' && src.brotli === true;
+    const manifest = m.files.map((f) => {
+      const url = src.base_url + (src.key === 'path' ? f.path.split('/').map(encodeURIComponent).join('/') : f.sha256);
+      return copies && compressible(f.path)
+        ? { file_name: `${f.path}.br`, file_hash: f.sha256, download_url: `${url}.br` }
+        : { file_name: f.path, file_hash: f.sha256, download_url: url };
+    });
     return { url: latest.zip_url ?? src.base_url, manifest };
   }
 }

@@ -6,7 +6,7 @@
 import { verifyAsync } from '@noble/ed25519';
 import { appIdProblem, pathProblem, pathSetProblem } from './paths.js';
 
-export { appIdProblem, collisionKey, MANIFEST_FILE_NAME, pathProblem, pathSetProblem } from './paths.js';
+export { appIdProblem, collisionKey, compressible, COMPRESSIBLE_EXTENSIONS, MANIFEST_FILE_NAME, pathProblem, pathSetProblem } from './paths.js';
 
 export interface FileEntry {
   path: string;

@@ -120,3 +120,18 @@ export function pathSetProblem(paths: Iterable<string>): string | null {
   }
   return null;
 }
+
+/** File endings that get a brotli copy beside them (shared/src/paths `COMPRESSIBLE_EXTENSIONS`). */
+export const COMPRESSIBLE_EXTENSIONS: readonly string[] = [
+  'cjs', 'css', 'csv', 'eot', 'htm', 'html', 'ico', 'js', 'json', 'map',
+  'md', 'mjs', 'otf', 'svg', 'ts', 'ttf', 'txt', 'wasm', 'webmanifest', 'xml',
+];
+
+/** True when a build file at `path` has a `{sha256}.br` copy (the Rust `is_compressible`): by name only, ASCII case-insensitive. */
+export function compressible(path: string): boolean {
+  const name = path.slice(path.lastIndexOf('/') + 1);
+  const dot = name.lastIndexOf('.');
+  if (dot <= 0) return false;
+  const ext = name.slice(dot + 1).replace(/[A-Z]/g, (c) => c.toLowerCase());
+  return COMPRESSIBLE_EXTENSIONS.includes(ext);
+}

@@ -57,7 +57,12 @@ export function lineOf(pluginVersion) {
   else legacy = false;
   const localChannel =
     !!v && !legacy && (v[0] === 5 ? atLeast(v, [5, 34, 0]) : v[0] === 6 ? atLeast(v, [6, 34, 0]) : v[0] === 7 ? atLeast(v, [7, 34, 0]) : v[0] >= 8);
-  return { legacy, localChannel };
+  // DownloadService decompresses a `*.br` manifest entry (then checks the
+  // hash of the result) from 5.43.3, 6.39.0, 7.0.50 and in every 8.x read;
+  // 5.10.0, 6.25.0 and 7.0.30 save it as it came.
+  const brotli =
+    !!v && !legacy && (v[0] === 5 ? atLeast(v, [5, 43, 3]) : v[0] === 6 ? atLeast(v, [6, 39, 0]) : v[0] === 7 ? atLeast(v, [7, 0, 50]) : v[0] >= 8);
+  return { legacy, localChannel, brotli };
 }
 
 /** Reads a zip (stored or deflated entries) as {name: Buffer}, as the plugin's unzip does. */
@@ -194,7 +199,7 @@ export class CapgoDevice {
         let name = e.file_name;
         // DownloadService: a name ending in .br is brotli-decompressed, and
         // the hash checked is that of the decompressed bytes.
-        if (name.endsWith('.br')) {
+        if (this.line.brotli && name.endsWith('.br')) {
           try {
             body = brotliDecompressSync(body);
           } catch {

@@ -12,8 +12,8 @@ test('every shared plugin-line case', () => {
   for (const c of cases) {
     const l = capgoLine(c.plugin_version);
     assert.deepEqual(
-      { legacy: l.legacy, zip_checksum: l.zipChecksum, keeps_channel_on_device: l.keepsChannelOnDevice },
-      { legacy: c.legacy, zip_checksum: c.zip_checksum, keeps_channel_on_device: c.keeps_channel_on_device },
+      { legacy: l.legacy, zip_checksum: l.zipChecksum, keeps_channel_on_device: l.keepsChannelOnDevice, decompresses_brotli: l.decompressesBrotli },
+      { legacy: c.legacy, zip_checksum: c.zip_checksum, keeps_channel_on_device: c.keeps_channel_on_device, decompresses_brotli: c.decompresses_brotli },
       JSON.stringify(c.plugin_version),
     );
   }

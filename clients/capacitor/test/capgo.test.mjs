@@ -14,7 +14,7 @@ import { startFileHost, startServer } from './server.mjs';
 
 // The newest release of each line on npm, and releases on either side of
 // each change the native code shows (checksum algorithm, channel storage).
-const LINES = ['10.0.0', '9.0.0', '4.61.11', '5.9.5', '6.14.26', '7.0.0', '7.22.0', '5.50.2', '6.51.16', '7.51.21', '8.51.23'];
+const LINES = ['10.0.0', '9.0.0', '4.61.11', '5.9.5', '6.14.26', '7.0.0', '7.0.30', '7.22.0', '5.50.2', '6.51.16', '7.51.21', '8.51.23'];
 
 let s;
 let files; // a static host for self-hosted artifacts, as a team's own bucket
@@ -53,7 +53,7 @@ const flipLastByte = (_url, b) => {
 };
 
 for (const pv of LINES) {
-  const { legacy, localChannel } = lineOf(pv);
+  const { legacy, localChannel, brotli } = lineOf(pv);
   test(`capgo ${pv} (${legacy ? 'legacy: CRC-32, zip only' : 'current: SHA-256, per-file'}; channel ${localChannel ? 'on the device' : 'on the server'})`, async () => {
     const app = appOf(pv);
     s.cli(['apps', 'create', '--app-id', app, '--public-key', 'liveship_public.pem']);
@@ -68,6 +68,11 @@ for (const pv of LINES) {
     assert.equal(r.result, 'scheduled', JSON.stringify(d1.lastAnswer));
     assert.equal(r.files['index.html'].toString(), '<html>v1</html>');
     assert.match(d1.lastAnswer.checksum ?? '', legacy ? /^[0-9a-f]{8}$/ : /^[0-9a-f]{64}$/);
+    // Lines that decompress `*.br` entries get the text files' brotli copies.
+    if (!legacy) {
+      const names = d1.lastAnswer.manifest.map((e) => e.file_name).sort();
+      assert.deepEqual(names, brotli ? ['index.html.br', 'js/app.js.br'] : ['index.html', 'js/app.js'], pv);
+    }
     assert.equal(Array.isArray(d1.lastAnswer.manifest), !legacy, 'per-file manifests only to lines that read them');
     assert.equal((await d1.restart()).result, 'applied');
     assert.deepEqual([count(app, '1.0.0', 'download_complete'), count(app, '1.0.0', 'applied')], [1, 1]);
@@ -122,7 +127,8 @@ for (const pv of LINES) {
     const tampered = device('d2', { tamper: flipLastByte });
     tampered.current = d2.current;
     r = await tampered.checkForUpdate();
-    assert.equal(r.result, legacy ? 'checksum_fail' : 'download_fail', JSON.stringify(r));
+    // (A line that decompresses the brotli copy fails on the broken stream.)
+    assert.equal(r.result, legacy ? 'checksum_fail' : brotli ? 'download_manifest_brotli_fail' : 'download_fail', JSON.stringify(r));
     assert.equal(count(app, '1.4.0', 'failed'), 1);
     assert.equal(count(app, '1.3.0', 'failed'), 0);
 

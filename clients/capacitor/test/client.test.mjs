@@ -175,8 +175,7 @@ test('a legacy plugin line (CRC-32 only) is refused before anything is asked or 
     assert.match(r.reason, /upgrade/);
     assert.deepEqual(u.names(), []);
   }
-  const u = new FakeUpdater('dev-current-plugin');
-  u.getPluginVersion = async () => ({ version: '8.51.23' });
+  const u = new FakeUpdater('dev-current-plugin', { pluginVersion: '8.51.23' });
   assert.equal((await client(u).sync()).status, 'scheduled');
 });
 
@@ -190,4 +189,33 @@ test('a build with .br files goes to the plugin as its signed zip, not file by f
   const opts = u.calls[0][1];
   assert.equal(opts.manifest, undefined);
   assert.match(opts.checksum, /^[0-9a-f]{64}$/);
+});
+
+test('text files reach the plugin as brotli copies when its line decompresses them, and verify as the originals', async () => {
+  const js = Array.from({ length: 3000 }, (_, i) => `export const v${i} = ${i} * 2;`).join('\n');
+  const png = Buffer.from(Array.from({ length: 8000 }, (_, i) => (i * 2654435761) >>> 24));
+  s.writeBuild('text', { 'index.html': '<html>text</html>'.repeat(50), 'js/main.js': js, 'img/a.png': png });
+  s.cli(['live-update', 'upload-artifact', '--app-id', APP, '--build-dir', 'text', '--signing-key', 'liveship_private.pem',
+    '--version', '1.6.0-text', '--channel', 'text', '--create-channel']);
+  const raw = Buffer.byteLength(js) + 17 * 50 + png.length;
+  const run = async (id, opts) => {
+    const u = new FakeUpdater(id, opts);
+    const r = await client(u, { channel: 'text' }).sync();
+    assert.equal(r.status, 'scheduled', JSON.stringify(r));
+    assert.equal(u.files['js/main.js'].toString(), js);
+    assert.deepEqual(u.files['img/a.png'], png);
+    return { names: u.calls[0][1].manifest.map((e) => e.file_name).sort(), bytes: u.wireBytes };
+  };
+  // capgo 8.x (Android, OkHttp's gzip only): the copies, by name.
+  const copies = await run('dev-br-8', { pluginVersion: '8.51.23' });
+  assert.deepEqual(copies.names, ['img/a.png', 'index.html.br', 'js/main.js.br']);
+  assert.ok(copies.bytes < png.length + (raw - png.length) / 5, `${copies.bytes} of ${raw}`);
+  // 7.0.30 saves a `*.br` file as it came: the plain files.
+  const plain = await run('dev-br-7030', { pluginVersion: '7.0.30' });
+  assert.deepEqual(plain.names, ['img/a.png', 'index.html', 'js/main.js']);
+  assert.equal(plain.bytes, raw);
+  // The same line on iOS (URLSession asks for br): the server negotiates.
+  const ios = await run('dev-br-ios', { pluginVersion: '7.0.30', acceptEncoding: 'br, gzip, deflate' });
+  assert.deepEqual(ios.names, plain.names);
+  assert.ok(ios.bytes < copies.bytes + 100, `${ios.bytes} vs ${copies.bytes}`);
 });

@@ -1,15 +1,34 @@
 // The native plugin boundary, faked: records every call and checks the hash
 // of everything it is told to download, as the native code does.
+// With `pluginVersion` it also reports that version, and like capgo's
+// DownloadService from 5.43.3 / 6.39.0 / 7.0.50 / 8.x it brotli-decompresses
+// an entry named `*.br`, saves it without the suffix and checks the hash of
+// the result. Requests send `Accept-Encoding: gzip`, as OkHttp does on
+// Android; `wireBytes` counts what came over the wire.
 import { createHash } from 'node:crypto';
+import { brotliDecompressSync } from 'node:zlib';
+import { lineOf } from './capgo-emulator.mjs';
 
 const sha = (b) => createHash('sha256').update(b).digest('hex');
 
 export class FakeUpdater {
-  constructor(deviceId = 'device-1') {
+  constructor(deviceId = 'device-1', { pluginVersion, acceptEncoding = 'gzip' } = {}) {
     this.deviceId = deviceId;
     this.calls = [];
     this.cur = { id: 'builtin', version: 'builtin' };
     this.bundles = new Map();
+    this.acceptEncoding = acceptEncoding;
+    this.wireBytes = 0;
+    this.files = {};
+    this.brotli = !!pluginVersion && lineOf(pluginVersion).brotli;
+    if (pluginVersion) this.getPluginVersion = async () => ({ version: pluginVersion });
+  }
+  async fetchBytes(url) {
+    const r = await fetch(url, { headers: { 'accept-encoding': this.acceptEncoding } });
+    if (!r.ok) throw new Error(`download ${url} answered ${r.status}`);
+    const body = Buffer.from(await r.arrayBuffer());
+    this.wireBytes += Number(r.headers.get('content-length') ?? body.length);
+    return body;
   }
   async getDeviceId() { return { deviceId: this.deviceId }; }
   async current() { return { bundle: this.cur, native: '2.0.0' }; }
@@ -18,11 +37,17 @@ export class FakeUpdater {
     this.calls.push(['download', opts]);
     if (opts.manifest) {
       for (const f of opts.manifest) {
-        const body = Buffer.from(await (await fetch(f.download_url)).arrayBuffer());
+        let body = await this.fetchBytes(f.download_url);
+        let name = f.file_name;
+        if (this.brotli && name.endsWith('.br')) {
+          body = brotliDecompressSync(body);
+          name = name.slice(0, -3);
+        }
         if (sha(body) !== f.file_hash) throw new Error(`hash mismatch for ${f.file_name}`);
+        this.files[name] = body;
       }
     } else {
-      const body = Buffer.from(await (await fetch(opts.url)).arrayBuffer());
+      const body = await this.fetchBytes(opts.url);
       if (sha(body) !== opts.checksum) throw new Error('checksum mismatch');
     }
     const bundle = { id: `b${this.bundles.size + 1}`, version: opts.version, status: 'pending' };

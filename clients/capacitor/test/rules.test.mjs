@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { appIdProblem, collisionKey, pathProblem, pathSetProblem, LiveshipUpdater } from '../dist/index.js';
+import { appIdProblem, collisionKey, compressible, pathProblem, pathSetProblem, LiveshipUpdater } from '../dist/index.js';
 
 const rules = JSON.parse(readFileSync(fileURLToPath(new URL('../../../tests/vectors/rules.json', import.meta.url)), 'utf8'));
 
@@ -39,4 +39,10 @@ test('every code point has the same collision key as in Rust', () => {
     h.update(sep);
   }
   assert.equal(h.digest('hex'), rules.key_digest);
+});
+
+test('compressible files: the same answers as Rust', () => {
+  assert.ok(rules.compressible.yes.length > 0 && rules.compressible.no.length > 0);
+  for (const p of rules.compressible.yes) assert.equal(compressible(p), true, JSON.stringify(p));
+  for (const p of rules.compressible.no) assert.equal(compressible(p), false, JSON.stringify(p));
 });

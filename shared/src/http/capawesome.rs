@@ -210,6 +210,7 @@ pub(super) async fn bundle_files(
             let src = FileSource {
                 base_url: artifact_base(url),
                 key: "path".into(),
+                brotli: false,
             };
             file_url(&src, file.path.as_str(), &file.sha256)
         }

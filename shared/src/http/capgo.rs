@@ -210,9 +210,32 @@ fn answer(
         && !files.is_empty()
         && !(latest.zip_url.is_some() && names_brotli(&files))
     {
-        answer["manifest"] = Value::Array(files);
+        let copies = line.decompresses_brotli() && latest.files.as_ref().is_some_and(|f| f.brotli);
+        answer["manifest"] = Value::Array(if copies {
+            files.into_iter().map(to_brotli_copy).collect()
+        } else {
+            files
+        });
     }
     Ok(answer)
+}
+
+/// Points an entry of a text file at its brotli copy: the line downloads
+/// `download_url` + `.br`, decompresses it because `file_name` ends in
+/// `.br`, saves it without the suffix and checks `file_hash` (the
+/// original's) against the result.
+fn to_brotli_copy(mut entry: Value) -> Value {
+    let picked = entry["file_name"]
+        .as_str()
+        .is_some_and(crate::paths::is_compressible);
+    if picked {
+        for field in ["file_name", "download_url"] {
+            if let Some(v) = entry[field].as_str() {
+                entry[field] = json!(format!("{v}.br"));
+            }
+        }
+    }
+    entry
 }
 
 /// The answer for a device with a `publicKey` (it sent `key_id`): the

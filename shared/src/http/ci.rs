@@ -16,6 +16,7 @@ use crate::model::{
     apply_native_changes, now, App, ArtifactType, Build, Channel, Commit, Deployment, EventKind,
     NativeLimitChange, NativeLimitError, NativeLimits, Scope, Token, DEFAULT_CHANNEL,
 };
+use crate::paths::is_compressible;
 use crate::rollout;
 use crate::rsakey::RsaPublic;
 use crate::store::{BlobKey, BuildInsert};
@@ -241,6 +242,7 @@ pub(super) async fn uploads(
                     url: direct.url,
                     headers: direct.headers,
                     auth: "none".into(),
+                    brotli_of: None,
                 },
                 None => UploadTarget {
                     sha256: f.sha256,
@@ -252,10 +254,14 @@ pub(super) async fn uploads(
                         "application/octet-stream".to_owned(),
                     )]),
                     auth: "bearer".into(),
+                    brotli_of: None,
                 },
             },
         );
     }
+    let copies = brotli_targets(&s, &app_id, &req).await?;
+    already += req.brotli.len() - copies.len();
+    missing.extend(copies);
     record(
         &s,
         &token,
@@ -273,6 +279,103 @@ pub(super) async fn uploads(
         missing,
         already_stored: already,
     }))
+}
+
+/// Where to upload each brotli copy the store lacks. A copy already stored
+/// is kept whatever its size: another brotli release may have made it, and
+/// it decompresses to the same file.
+async fn brotli_targets(
+    s: &CiState,
+    app: &AppId,
+    req: &UploadsRequest,
+) -> Result<Vec<UploadTarget>, ApiError> {
+    let mut copies = req.brotli.clone();
+    copies.sort_by_key(|c| c.of);
+    copies.dedup_by_key(|c| c.of);
+    for c in &copies {
+        if !req.files.iter().any(|f| f.sha256 == c.of) {
+            return Err(ApiError::bad_request(format!(
+                "brotli copy of {} names a file that is not in this upload; list the file in `files` too",
+                c.of
+            )));
+        }
+        if c.size == 0 || c.size > s.max_file {
+            return Err(ApiError::too_large(format!(
+                "brotli copy of {} is {} bytes; copies must be 1 to {} bytes",
+                c.of, c.size, s.max_file
+            )));
+        }
+    }
+    let originals: Vec<Sha256Digest> = copies.iter().map(|c| c.of).collect();
+    let heads: Vec<Option<u64>> = futures::stream::iter(originals)
+        .map(|sha| {
+            let key = BlobKey::brotli(app, &sha);
+            let blobs = s.blobs.clone();
+            async move { blobs.head(&key).await }
+        })
+        .buffered(32)
+        .try_collect()
+        .await?;
+    let mut targets = Vec::new();
+    for (c, head) in copies.iter().zip(heads) {
+        if head.is_some_and(|n| n > 0) {
+            continue;
+        }
+        let key = BlobKey::brotli(app, &c.of);
+        targets.push(
+            match s.blobs.direct_upload(&key, &c.sha256, c.size).await? {
+                Some(direct) => UploadTarget {
+                    sha256: c.sha256,
+                    size: c.size,
+                    method: direct.method,
+                    url: direct.url,
+                    headers: direct.headers,
+                    auth: "none".into(),
+                    brotli_of: Some(c.of),
+                },
+                None => UploadTarget {
+                    sha256: c.sha256,
+                    size: c.size,
+                    method: "PUT".into(),
+                    url: format!("{}.br", s.urls.file(app, &c.of)),
+                    headers: BTreeMap::from([(
+                        "content-type".to_owned(),
+                        "application/octet-stream".to_owned(),
+                    )]),
+                    auth: "bearer".into(),
+                    brotli_of: Some(c.of),
+                },
+            },
+        );
+    }
+    Ok(targets)
+}
+
+/// True when every file of the manifest that [`is_compressible`] picks has
+/// its brotli copy stored (and there is at least one): only then are devices
+/// sent `.br` names, since a missing copy would fail their download.
+async fn brotli_complete(s: &CiState, app: &AppId, manifest: &Manifest) -> Result<bool, ApiError> {
+    let mut shas: Vec<Sha256Digest> = manifest
+        .files
+        .iter()
+        .filter(|f| is_compressible(f.path.as_str()))
+        .map(|f| f.sha256)
+        .collect();
+    shas.sort();
+    shas.dedup();
+    if shas.is_empty() {
+        return Ok(false);
+    }
+    let heads: Vec<Option<u64>> = futures::stream::iter(shas)
+        .map(|sha| {
+            let key = BlobKey::brotli(app, &sha);
+            let blobs = s.blobs.clone();
+            async move { blobs.head(&key).await }
+        })
+        .buffered(32)
+        .try_collect()
+        .await?;
+    Ok(heads.iter().all(|h| h.is_some_and(|n| n > 0)))
 }
 
 /// The stored size of each file (`None`: not stored), 32 lookups at a time.
@@ -302,8 +405,13 @@ pub(super) async fn put_file(
     Path((app, sha)): Path<(String, String)>,
     headers: HeaderMap,
     body: Body,
-) -> Result<impl IntoResponse, ApiError> {
+) -> Result<axum::response::Response, ApiError> {
     let app_id = access(&s, &headers, &app, Scope::Upload).await?.app.app_id;
+    if let Some(original) = sha.strip_suffix(".br") {
+        let original =
+            Sha256Digest::from_hex(original).map_err(|e| ApiError::bad_request(e.to_string()))?;
+        return put_brotli_copy(&s, &app_id, &original, body).await;
+    }
     let sha = Sha256Digest::from_hex(&sha).map_err(|e| ApiError::bad_request(e.to_string()))?;
     let stream = body
         .into_data_stream()
@@ -313,7 +421,31 @@ pub(super) async fn put_file(
         .blobs
         .put_verified(&BlobKey::file(&app_id, &sha), stream, &sha, s.max_file)
         .await?;
-    Ok((StatusCode::CREATED, Json(FileRef { sha256: sha, size })))
+    Ok((StatusCode::CREATED, Json(FileRef { sha256: sha, size })).into_response())
+}
+
+/// Stores a brotli copy after checking, off the async threads, that it
+/// decompresses to the file it is named after (within the file size limit).
+async fn put_brotli_copy(
+    s: &CiState,
+    app: &AppId,
+    original: &Sha256Digest,
+    body: Body,
+) -> Result<axum::response::Response, ApiError> {
+    let limit = usize::try_from(s.max_file).unwrap_or(usize::MAX);
+    let bytes = axum::body::to_bytes(body, limit).await.map_err(|_| {
+        ApiError::too_large(format!("a brotli copy is at most {} bytes", s.max_file))
+    })?;
+    let (copy, want, max) = (bytes.clone(), *original, s.max_file);
+    tokio::task::spawn_blocking(move || crate::compress::check_copy(&copy, &want, max))
+        .await
+        .map_err(|_| ApiError::internal())?
+        .map_err(|e| ApiError::unprocessable("invalid_brotli_copy", error_chain(&e)))?;
+    let (sha256, size) = (Sha256Digest::of(&bytes), bytes.len() as u64);
+    s.blobs
+        .put_bytes(&BlobKey::brotli(app, original), bytes)
+        .await?;
+    Ok((StatusCode::CREATED, Json(FileRef { sha256, size })).into_response())
 }
 
 fn trusted_keys(app: &App) -> Result<Option<Verifier>, ApiError> {
@@ -500,6 +632,9 @@ pub(super) async fn register_build(
             .await?,
         ),
     };
+    let brotli = req.artifact_type == ArtifactType::Manifest
+        && req.artifact_url.is_none()
+        && brotli_complete(&s, &app_id, manifest).await?;
     let build = Build {
         id: 0,
         app_id: app_id.clone(),
@@ -510,6 +645,7 @@ pub(super) async fn register_build(
         zip,
         zip_rsa_signature,
         capgo_encrypted,
+        brotli,
         file_count: manifest.files.len() as u64,
         total_size: manifest.total_size(),
         key_id: trust.key_id().map(|k| k.to_string()),

@@ -153,6 +153,7 @@ pub(crate) async fn offer(
                 Some(FileSource {
                     base_url: base,
                     key: "path".into(),
+                    brotli: false,
                 }),
             )
         }
@@ -165,6 +166,7 @@ pub(crate) async fn offer(
                     .public_files_base(&build.app_id)
                     .unwrap_or_else(|| s.urls.files_base(&build.app_id)),
                 key: "sha256".into(),
+                brotli: build.brotli,
             }),
         ),
     };
@@ -519,6 +521,32 @@ pub(super) async fn latest(
         .into_response())
 }
 
+/// True when `Accept-Encoding` lists `br` (or `*`) with a non-zero weight.
+fn accepts_brotli(headers: &HeaderMap) -> bool {
+    let (mut br, mut star) = (None, None);
+    for item in headers
+        .get_all(header::ACCEPT_ENCODING)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+    {
+        let mut parts = item.split(';');
+        let coding = parts.next().unwrap_or("").trim();
+        let weight = parts
+            .filter_map(|p| p.trim().strip_prefix("q="))
+            .filter_map(|q| q.trim().parse::<f32>().ok())
+            .next()
+            .unwrap_or(1.0);
+        if coding.eq_ignore_ascii_case("br") {
+            br = Some(weight);
+        } else if coding == "*" {
+            star = Some(weight);
+        }
+    }
+    // An explicit `br;q=0` wins over `*`.
+    br.or(star).is_some_and(|w| w > 0.0)
+}
+
 /// Parses a single `bytes=a-b` range (also `a-` and `-n`) against `size`.
 fn parse_range(value: &str, size: u64) -> Option<Result<(u64, u64), ()>> {
     let spec = value.strip_prefix("bytes=")?;
@@ -559,17 +587,45 @@ pub(super) async fn get_file(
 ) -> Result<Response, ApiError> {
     let not_found = || ApiError::not_found(format!("app {app:?} has no file {sha:?}"));
     let app_id = AppId::new(app.as_str()).map_err(|_| not_found())?;
-    let digest = Sha256Digest::from_hex(&sha).map_err(|_| not_found())?;
-    let key = BlobKey::file(&app_id, &digest);
-    let etag = format!("\"{digest}\"");
+    // `{sha256}.br` is the brotli copy itself, as raw bytes (for plugins
+    // that decompress `*.br` files themselves).
+    let (hex, copy) = match sha.strip_suffix(".br") {
+        Some(hex) => (hex, true),
+        None => (sha.as_str(), false),
+    };
+    let digest = Sha256Digest::from_hex(hex).map_err(|_| not_found())?;
+    // Anyone else asking for the file with `Accept-Encoding: br` gets the
+    // copy as `Content-Encoding: br` when there is one (never for a range:
+    // ranges are of the file's own bytes).
+    let encoded = !copy
+        && !headers.contains_key(header::RANGE)
+        && accepts_brotli(&headers)
+        && s.blobs
+            .head(&BlobKey::brotli(&app_id, &digest))
+            .await?
+            .is_some_and(|n| n > 0);
+    let (key, etag) = if copy || encoded {
+        (
+            BlobKey::brotli(&app_id, &digest),
+            format!("\"{digest}.br\""),
+        )
+    } else {
+        (BlobKey::file(&app_id, &digest), format!("\"{digest}\""))
+    };
     if headers
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"))
     {
-        let size = s.blobs.head(&key).await?.ok_or_else(not_found)?;
-        let _ = size;
-        return Ok((StatusCode::NOT_MODIFIED, [(header::ETAG, etag)]).into_response());
+        s.blobs.head(&key).await?.ok_or_else(not_found)?;
+        return Ok((
+            StatusCode::NOT_MODIFIED,
+            [
+                (header::ETAG, etag),
+                (header::VARY, "accept-encoding".to_owned()),
+            ],
+        )
+            .into_response());
     }
     let size = s.blobs.head(&key).await?.ok_or_else(not_found)?;
     let range = match headers.get(header::RANGE).and_then(|v| v.to_str().ok()) {
@@ -599,6 +655,12 @@ pub(super) async fn get_file(
         HeaderValue::from_static("public, max-age=31536000, immutable"),
     );
     h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    if !copy {
+        h.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
+    }
+    if encoded {
+        h.insert(header::CONTENT_ENCODING, HeaderValue::from_static("br"));
+    }
     h.insert(
         header::ETAG,
         HeaderValue::from_str(&etag).expect("hex etag"),

@@ -408,3 +408,43 @@ mod set_tests {
         ));
     }
 }
+
+/// File name endings (lowercase, after the last `.`) of the text and other
+/// redundant formats brotli shrinks. Images, fonts in woff/woff2, media and
+/// archives are already compressed and are left out.
+pub const COMPRESSIBLE_EXTENSIONS: &[&str] = &[
+    "cjs",
+    "css",
+    "csv",
+    "eot",
+    "htm",
+    "html",
+    "ico",
+    "js",
+    "json",
+    "map",
+    "md",
+    "mjs",
+    "otf",
+    "svg",
+    "ts",
+    "ttf",
+    "txt",
+    "wasm",
+    "webmanifest",
+    "xml",
+];
+
+/// True when a build file at `path` gets a brotli-compressed copy beside it
+/// (`{sha256}.br`). Decided by the name alone, so the CLI that makes the
+/// copies, the server that checks them and every device agree without
+/// looking at the bytes. The TypeScript client mirrors it (`compressible`).
+pub fn is_compressible(path: &str) -> bool {
+    let name = path.rsplit('/').next().unwrap_or(path);
+    match name.rsplit_once('.') {
+        Some((stem, ext)) if !stem.is_empty() => COMPRESSIBLE_EXTENSIONS
+            .iter()
+            .any(|e| e.eq_ignore_ascii_case(ext)),
+        _ => false,
+    }
+}

@@ -32,6 +32,7 @@ fn sample_build(app: &AppId, version: &str, manifest: &[u8]) -> Build {
         zip: None,
         zip_rsa_signature: None,
         capgo_encrypted: None,
+        brotli: false,
         file_count: 3,
         total_size: 300,
         key_id: None,

@@ -281,6 +281,11 @@ impl BlobKey {
     pub fn file(app: &AppId, sha256: &Sha256Digest) -> Self {
         Self(format!("{}{sha256}", Self::files_prefix(app)))
     }
+    /// The brotli-compressed copy of a file (`{sha256}.br`, the original's
+    /// digest): beside it, so the same URL rule reaches it on every store.
+    pub fn brotli(app: &AppId, sha256: &Sha256Digest) -> Self {
+        Self(format!("{}{sha256}.br", Self::files_prefix(app)))
+    }
     /// The key prefix of every file of an app.
     pub fn files_prefix(app: &AppId) -> String {
         format!("apps/{app}/files/")
