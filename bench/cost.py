@@ -27,7 +27,7 @@ XRAY_PER_M = 5.00  # X-Ray traces recorded
 OPENS_PER_DAY = 5  # each app open is one update lookup
 DAYS = 30
 RELEASES = 4  # live updates a month
-MB_PER_UPDATE = 2.0  # changed bytes a device downloads per release (manifest builds: changed files only)
+MB_PER_UPDATE = 2.0  # changed files per release, uncompressed (manifest builds: changed files only)
 FILES_PER_UPDATE = 20  # changed files per release
 EVENTS_PER_UPDATE = 2  # download_complete + applied
 LOOKUP_MS, EVENT_MS = 10, 10  # billed duration (Lambda bills per ms)
@@ -45,6 +45,22 @@ USAGE_WRU_PER_EVENT = 3.5
 EVENT_BYTES = 200  # raw event item, kept 30 days
 LOG_BYTES_PER_REQ = 650  # one function JSON line + one access-log line
 XRAY_SAMPLED = 0.05  # default sampling: 1/s reservoir + 5%
+
+
+def measured_ratio():
+    """Bytes on the wire over the changed files' own size, for devices that
+    take the brotli copies (@liveship/capacitor and capgo 8.x), from the last
+    real-app run of bench/updates.mjs (bench/updates-results.json)."""
+    import json
+    import pathlib
+
+    path = pathlib.Path(__file__).with_name("updates-results.json")
+    r = json.loads(path.read_text())
+    ours = next(p for p in r["paths"] if p["name"].startswith("@liveship/capacitor on capgo 8"))
+    return sum(ours["bytes"]) / sum(u["raw"] for u in r["updates"])
+
+
+WIRE_RATIO = measured_ratio()  # 0.22 measured (2026-12-02)
 
 
 def tiered(gb, tiers):
@@ -68,11 +84,12 @@ def lam(requests, ms, gb):
     return requests / 1e6 * LAMBDA_REQ_PER_M + requests * ms / 1000 * gb * LAMBDA_GB_S_ARM
 
 
-def model(devices):
+def model(devices, wire_ratio=None):
+    wire_ratio = WIRE_RATIO if wire_ratio is None else wire_ratio
     lookups = devices * OPENS_PER_DAY * DAYS
     events = devices * RELEASES * EVENTS_PER_UPDATE
     files = devices * RELEASES * FILES_PER_UPDATE
-    gb_out = devices * RELEASES * MB_PER_UPDATE / 1024
+    gb_out = devices * RELEASES * MB_PER_UPDATE * wire_ratio / 1024
     secs = DAYS * 86400
     # Warm latest instances: concurrency = rate x duration, at least one.
     warm = max(1.0, lookups / secs * LOOKUP_MS / 1000 * 2)  # x2 for the daily peak
@@ -102,10 +119,17 @@ def model(devices):
         - rows["CloudFront requests"],
         "X-Ray if enabled (not in the total)": (lookups + events) * XRAY_SAMPLED / 1e6 * XRAY_PER_M,
     }
+    if wire_ratio != 1.0:
+        # The same month with plain files (no brotli copies: a plugin line
+        # that cannot take them, or builds uploaded without them).
+        plain = model(devices, 1.0)[2]["CloudFront data out"]
+        saved["without brotli copies (plain changed files)"] = plain - rows["CloudFront data out"]
     return lookups, gb_out, rows, saved
 
 
 def main():
+    print(f"wire bytes / changed bytes with brotli copies: {WIRE_RATIO:.3f} (bench/updates-results.json)")
+    print()
     sizes = [100_000, 1_000_000, 10_000_000]
     results = [model(d) for d in sizes]
     head = "| monthly | " + " | ".join(f"{d:,} devices" for d in sizes) + " |"
@@ -113,6 +137,7 @@ def main():
     print("|---" * (len(sizes) + 1) + "|")
     print("| lookups | " + " | ".join(f"{r[0] / 1e6:,.0f} M" for r in results) + " |")
     print("| bytes to devices | " + " | ".join(f"{r[1]:,.0f} GB" for r in results) + " |")
+    print("| ... without brotli copies | " + " | ".join(f"{d * RELEASES * MB_PER_UPDATE / 1024:,.0f} GB" for d in sizes) + " |")
     for name in results[0][2]:
         print(f"| {name} | " + " | ".join(f"${r[2][name]:,.2f}" for r in results) + " |")
     print("| **total** | " + " | ".join(f"**${sum(r[2].values()):,.0f}**" for r in results) + " |")

@@ -39,7 +39,12 @@ export class CapawesomeDevice {
   }
 
   async get(url) {
-    const r = await fetch(url, { headers: { 'X-Capawesome-Device-Id': this.o.deviceId } });
+    // OkHttp on Android asks for gzip only; URLSession on iOS also for br.
+    const r = await fetch(url, {
+      headers: { 'X-Capawesome-Device-Id': this.o.deviceId, 'accept-encoding': this.o.platform === 'ios' ? 'br, gzip, deflate' : 'gzip' },
+    });
+    // Bytes of bundle downloads (zip, manifest, files) over the wire.
+    if (!url.includes('/bundles/latest')) this.wireBytes = (this.wireBytes ?? 0) + Number(r.headers.get('content-length') ?? 0);
     return r;
   }
 

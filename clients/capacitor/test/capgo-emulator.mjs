@@ -107,6 +107,12 @@ export class CapgoDevice {
     this.current = { id: 'builtin', version: 'builtin', files: null };
     this.next = null;
     this.bundles = new Map();
+    // DownloadService (current lines) takes a manifest entry from the
+    // built-in bundle (same name and hash) or from its download cache
+    // (`{hash}_{base name}`) before downloading it.
+    this.builtin = o.builtin ?? {};
+    this.cache = new Set();
+    this.wireBytes = 0;
     this.persistedChannel = null; // current lines from x.34: setChannel() result
     this.log = [];
     this.statsSent = [];
@@ -163,9 +169,11 @@ export class CapgoDevice {
   }
 
   async fetchBytes(url) {
-    const r = await fetch(url);
+    // OkHttp on Android asks for gzip only; URLSession on iOS also for br.
+    const r = await fetch(url, { headers: { 'accept-encoding': this.o.platform === 'ios' ? 'br, gzip, deflate' : 'gzip' } });
     if (!r.ok) throw new Error(`download ${url} answered ${r.status}`);
     let b = Buffer.from(await r.arrayBuffer());
+    this.wireBytes += Number(r.headers.get('content-length') ?? b.length);
     if (this.o.tamper) b = this.o.tamper(url, b);
     return b;
   }
@@ -195,6 +203,13 @@ export class CapgoDevice {
       for (const e of res.manifest) {
         if (!e.file_hash) return this.downloadFailed(version, 'download_fail');
         if (e.file_name.startsWith('/') || e.file_name.split('/').includes('..')) return this.downloadFailed(version, 'directory_path_fail');
+        const plainName = this.line.brotli && e.file_name.endsWith('.br') ? e.file_name.slice(0, -3) : e.file_name;
+        const hash = String(e.file_hash).toLowerCase();
+        const cacheKey = `${hash}_${plainName.split('/').pop()}`;
+        const own = this.builtin[plainName];
+        if (own && sha256(own) === hash) { files[plainName] = own; continue; }
+        const cached = this.cache.has(cacheKey) && this.cachedBytes?.get(cacheKey);
+        if (cached) { files[plainName] = cached; continue; }
         let body = await this.fetchBytes(e.download_url);
         let name = e.file_name;
         // DownloadService: a name ending in .br is brotli-decompressed, and
@@ -211,6 +226,8 @@ export class CapgoDevice {
           return this.downloadFailed(version, 'download_fail', 'checksum');
         }
         files[name] = body;
+        this.cache.add(cacheKey);
+        (this.cachedBytes ??= new Map()).set(cacheKey, body);
       }
     } else if (!this.line.legacy && this.o.publicKey) {
       // requireSessionKeyForEncryptedUpdate, then finishDownload's

@@ -12,7 +12,11 @@ import { lineOf } from './capgo-emulator.mjs';
 const sha = (b) => createHash('sha256').update(b).digest('hex');
 
 export class FakeUpdater {
-  constructor(deviceId = 'device-1', { pluginVersion, acceptEncoding = 'gzip' } = {}) {
+  constructor(deviceId = 'device-1', { pluginVersion, acceptEncoding = 'gzip', builtin = {} } = {}) {
+    // As DownloadService: an entry is taken from the built-in bundle (same
+    // name and hash) or the download cache (hash and base name) first.
+    this.builtin = builtin;
+    this.cache = new Map();
     this.deviceId = deviceId;
     this.calls = [];
     this.cur = { id: 'builtin', version: 'builtin' };
@@ -37,6 +41,11 @@ export class FakeUpdater {
     this.calls.push(['download', opts]);
     if (opts.manifest) {
       for (const f of opts.manifest) {
+        const plainName = this.brotli && f.file_name.endsWith('.br') ? f.file_name.slice(0, -3) : f.file_name;
+        const cacheKey = `${f.file_hash}_${plainName.split('/').pop()}`;
+        const own = this.builtin[plainName];
+        if (own && sha(own) === f.file_hash) { this.files[plainName] = own; continue; }
+        if (this.cache.has(cacheKey)) { this.files[plainName] = this.cache.get(cacheKey); continue; }
         let body = await this.fetchBytes(f.download_url);
         let name = f.file_name;
         if (this.brotli && name.endsWith('.br')) {
@@ -45,6 +54,7 @@ export class FakeUpdater {
         }
         if (sha(body) !== f.file_hash) throw new Error(`hash mismatch for ${f.file_name}`);
         this.files[name] = body;
+        this.cache.set(cacheKey, body);
       }
     } else {
       const body = await this.fetchBytes(opts.url);
