@@ -266,13 +266,13 @@ pub fn upload_artifact(a: UploadArgs, out: &Output) -> Result<Value, Failure> {
         size: report.zip.size,
         path: zip_path,
     };
+    let by_path: HashMap<&str, &PathBuf> = scan
+        .files
+        .iter()
+        .map(|f| (f.path.as_str(), &f.abs))
+        .collect();
     let files = match kind {
         ArtifactType::Manifest => {
-            let by_path: HashMap<&str, &PathBuf> = scan
-                .files
-                .iter()
-                .map(|f| (f.path.as_str(), &f.abs))
-                .collect();
             let mut files: Vec<LocalFile> = report
                 .manifest
                 .files
@@ -301,11 +301,6 @@ pub fn upload_artifact(a: UploadArgs, out: &Output) -> Result<Value, Failure> {
     // Brotli copies of the text files, for devices that can take them.
     let copies = match kind {
         ArtifactType::Manifest => {
-            let by_path: HashMap<&str, &PathBuf> = scan
-                .files
-                .iter()
-                .map(|f| (f.path.as_str(), &f.abs))
-                .collect();
             let list: Vec<(&str, Sha256Digest, &std::path::Path)> = report
                 .manifest
                 .files

@@ -122,7 +122,8 @@ pub fn bootstrap(args: BootstrapArgs) -> Result<()> {
 }
 
 pub fn run(cfg: ServeConfig) -> Result<()> {
-    init_logging();
+    // Kept to the end: dropping it flushes the log lines still queued.
+    let _log = init_logging();
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -130,16 +131,27 @@ pub fn run(cfg: ServeConfig) -> Result<()> {
         .block_on(serve(cfg))
 }
 
-fn init_logging() {
+/// Logs go to stderr through a writer thread: a request only queues its
+/// line (never drops it: a full queue waits), and the thread writes what is
+/// queued in one buffered batch (flushed whenever the queue runs dry), not
+/// one unbuffered write per line under stderr's lock.
+fn init_logging() -> tracing_appender::non_blocking::WorkerGuard {
     let filter = tracing_subscriber::EnvFilter::try_from_env(env::LOG)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .lossy(false)
+        .finish(std::io::BufWriter::with_capacity(
+            64 * 1024,
+            std::io::stderr(),
+        ));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(writer)
         .with_target(false)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .compact()
         .init();
+    guard
 }
 
 type Opened = (

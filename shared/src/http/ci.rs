@@ -307,15 +307,7 @@ async fn brotli_targets(
         }
     }
     let originals: Vec<Sha256Digest> = copies.iter().map(|c| c.of).collect();
-    let heads: Vec<Option<u64>> = futures::stream::iter(originals)
-        .map(|sha| {
-            let key = BlobKey::brotli(app, &sha);
-            let blobs = s.blobs.clone();
-            async move { blobs.head(&key).await }
-        })
-        .buffered(32)
-        .try_collect()
-        .await?;
+    let heads = heads_of(s, originals.iter().map(|sha| BlobKey::brotli(app, sha))).await?;
     let mut targets = Vec::new();
     for (c, head) in copies.iter().zip(heads) {
         if head.is_some_and(|n| n > 0) {
@@ -366,15 +358,7 @@ async fn brotli_complete(s: &CiState, app: &AppId, manifest: &Manifest) -> Resul
     if shas.is_empty() {
         return Ok(false);
     }
-    let heads: Vec<Option<u64>> = futures::stream::iter(shas)
-        .map(|sha| {
-            let key = BlobKey::brotli(app, &sha);
-            let blobs = s.blobs.clone();
-            async move { blobs.head(&key).await }
-        })
-        .buffered(32)
-        .try_collect()
-        .await?;
+    let heads = heads_of(s, shas.iter().map(|sha| BlobKey::brotli(app, sha))).await?;
     Ok(heads.iter().all(|h| h.is_some_and(|n| n > 0)))
 }
 
@@ -384,9 +368,17 @@ async fn sizes_of(
     app: &AppId,
     shas: Vec<Sha256Digest>,
 ) -> Result<Vec<Option<u64>>, ApiError> {
-    let sizes: Vec<Option<u64>> = futures::stream::iter(shas)
-        .map(|sha| {
-            let key = BlobKey::file(app, &sha);
+    heads_of(s, shas.iter().map(|sha| BlobKey::file(app, sha))).await
+}
+
+/// The stored size of each blob (`None`: not stored), 32 lookups at a time.
+async fn heads_of(
+    s: &CiState,
+    keys: impl Iterator<Item = BlobKey>,
+) -> Result<Vec<Option<u64>>, ApiError> {
+    let keys: Vec<BlobKey> = keys.collect();
+    let sizes: Vec<Option<u64>> = futures::stream::iter(keys)
+        .map(|key| {
             let blobs = s.blobs.clone();
             async move { blobs.head(&key).await }
         })
