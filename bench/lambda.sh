@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The Lambda functions' figures (bench/README.md#lambda-functions):
-#   - size of each arm64 bootstrap and zip, when `cargo lambda build --release
-#     --arm64 --output-format zip` has been run (docs/deploy.md);
-#   - process start to first answered request of each release binary (x86_64
+#   - size of each arm64 bootstrap and zip, when `cargo lambda build --profile
+#     functions --arm64 --output-format zip` has been run (docs/deploy.md);
+#   - process start to first answered request of each function binary (x86_64
 #     here), a new process per run, through the Lambda runtime API emulator,
 #     answering a request that reads DynamoDB in moto on loopback; baseline:
 #     `liveship --version` start to exit (a bare process start of a binary of
@@ -22,7 +22,10 @@ for f in register latest download-complete; do
   fi
 done
 
+# The functions under the size-minded `functions` profile they ship with,
+# and under `release` (the profile before it) for the comparison.
 cargo build --release --locked -p liveship -p register -p latest -p download-complete
+cargo build --profile functions --locked -p register -p latest -p download-complete
 cargo build --locked --workspace --bins
 start_moto target/moto-bench.log
 
@@ -35,8 +38,11 @@ for _ in range(5):
     runs.append((time.perf_counter() - t) * 1000)
 print(f"baseline: liveship --version, start to exit: median {statistics.median(runs):.1f} ms")
 PY
-LIVESHIP_BIN="$PWD/target/debug/liveship" LIVESHIP_FUNCTIONS_DIR="$PWD/target/release" \
-LIVESHIP_TEST_MOTO_URL="$MOTO_URL" \
-  cargo test --locked --workspace --test functions_aws -- --ignored --nocapture \
-  cold_start_to_first_answer dynamodb_reads_per_thousand_lookups 2>&1 \
-  | grep -E 'cold start|cache ttl|test result'
+for profile in release functions; do
+  echo "functions built with --profile $profile:"
+  LIVESHIP_BIN="$PWD/target/debug/liveship" LIVESHIP_FUNCTIONS_DIR="$PWD/target/$profile" \
+  LIVESHIP_TEST_MOTO_URL="$MOTO_URL" \
+    cargo test --locked --workspace --test functions_aws -- --ignored --nocapture \
+    cold_start_to_first_answer dynamodb_reads_per_thousand_lookups 2>&1 \
+    | grep -E 'cold start|cache ttl|test result'
+done

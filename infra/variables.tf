@@ -12,7 +12,7 @@ variable "name_prefix" {
 
 variable "register_zip" {
   type        = string
-  description = "Path of the register function's bootstrap.zip (cargo lambda build --release --arm64 --output-format zip)."
+  description = "Path of the register function's bootstrap.zip (cargo lambda build --profile functions --arm64 --output-format zip)."
   default     = "../target/lambda/register/bootstrap.zip"
 }
 

@@ -129,6 +129,33 @@ impl AwsSettings {
         &self,
         function: Function,
     ) -> Result<(axum::Router, Option<std::sync::Arc<Guard>>), MissingVar> {
+        let (stores, urls) = self.stores().await?;
+        Ok(http::function_app(
+            function,
+            stores,
+            urls,
+            self.cache_ttl,
+            self.webhook(),
+        ))
+    }
+
+    /// [`Self::function_app`] for a function known at compile time: the
+    /// constant reaches the (inlined) router choice, so only its routes are
+    /// linked (see [`crate::lambda::Deployed`]).
+    pub async fn function_app_of<F: crate::lambda::Deployed>(
+        &self,
+    ) -> Result<(axum::Router, Option<std::sync::Arc<Guard>>), MissingVar> {
+        let (stores, urls) = self.stores().await?;
+        Ok(http::function_app(
+            F::FUNCTION,
+            stores,
+            urls,
+            self.cache_ttl,
+            self.webhook(),
+        ))
+    }
+
+    async fn stores(&self) -> Result<(Stores, Urls), MissingVar> {
         let public_url = self
             .public_url
             .as_deref()
@@ -140,13 +167,7 @@ impl AwsSettings {
             events: records,
             blobs: std::sync::Arc::new(blobs),
         };
-        Ok(http::function_app(
-            function,
-            stores,
-            Urls::new(public_url),
-            self.cache_ttl,
-            self.webhook(),
-        ))
+        Ok((stores, Urls::new(public_url)))
     }
 }
 

@@ -4,9 +4,9 @@
 //!
 //! State is built once per cold start from the environment (docs/deploy.md).
 
-use liveship_core::http::Function;
+use liveship_core::lambda;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    liveship_core::lambda::run(Function::DownloadComplete).await
+    liveship_core::lambda::run::<lambda::DownloadComplete>().await
 }

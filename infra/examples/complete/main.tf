@@ -1,6 +1,6 @@
 # A complete liveship stack on custom domains. Build the functions first,
 # from the repository root:
-#   cargo lambda build --release --arm64 --output-format zip
+#   cargo lambda build --profile functions --arm64 --output-format zip
 # then, here: terraform init && terraform apply
 
 terraform {

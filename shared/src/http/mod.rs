@@ -303,6 +303,10 @@ pub fn function_router(
 
 /// [`function_router`] and the function's rollout guard, which the
 /// register function also runs on EventBridge's schedule.
+// Inlined so that a caller with a constant `function` (each Lambda binary,
+// through [`crate::lambda::run`]) keeps only its own arm: the other slices'
+// handlers are then unreferenced and the linker drops them.
+#[inline(always)]
 pub fn function_app(
     function: Function,
     stores: Stores,
