@@ -233,31 +233,8 @@ pub(super) async fn uploads(
             continue;
         }
         let key = BlobKey::file(&app_id, &f.sha256);
-        missing.push(
-            match s.blobs.direct_upload(&key, &f.sha256, f.size).await? {
-                Some(direct) => UploadTarget {
-                    sha256: f.sha256,
-                    size: f.size,
-                    method: direct.method,
-                    url: direct.url,
-                    headers: direct.headers,
-                    auth: "none".into(),
-                    brotli_of: None,
-                },
-                None => UploadTarget {
-                    sha256: f.sha256,
-                    size: f.size,
-                    method: "PUT".into(),
-                    url: s.urls.file(&app_id, &f.sha256),
-                    headers: BTreeMap::from([(
-                        "content-type".to_owned(),
-                        "application/octet-stream".to_owned(),
-                    )]),
-                    auth: "bearer".into(),
-                    brotli_of: None,
-                },
-            },
-        );
+        let url = s.urls.file(&app_id, &f.sha256);
+        missing.push(upload_target(&s, &key, f.sha256, f.size, url, None).await?);
     }
     let copies = brotli_targets(&s, &app_id, &req).await?;
     already += req.brotli.len() - copies.len();
@@ -279,6 +256,41 @@ pub(super) async fn uploads(
         missing,
         already_stored: already,
     }))
+}
+
+/// Where to put one blob: a presigned URL when the store gives one (S3),
+/// else `url` on this server with the uploader's token.
+async fn upload_target(
+    s: &CiState,
+    key: &BlobKey,
+    sha256: Sha256Digest,
+    size: u64,
+    url: String,
+    brotli_of: Option<Sha256Digest>,
+) -> Result<UploadTarget, ApiError> {
+    Ok(match s.blobs.direct_upload(key, &sha256, size).await? {
+        Some(direct) => UploadTarget {
+            sha256,
+            size,
+            method: direct.method,
+            url: direct.url,
+            headers: direct.headers,
+            auth: "none".into(),
+            brotli_of,
+        },
+        None => UploadTarget {
+            sha256,
+            size,
+            method: "PUT".into(),
+            url,
+            headers: BTreeMap::from([(
+                "content-type".to_owned(),
+                "application/octet-stream".to_owned(),
+            )]),
+            auth: "bearer".into(),
+            brotli_of,
+        },
+    })
 }
 
 /// Where to upload each brotli copy the store lacks. A copy already stored
@@ -314,31 +326,8 @@ async fn brotli_targets(
             continue;
         }
         let key = BlobKey::brotli(app, &c.of);
-        targets.push(
-            match s.blobs.direct_upload(&key, &c.sha256, c.size).await? {
-                Some(direct) => UploadTarget {
-                    sha256: c.sha256,
-                    size: c.size,
-                    method: direct.method,
-                    url: direct.url,
-                    headers: direct.headers,
-                    auth: "none".into(),
-                    brotli_of: Some(c.of),
-                },
-                None => UploadTarget {
-                    sha256: c.sha256,
-                    size: c.size,
-                    method: "PUT".into(),
-                    url: format!("{}.br", s.urls.file(app, &c.of)),
-                    headers: BTreeMap::from([(
-                        "content-type".to_owned(),
-                        "application/octet-stream".to_owned(),
-                    )]),
-                    auth: "bearer".into(),
-                    brotli_of: Some(c.of),
-                },
-            },
-        );
+        let url = format!("{}.br", s.urls.file(app, &c.of));
+        targets.push(upload_target(s, &key, c.sha256, c.size, url, Some(c.of)).await?);
     }
     Ok(targets)
 }

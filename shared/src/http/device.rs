@@ -597,13 +597,15 @@ pub(super) async fn get_file(
     // Anyone else asking for the file with `Accept-Encoding: br` gets the
     // copy as `Content-Encoding: br` when there is one (never for a range:
     // ranges are of the file's own bytes).
-    let encoded = !copy
-        && !headers.contains_key(header::RANGE)
-        && accepts_brotli(&headers)
-        && s.blobs
+    let copy_size = if !copy && !headers.contains_key(header::RANGE) && accepts_brotli(&headers) {
+        s.blobs
             .head(&BlobKey::brotli(&app_id, &digest))
             .await?
-            .is_some_and(|n| n > 0);
+            .filter(|n| *n > 0)
+    } else {
+        None
+    };
+    let encoded = copy_size.is_some();
     let (key, etag) = if copy || encoded {
         (
             BlobKey::brotli(&app_id, &digest),
@@ -612,12 +614,17 @@ pub(super) async fn get_file(
     } else {
         (BlobKey::file(&app_id, &digest), format!("\"{digest}\""))
     };
+    // One size lookup serves the 304, the range and the length (the copy's
+    // was read above when it is what goes out).
+    let size = match copy_size {
+        Some(n) => n,
+        None => s.blobs.head(&key).await?.ok_or_else(not_found)?,
+    };
     if headers
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"))
     {
-        s.blobs.head(&key).await?.ok_or_else(not_found)?;
         return Ok((
             StatusCode::NOT_MODIFIED,
             [
@@ -627,7 +634,6 @@ pub(super) async fn get_file(
         )
             .into_response());
     }
-    let size = s.blobs.head(&key).await?.ok_or_else(not_found)?;
     let range = match headers.get(header::RANGE).and_then(|v| v.to_str().ok()) {
         Some(v) => match parse_range(v, size) {
             Some(Ok(r)) => Some(r),
