@@ -134,7 +134,7 @@ pub fn upload_to(a: UploadToArgs, out: &Output) -> Result<Value, Failure> {
         .ok()
         .filter(|v| !v.is_empty());
     let (uploaded, bytes, region) = rt.block_on(async {
-        let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+        let sdk = liveship_core::aws::sdk_config().await;
         let region = sdk.region().map(|r| r.to_string());
         let client = aws_sdk_s3::Client::from_conf(
             aws_sdk_s3::config::Builder::from(&sdk)

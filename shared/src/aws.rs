@@ -6,6 +6,7 @@ use crate::http::guard::Guard;
 use crate::http::{self, Function, Stores, Urls};
 use crate::store::dynamodb::DynamoRecords;
 use crate::store::s3::S3Blobs;
+use crate::store::{NoBucket, ReadOnly};
 
 /// A required variable is missing.
 #[derive(Debug, thiserror::Error)]
@@ -98,23 +99,69 @@ impl AwsSettings {
     /// Builds both stores from the standard AWS configuration chain
     /// (credentials, region, `AWS_ENDPOINT_URL`).
     pub async fn connect(&self) -> (S3Blobs, DynamoRecords) {
-        let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-        let s3_conf = aws_sdk_s3::config::Builder::from(&sdk)
+        let sdk = sdk_config().await;
+        (self.blobs(&sdk), self.records(&sdk))
+    }
+
+    fn blobs(&self, sdk: &aws_config::SdkConfig) -> S3Blobs {
+        let s3_conf = aws_sdk_s3::config::Builder::from(sdk)
             .force_path_style(self.endpoint_url.is_some())
             .build();
-        let blobs = S3Blobs::new(
+        S3Blobs::new(
             aws_sdk_s3::Client::from_conf(s3_conf),
             self.bucket.clone(),
             self.public_base_url.clone(),
-        );
-        let records = DynamoRecords::new(
-            aws_sdk_dynamodb::Client::new(&sdk),
+        )
+    }
+
+    fn records(&self, sdk: &aws_config::SdkConfig) -> DynamoRecords {
+        DynamoRecords::new(
+            aws_sdk_dynamodb::Client::new(sdk),
             self.table_prefix.clone(),
         )
         .with_event_retention_days(self.event_retention_days)
-        .with_audit_retention_days(self.audit_retention_days);
-        (blobs, records)
+        .with_audit_retention_days(self.audit_retention_days)
     }
+}
+
+impl AwsSettings {
+    /// The SDK configuration of a Lambda function, from the variables the
+    /// Lambda runtime sets: the region (`AWS_REGION`) and the role's
+    /// credentials (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`,
+    /// `AWS_SESSION_TOKEN`), and `AWS_ENDPOINT_URL` when set. Unlike
+    /// [`sdk_config`] it reads no profile files, instance metadata, SSO or
+    /// STS, which Lambda never needs: leaving them out keeps their code out
+    /// of every bootstrap.
+    pub fn lambda_sdk_config(&self) -> Result<aws_config::SdkConfig, MissingVar> {
+        use aws_sdk_s3::config::{BehaviorVersion, Region, SharedCredentialsProvider};
+        let region = var(env::AWS_REGION)
+            .or_else(|| var(env::AWS_DEFAULT_REGION))
+            .ok_or(MissingVar(env::AWS_REGION))?;
+        let mut sdk = aws_config::SdkConfig::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new(region))
+            .credentials_provider(SharedCredentialsProvider::new(
+                aws_config::environment::EnvironmentVariableCredentialsProvider::new(),
+            ))
+            .http_client(crate::https::sdk::client());
+        if let Some(url) = &self.endpoint_url {
+            sdk = sdk.endpoint_url(url);
+        }
+        Ok(sdk.build())
+    }
+}
+
+/// The standard AWS configuration chain (credentials, region,
+/// `AWS_ENDPOINT_URL`), with requests sent by [`crate::https`].
+pub async fn sdk_config() -> aws_config::SdkConfig {
+    sdk_loader().load().await
+}
+
+/// [`sdk_config`] before loading, for callers that set more (a region,
+/// test credentials).
+pub fn sdk_loader() -> aws_config::ConfigLoader {
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .http_client(crate::https::sdk::client())
 }
 
 impl AwsSettings {
@@ -129,23 +176,22 @@ impl AwsSettings {
         &self,
         function: Function,
     ) -> Result<(axum::Router, Option<std::sync::Arc<Guard>>), MissingVar> {
-        let (stores, urls) = self.stores().await?;
-        Ok(http::function_app(
-            function,
-            stores,
-            urls,
-            self.cache_ttl,
-            self.webhook(),
-        ))
+        use crate::lambda::{DownloadComplete, Latest, Register};
+        match function {
+            Function::Register => self.function_app_of::<Register>().await,
+            Function::Latest => self.function_app_of::<Latest>().await,
+            Function::DownloadComplete => self.function_app_of::<DownloadComplete>().await,
+        }
     }
 
     /// [`Self::function_app`] for a function known at compile time: the
-    /// constant reaches the (inlined) router choice, so only its routes are
-    /// linked (see [`crate::lambda::Deployed`]).
+    /// constant reaches the (inlined) router and store choices, so only its
+    /// routes and the store operations they call are linked (see
+    /// [`crate::lambda::Deployed`]).
     pub async fn function_app_of<F: crate::lambda::Deployed>(
         &self,
     ) -> Result<(axum::Router, Option<std::sync::Arc<Guard>>), MissingVar> {
-        let (stores, urls) = self.stores().await?;
+        let (stores, urls) = self.stores::<F>().await?;
         Ok(http::function_app(
             F::FUNCTION,
             stores,
@@ -155,17 +201,25 @@ impl AwsSettings {
         ))
     }
 
-    async fn stores(&self) -> Result<(Stores, Urls), MissingVar> {
+    /// The stores a function may use, as infra/iam.tf grants them: the
+    /// device function reads blobs and never writes one; the event function
+    /// has no bucket at all (so it builds no S3 client).
+    async fn stores<F: crate::lambda::Deployed>(&self) -> Result<(Stores, Urls), MissingVar> {
         let public_url = self
             .public_url
             .as_deref()
             .ok_or(MissingVar(env::PUBLIC_URL))?;
-        let (blobs, records) = self.connect().await;
-        let records = std::sync::Arc::new(records);
+        let sdk = self.lambda_sdk_config()?;
+        let blobs: std::sync::Arc<dyn crate::store::BlobWrite> = match F::FUNCTION {
+            Function::Register => std::sync::Arc::new(self.blobs(&sdk)),
+            Function::Latest => std::sync::Arc::new(ReadOnly(self.blobs(&sdk))),
+            Function::DownloadComplete => std::sync::Arc::new(ReadOnly(NoBucket)),
+        };
+        let records = std::sync::Arc::new(self.records(&sdk));
         let stores = Stores {
             records: records.clone(),
             events: records,
-            blobs: std::sync::Arc::new(blobs),
+            blobs,
         };
         Ok((stores, Urls::new(public_url)))
     }

@@ -21,6 +21,8 @@ pub const PROFILE: &str = "LIVESHIP_PROFILE";
 pub const CONFIG_DIR: &str = "LIVESHIP_CONFIG_DIR";
 /// Address `liveship serve` listens on.
 pub const LISTEN: &str = "LIVESHIP_LISTEN";
+/// Worker threads of `liveship serve` (default: one per core).
+pub const WORKERS: &str = "LIVESHIP_WORKERS";
 /// Directory of the embedded backend (SQLite file and blobs).
 pub const DATA_DIR: &str = "LIVESHIP_DATA_DIR";
 /// URL clients reach the server at (for the URLs it hands out).
@@ -44,6 +46,10 @@ pub const TABLE_PREFIX: &str = "LIVESHIP_TABLE_PREFIX";
 pub const PUBLIC_BASE_URL: &str = "LIVESHIP_PUBLIC_BASE_URL";
 /// Standard AWS variable, honoured so moto, MinIO or LocalStack work.
 pub const AWS_ENDPOINT_URL: &str = "AWS_ENDPOINT_URL";
+/// Standard AWS variable: the region (the Lambda runtime sets it).
+pub const AWS_REGION: &str = "AWS_REGION";
+/// Standard AWS variable, read when [`AWS_REGION`] is not set.
+pub const AWS_DEFAULT_REGION: &str = "AWS_DEFAULT_REGION";
 /// Seconds a warm `latest` function keeps channel state before reading
 /// DynamoDB again (0: no cache). Deploys reach devices within this time.
 pub const CACHE_TTL_SECONDS: &str = "LIVESHIP_CACHE_TTL_SECONDS";
@@ -57,3 +63,11 @@ pub const WEBHOOK_SECRET: &str = "LIVESHIP_WEBHOOK_SECRET";
 /// Unix time the server is to take as now, so simulated hours pass in
 /// seconds.
 pub const CLOCK_FILE: &str = "LIVESHIP_CLOCK_FILE";
+/// Lambda's log level control (advanced logging), read by the functions
+/// before [`RUST_LOG`].
+pub const AWS_LAMBDA_LOG_LEVEL: &str = "AWS_LAMBDA_LOG_LEVEL";
+/// Lambda's log format control: `JSON` makes the functions log JSON lines.
+pub const AWS_LAMBDA_LOG_FORMAT: &str = "AWS_LAMBDA_LOG_FORMAT";
+/// The functions' log level when Lambda sets none (`info`, or per target:
+/// `liveship_core=debug,info`).
+pub const RUST_LOG: &str = "RUST_LOG";

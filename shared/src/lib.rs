@@ -9,6 +9,7 @@
 //! - [`tree`]: scanning and checking a build directory;
 //! - [`artifact`]: reproducible zip bundles, and verifying and extracting them;
 //! - [`compress`]: the brotli copies stored beside text files;
+//! - [`https`]: the one outbound HTTP client (webhooks, the AWS SDK);
 //! - [`mod@env`]: the names of the environment variables liveship reads.
 
 #![warn(missing_docs)]
@@ -23,6 +24,7 @@ pub mod env;
 pub mod fsutil;
 pub mod hash;
 pub mod http;
+pub mod https;
 pub mod keys;
 pub mod keyset;
 #[cfg(feature = "aws")]

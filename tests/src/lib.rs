@@ -56,7 +56,7 @@ pub fn moto_url() -> String {
 /// AWS SDK configuration for moto: its endpoint, a fixed region, and test
 /// credentials.
 pub async fn moto_sdk_config() -> aws_config::SdkConfig {
-    aws_config::defaults(aws_config::BehaviorVersion::latest())
+    liveship_core::aws::sdk_loader()
         .endpoint_url(moto_url())
         .region(aws_config::Region::new("us-east-1"))
         .credentials_provider(aws_sdk_s3::config::Credentials::new(
@@ -336,6 +336,29 @@ impl Server {
             let _ = child.kill(); // SIGKILL on Unix
             let _ = child.wait();
         }
+    }
+
+    /// `kill -TERM`, then waits (up to `limit`) for the process to exit;
+    /// its exit status, or `None` if it was still running (then killed).
+    pub fn stop_gracefully(
+        &mut self,
+        limit: std::time::Duration,
+    ) -> Option<std::process::ExitStatus> {
+        let child = self.child.as_mut()?;
+        let sent = std::process::Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(sent.success(), "kill -TERM failed");
+        let deadline = std::time::Instant::now() + limit;
+        while std::time::Instant::now() < deadline {
+            if let Some(status) = child.try_wait().expect("wait for the server") {
+                return Some(status);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        self.kill_hard();
+        None
     }
 
     /// Everything the server (or each function) logged so far.

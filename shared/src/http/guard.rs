@@ -24,7 +24,7 @@ use std::time::Duration;
 pub struct Webhook {
     url: String,
     secret: Option<Arc<zeroize::Zeroizing<String>>>,
-    client: reqwest::Client,
+    client: crate::https::Https,
 }
 
 impl std::fmt::Debug for Webhook {
@@ -42,10 +42,7 @@ pub const SIGNATURE_HEADER: &str = "x-liveship-signature";
 impl Webhook {
     /// A webhook posting to `url`, signing with `secret` when given.
     pub fn new(url: String, secret: Option<String>) -> Self {
-        let client = reqwest::Client::builder()
-            .timeout(Duration::from_secs(5))
-            .build()
-            .unwrap_or_default();
+        let client = crate::https::Https::new(WEBHOOK_TIMEOUT);
         Self {
             url,
             secret: secret.map(|s| Arc::new(zeroize::Zeroizing::new(s))),
@@ -58,26 +55,40 @@ impl Webhook {
     async fn post(&self, body: &serde_json::Value) {
         let body = body.to_string();
         let ts = now().to_string();
-        let mut req = self
-            .client
-            .post(&self.url)
+        let mut req = ::http::Request::post(&self.url)
             .header("content-type", "application/json")
             .header(TIMESTAMP_HEADER, &ts);
         if let Some(secret) = &self.secret {
             req = req.header(SIGNATURE_HEADER, signature(secret.as_bytes(), &ts, &body));
         }
-        match req.body(body).send().await {
-            Ok(r) if r.status().is_success() => {}
-            Ok(r) => tracing::warn!(
+        let req = match req.body(crate::https::full(body)) {
+            Ok(req) => req,
+            // Never the URL in the log: it is a secret.
+            Err(_) => {
+                tracing::warn!("the webhook URL is not a valid URL; no rollout decision is posted");
+                return;
+            }
+        };
+        match tokio::time::timeout(WEBHOOK_TIMEOUT, self.client.send(req)).await {
+            Ok(Ok(r)) if r.status().is_success() => {}
+            Ok(Ok(r)) => tracing::warn!(
                 status = r.status().as_u16(),
                 "the webhook refused a rollout decision"
             ),
-            Err(e) => {
-                tracing::warn!(error = %e.without_url(), "could not post a rollout decision to the webhook")
+            // hyper's errors never carry the URL.
+            Ok(Err(e)) => {
+                tracing::warn!(error = %crate::https::chain(&e), "could not post a rollout decision to the webhook")
             }
+            Err(_) => tracing::warn!(
+                seconds = WEBHOOK_TIMEOUT.as_secs(),
+                "the webhook did not answer in time; the rollout decision stands"
+            ),
         }
     }
 }
+
+/// How long one webhook post may take, connection included.
+const WEBHOOK_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// HMAC-SHA256 (RFC 2104) of `msg` under `key`.
 pub fn hmac_sha256(key: &[u8], msg: &[u8]) -> [u8; 32] {

@@ -489,11 +489,26 @@ pub(super) async fn healthz() -> Json<Status> {
 
 /// `GET /v1/openapi.json`.
 #[utoipa::path(get, path = "/v1/openapi.json", responses((status = 200, description = "This document", body = Object)))]
-pub(super) async fn openapi_json() -> Json<Value> {
-    Json(document())
+pub(super) async fn openapi_json() -> impl axum::response::IntoResponse {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            axum::http::HeaderValue::from_static("application/json"),
+        )],
+        DOCUMENT,
+    )
 }
 
-/// The OpenAPI 3.1 document.
+/// The OpenAPI 3.1 document as served: [`document`], generated from the
+/// code and committed (`shared/openapi.json`). Serving the committed text
+/// keeps utoipa's generator, one of the largest functions in each Lambda
+/// bootstrap, out of the binaries; the `the_committed_document_is_current`
+/// test fails when the code and the file disagree, and
+/// `LIVESHIP_BLESS=1 cargo test -p liveship-core openapi` rewrites it.
+pub const DOCUMENT: &str = include_str!("../../openapi.json");
+
+/// The OpenAPI 3.1 document, generated from the handlers' annotations and
+/// the route table.
 pub fn document() -> Value {
     let mut doc = serde_json::to_value(ApiDoc::openapi()).unwrap_or_default();
     for r in ROUTES {
@@ -524,6 +539,24 @@ pub fn document() -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_committed_document_is_current() {
+        let generated = document();
+        let committed: Value = serde_json::from_str(DOCUMENT).expect("shared/openapi.json is JSON");
+        if committed != generated {
+            if std::env::var_os("LIVESHIP_BLESS").is_some() {
+                let path = concat!(env!("CARGO_MANIFEST_DIR"), "/openapi.json");
+                let text = serde_json::to_string_pretty(&generated).unwrap() + "\n";
+                std::fs::write(path, text).unwrap();
+                return;
+            }
+            panic!(
+                "shared/openapi.json is not the document the code generates: \
+                 run `LIVESHIP_BLESS=1 cargo test -p liveship-core openapi` and commit it"
+            );
+        }
+    }
 
     #[test]
     fn routes_match_the_annotations() {

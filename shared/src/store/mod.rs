@@ -432,3 +432,129 @@ pub(crate) async fn spool_verified(
     }
     Ok(size)
 }
+
+/// A blob store that only reads: every write is refused. The Lambda
+/// device function holds its bucket through this, as its IAM role allows
+/// (reads only), so none of the store's write paths are linked into it.
+#[derive(Debug)]
+pub struct ReadOnly<B>(pub B);
+
+fn refused(what: &str) -> StoreError {
+    StoreError::backend(
+        what.to_owned(),
+        "this function may not write blobs (see infra/iam.tf); the register function does",
+    )
+}
+
+#[async_trait]
+impl<B: BlobRead> BlobRead for ReadOnly<B> {
+    async fn head(&self, key: &BlobKey) -> Result<Option<u64>, StoreError> {
+        self.0.head(key).await
+    }
+    async fn get_bytes(&self, key: &BlobKey) -> Result<Option<Bytes>, StoreError> {
+        self.0.get_bytes(key).await
+    }
+    async fn open(
+        &self,
+        key: &BlobKey,
+        range: Option<(u64, u64)>,
+    ) -> Result<Option<BlobBody>, StoreError> {
+        self.0.open(key, range).await
+    }
+    async fn download_url(&self, key: &BlobKey) -> Result<Option<String>, StoreError> {
+        self.0.download_url(key).await
+    }
+    fn public_files_base(&self, app: &AppId) -> Option<String> {
+        self.0.public_files_base(app)
+    }
+}
+
+#[async_trait]
+impl<B: BlobRead> BlobWrite for ReadOnly<B> {
+    async fn put_bytes(&self, _key: &BlobKey, _bytes: Bytes) -> Result<(), StoreError> {
+        Err(refused("storing a blob"))
+    }
+    async fn put_verified(
+        &self,
+        _key: &BlobKey,
+        _body: ByteStream,
+        _expected: &Sha256Digest,
+        _max_size: u64,
+    ) -> Result<u64, StoreError> {
+        Err(refused("storing an upload"))
+    }
+    async fn direct_upload(
+        &self,
+        _key: &BlobKey,
+        _sha256: &Sha256Digest,
+        _size: u64,
+    ) -> Result<Option<DirectUpload>, StoreError> {
+        Err(refused("planning an upload"))
+    }
+}
+
+/// No blob store at all, for a function without a bucket (the Lambda event
+/// function): every read fails, so it needs no S3 client.
+#[derive(Debug)]
+pub struct NoBucket;
+
+fn no_bucket() -> StoreError {
+    StoreError::backend(
+        "reading a blob",
+        "this function has no bucket (see infra/iam.tf); the latest and register functions do",
+    )
+}
+
+#[async_trait]
+impl BlobRead for NoBucket {
+    async fn head(&self, _key: &BlobKey) -> Result<Option<u64>, StoreError> {
+        Err(no_bucket())
+    }
+    async fn get_bytes(&self, _key: &BlobKey) -> Result<Option<Bytes>, StoreError> {
+        Err(no_bucket())
+    }
+    async fn open(
+        &self,
+        _key: &BlobKey,
+        _range: Option<(u64, u64)>,
+    ) -> Result<Option<BlobBody>, StoreError> {
+        Err(no_bucket())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn read_only_reads_through_and_refuses_every_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let fs = fs::FsBlobs::open(dir.path()).unwrap();
+        let app = AppId::new("com.example.ro").unwrap();
+        let sha = Sha256Digest::of(b"hello");
+        let key = BlobKey::file(&app, &sha);
+        fs.put_bytes(&key, Bytes::from_static(b"hello")).await.unwrap();
+
+        let ro = ReadOnly(fs);
+        assert_eq!(ro.head(&key).await.unwrap(), Some(5));
+        assert_eq!(ro.get_bytes(&key).await.unwrap().unwrap(), &b"hello"[..]);
+        let other = BlobKey::file(&app, &Sha256Digest::of(b"other"));
+        let err = ro
+            .put_bytes(&other, Bytes::from_static(b"other"))
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("storing a blob"), "{err}");
+        let body: ByteStream = Box::pin(futures::stream::empty());
+        assert!(ro.put_verified(&other, body, &sha, 10).await.is_err());
+        assert!(ro.direct_upload(&other, &sha, 5).await.is_err());
+        assert_eq!(ro.0.head(&other).await.unwrap(), None, "nothing was written");
+
+        let none = ReadOnly(NoBucket);
+        let err = none.head(&key).await.unwrap_err();
+        assert!(std::error::Error::source(&err)
+            .unwrap()
+            .to_string()
+            .contains("no bucket"));
+        assert!(none.open(&key, None).await.is_err());
+    }
+}
