@@ -9,6 +9,7 @@ mod client;
 mod compress;
 mod keyfile;
 mod keys;
+mod listen;
 mod live_update;
 mod login;
 mod output;

@@ -16,6 +16,9 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+/// Workers when `--workers` is not given: one per core, up to this many.
+const MAX_DEFAULT_WORKERS: usize = 16;
+
 /// Where `liveship serve` keeps its data.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Backend {
@@ -90,6 +93,10 @@ pub struct ServeConfig {
     /// Key of the HMAC-SHA256 signature on each webhook post.
     #[arg(long, env = env::WEBHOOK_SECRET, hide_env_values = true)]
     webhook_secret: Option<String>,
+    /// Worker threads answering requests, each with its own listening
+    /// socket [default: one per core, at most 16].
+    #[arg(long, env = env::WORKERS, value_parser = clap::value_parser!(u64).range(1..=256))]
+    workers: Option<u64>,
     /// For the fleet simulator only: take "now" from this file.
     #[arg(long, env = env::CLOCK_FILE, hide = true)]
     clock_file: Option<PathBuf>,
@@ -214,10 +221,14 @@ async fn serve(cfg: ServeConfig) -> Result<()> {
         );
     }
 
-    let listener = tokio::net::TcpListener::bind(&cfg.listen)
-        .await
-        .with_context(|| format!("cannot listen on {}", cfg.listen))?;
-    let addr = listener.local_addr()?;
+    let workers = cfg.workers.map_or_else(
+        || std::thread::available_parallelism().map_or(1, |n| n.get().min(MAX_DEFAULT_WORKERS)),
+        |n| n as usize,
+    );
+    // Bound before the router is built: the public URL defaults to the
+    // bound address. Early connections wait in the backlog.
+    let listeners = crate::listen::bind_all(&cfg.listen, workers).await?;
+    let addr = listeners.addr;
     let public_url = cfg
         .public_url
         .clone()
@@ -272,11 +283,10 @@ async fn serve(cfg: ServeConfig) -> Result<()> {
     println!("liveship listening on http://{addr} (public URL {public_url}, {data})");
     println!("liveship release console: {public_url}/console");
     std::io::stdout().flush().ok();
-    tracing::info!(%addr, "listening");
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .context("serving")?;
+    let server = listeners.serve(router)?;
+    tracing::info!(%addr, workers, "listening");
+    shutdown_signal().await;
+    server.stop().await;
     tracing::info!("stopped");
     Ok(())
 }

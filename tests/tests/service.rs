@@ -970,3 +970,62 @@ async fn acknowledged_writes_survive_kill_9() {
         "{applied} stored < {events} acknowledged events"
     );
 }
+
+/// The server's workers (one listening socket each on the same port) all
+/// answer, and SIGTERM stops it cleanly: a request already sent is
+/// answered, a kept-alive idle connection is closed at once (not held for
+/// the 10 s drain), new connections are refused, and the process exits 0
+/// having logged that it stopped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn workers_share_the_port_and_sigterm_drains_them() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut server = liveship_tests::Server::start_with_args(&["--workers", "3"]);
+    let addr = server.url.trim_start_matches("http://").to_owned();
+    // Many connections at once: the kernel spreads them over the three
+    // sockets, and every one is answered.
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()
+        .unwrap();
+    let answers = futures::future::join_all(
+        (0..96).map(|_| http.get(format!("{}/healthz", server.url)).send()),
+    )
+    .await;
+    for a in answers {
+        assert_eq!(a.expect("answered").status(), 200);
+    }
+    assert!(server.log().contains("workers=3"), "{}", server.log());
+
+    // A request that has fully arrived when SIGTERM does is still answered.
+    let mut in_flight = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    in_flight
+        .write_all(b"GET /healthz HTTP/1.1\r\nhost: x\r\n\r\n")
+        .await
+        .unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    let status = tokio::task::spawn_blocking(move || {
+        let start = std::time::Instant::now();
+        let status = server.stop_gracefully(std::time::Duration::from_secs(15));
+        (status, start.elapsed(), server)
+    });
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        in_flight.read_to_end(&mut answer),
+    )
+    .await;
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 200 OK"), "{answer:?}");
+    let (status, took, server) = status.await.unwrap();
+    let status = status.expect("the server exits within 15 s of SIGTERM");
+    assert!(
+        took < std::time::Duration::from_secs(5),
+        "the stop took {took:?}"
+    );
+    assert!(status.success(), "{status:?}\n{}", server.log());
+    assert!(server.log().contains("stopped"), "{}", server.log());
+    assert!(
+        tokio::net::TcpStream::connect(&addr).await.is_err(),
+        "nothing listens after the stop"
+    );
+}

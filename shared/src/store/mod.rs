@@ -533,7 +533,9 @@ mod tests {
         let app = AppId::new("com.example.ro").unwrap();
         let sha = Sha256Digest::of(b"hello");
         let key = BlobKey::file(&app, &sha);
-        fs.put_bytes(&key, Bytes::from_static(b"hello")).await.unwrap();
+        fs.put_bytes(&key, Bytes::from_static(b"hello"))
+            .await
+            .unwrap();
 
         let ro = ReadOnly(fs);
         assert_eq!(ro.head(&key).await.unwrap(), Some(5));
@@ -547,7 +549,11 @@ mod tests {
         let body: ByteStream = Box::pin(futures::stream::empty());
         assert!(ro.put_verified(&other, body, &sha, 10).await.is_err());
         assert!(ro.direct_upload(&other, &sha, 5).await.is_err());
-        assert_eq!(ro.0.head(&other).await.unwrap(), None, "nothing was written");
+        assert_eq!(
+            ro.0.head(&other).await.unwrap(),
+            None,
+            "nothing was written"
+        );
 
         let none = ReadOnly(NoBucket);
         let err = none.head(&key).await.unwrap_err();

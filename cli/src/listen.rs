@@ -1,0 +1,159 @@
+//! The HTTP/1.1 server of `liveship serve`, built the way nginx runs: one
+//! worker thread per core, each with its own single-threaded runtime and
+//! its own listening socket on the same port (`SO_REUSEPORT`, so the kernel
+//! spreads connections over them). A request is read, answered and logged on
+//! one thread, with no hand-over between threads: on a 2-core machine that
+//! hand-over (wake-ups, work stealing) cost more than the lookup itself.
+//!
+//! Background work (the guard ticker, pruning, SQLite's blocking calls)
+//! stays on the runtime that started the server.
+
+use anyhow::{Context, Result};
+use axum::Router;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use std::net::SocketAddr;
+use std::time::Duration;
+use tokio::net::{TcpListener, TcpSocket};
+use tokio::sync::watch;
+
+/// How long open connections may take to finish their requests once
+/// shutdown begins.
+const DRAIN: Duration = Duration::from_secs(10);
+
+/// The listening sockets of one address, one per worker, not yet served.
+#[derive(Debug)]
+pub struct Listeners {
+    /// The bound address (the real port when 0 was asked for).
+    pub addr: SocketAddr,
+    sockets: Vec<std::net::TcpListener>,
+}
+
+/// The worker threads serving one address.
+#[derive(Debug)]
+pub struct Workers {
+    stop: watch::Sender<bool>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+/// Binds `listen` once per worker (port 0: a free port, the same for all).
+/// Connections wait in the backlog until [`Listeners::serve`].
+pub async fn bind_all(listen: &str, workers: usize) -> Result<Listeners> {
+    let wanted = tokio::net::lookup_host(listen)
+        .await
+        .with_context(|| format!("cannot resolve {listen}"))?
+        .next()
+        .with_context(|| format!("{listen} resolves to no address"))?;
+    let first = bind(wanted).with_context(|| format!("cannot listen on {listen}"))?;
+    let addr = first.local_addr()?;
+    let mut sockets = vec![first];
+    for _ in 1..workers.max(1) {
+        sockets.push(bind(addr).with_context(|| format!("cannot listen on {addr} again"))?);
+    }
+    Ok(Listeners { addr, sockets })
+}
+
+impl Listeners {
+    /// Starts one worker thread per socket, serving `router`.
+    pub fn serve(self, router: Router) -> Result<Workers> {
+        let (stop, stopped) = watch::channel(false);
+        let mut threads = Vec::new();
+        for (i, socket) in self.sockets.into_iter().enumerate() {
+            let (router, stopped) = (router.clone(), stopped.clone());
+            let thread = std::thread::Builder::new()
+                .name(format!("liveship-http-{i}"))
+                .spawn(move || worker(socket, router, stopped))
+                .context("starting a worker thread")?;
+            threads.push(thread);
+        }
+        Ok(Workers { stop, threads })
+    }
+}
+
+fn worker(socket: std::net::TcpListener, router: Router, stopped: watch::Receiver<bool>) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build();
+    match runtime {
+        Ok(rt) => rt.block_on(async move {
+            match TcpListener::from_std(socket) {
+                Ok(listener) => accept(listener, router, stopped).await,
+                Err(e) => tracing::error!(error = %e, "a worker could not listen"),
+            }
+        }),
+        Err(e) => tracing::error!(error = %e, "a worker could not start its runtime"),
+    }
+}
+
+impl Workers {
+    /// Stops accepting, lets open connections finish (up to 10 s), and
+    /// waits for every worker.
+    pub async fn stop(self) {
+        self.stop.send_replace(true);
+        let threads = self.threads;
+        let _ = tokio::task::spawn_blocking(move || {
+            for t in threads {
+                let _ = t.join();
+            }
+        })
+        .await;
+    }
+}
+
+/// One listening socket; every worker's shares the port (`SO_REUSEPORT`).
+fn bind(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.set_reuseport(true)?;
+    socket.set_nodelay(true)?;
+    socket.bind(addr)?;
+    let listener = socket.listen(1024)?.into_std()?;
+    // from_std needs it non-blocking, as tokio made it.
+    Ok(listener)
+}
+
+async fn accept(listener: TcpListener, router: Router, mut stopped: watch::Receiver<bool>) {
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut http = hyper::server::conn::http1::Builder::new();
+    // The timer enforces hyper's header read timeout (30 s): a client that
+    // opens a connection and sends nothing does not hold it for ever.
+    http.timer(TokioTimer::new());
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let stream = match accepted {
+                    Ok((stream, _)) => stream,
+                    Err(e) => {
+                        // Out of file descriptors, most likely: wait rather
+                        // than spin, and keep serving open connections.
+                        tracing::warn!(error = %e, "accepting a connection failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                let _ = stream.set_nodelay(true);
+                let router = router.clone();
+                let service = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+                    tower::ServiceExt::oneshot(router.clone(), req.map(axum::body::Body::new))
+                });
+                let conn = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
+                tokio::spawn(async move {
+                    if let Err(e) = conn.await {
+                        tracing::debug!(error = %e, "a connection ended with an error");
+                    }
+                });
+            }
+            _ = stopped.changed() => break,
+        }
+    }
+    drop(listener);
+    if tokio::time::timeout(DRAIN, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("connections still open after 10 s of shutdown were closed");
+    }
+}
