@@ -44,29 +44,12 @@ impl Https {
     /// for `http://` URLs, and every `https://` request fails with an
     /// unknown-issuer error, after one warning here.
     pub fn new(connect_timeout: Duration) -> Self {
-        let mut roots = rustls::RootCertStore::empty();
-        let found = rustls_native_certs::load_native_certs();
-        let (added, _) = roots.add_parsable_certificates(found.certs);
-        if added == 0 {
-            tracing::warn!(
-                errors = found.errors.len(),
-                "no CA certificates found in the system store: HTTPS requests will fail \
-                 (install ca-certificates, or set SSL_CERT_FILE)"
-            );
-        }
-        let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .expect("ring supports TLS 1.2 and 1.3")
-        .with_root_certificates(roots)
-        .with_no_client_auth();
         let mut http = HttpConnector::new();
         http.enforce_http(false);
         http.set_nodelay(true);
         http.set_connect_timeout(Some(connect_timeout));
         let connector = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config(tls)
+            .with_tls_config(tls_config().clone())
             .https_or_http()
             .enable_http1()
             .wrap_connector(http);
@@ -82,6 +65,33 @@ impl Https {
     ) -> Result<http::Response<hyper::body::Incoming>, hyper_util::client::legacy::Error> {
         self.client.request(request).await
     }
+}
+
+/// The TLS settings of every client in the process, made once: reading
+/// the system's root certificates (a few hundred files where
+/// `SSL_CERT_DIR` is set) is the slowest part of a cold start's first
+/// request, and each SDK client asks for a connector of its own.
+fn tls_config() -> &'static rustls::ClientConfig {
+    static CONFIG: std::sync::OnceLock<rustls::ClientConfig> = std::sync::OnceLock::new();
+    CONFIG.get_or_init(|| {
+        let mut roots = rustls::RootCertStore::empty();
+        let found = rustls_native_certs::load_native_certs();
+        let (added, _) = roots.add_parsable_certificates(found.certs);
+        if added == 0 {
+            tracing::warn!(
+                errors = found.errors.len(),
+                "no CA certificates found in the system store: HTTPS requests will fail \
+                 (install ca-certificates, or set SSL_CERT_FILE)"
+            );
+        }
+        rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .expect("ring supports TLS 1.2 and 1.3")
+        .with_root_certificates(roots)
+        .with_no_client_auth()
+    })
 }
 
 /// A body of bytes already in memory.
