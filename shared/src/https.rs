@@ -129,32 +129,47 @@ pub mod sdk {
     use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
     use aws_smithy_types::body::SdkBody;
     use std::error::Error;
+    use std::sync::Mutex;
     use std::time::Duration;
 
     /// The SDK's HTTP client: pass it to `aws_config::ConfigLoader::http_client`.
     pub fn client() -> SharedHttpClient {
-        SharedHttpClient::new(SdkClient)
+        SharedHttpClient::new(SdkClient::default())
     }
 
-    #[derive(Debug)]
-    struct SdkClient;
+    /// Connect and read timeouts: the settings a connector is made for.
+    type Timeouts = (Option<Duration>, Option<Duration>);
+
+    #[derive(Debug, Default)]
+    pub(super) struct SdkClient {
+        connectors: Mutex<Vec<(Timeouts, SharedHttpConnector)>>,
+    }
+
+    impl SdkClient {
+        /// The connector for these timeouts, made once: the SDK asks on
+        /// every attempt of every request, and a new connector would be a
+        /// new pool, so a new TCP and TLS handshake each time.
+        pub(super) fn connector_for(&self, timeouts: Timeouts) -> SharedHttpConnector {
+            let mut connectors = self.connectors.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some((_, c)) = connectors.iter().find(|(t, _)| *t == timeouts) {
+                return c.clone();
+            }
+            let connector = SharedHttpConnector::new(SdkConnector {
+                https: Https::new(timeouts.0.unwrap_or(super::DEFAULT_CONNECT_TIMEOUT)),
+                read_timeout: timeouts.1,
+            });
+            connectors.push((timeouts, connector.clone()));
+            connector
+        }
+    }
 
     impl HttpClient for SdkClient {
-        // The SDK asks once per distinct timeout setting and caches the
-        // answer, so each setting gets its own pool.
         fn http_connector(
             &self,
             settings: &HttpConnectorSettings,
             _components: &RuntimeComponents,
         ) -> SharedHttpConnector {
-            SharedHttpConnector::new(SdkConnector {
-                https: Https::new(
-                    settings
-                        .connect_timeout()
-                        .unwrap_or(super::DEFAULT_CONNECT_TIMEOUT),
-                ),
-                read_timeout: settings.read_timeout(),
-            })
+            self.connector_for((settings.connect_timeout(), settings.read_timeout()))
         }
     }
 
@@ -315,6 +330,54 @@ mod tests {
             let body = response.into_body().collect().await.unwrap().to_bytes();
             assert_eq!(&body[..], b"ok");
             assert!(seen.recv().await.unwrap().ends_with("\r\n\r\nhello"));
+        }
+
+        #[tokio::test]
+        async fn requests_with_the_same_timeouts_share_one_pool() {
+            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let url = format!("http://{}", listener.local_addr().unwrap());
+            let accepted = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+            let counter = accepted.clone();
+            tokio::spawn(async move {
+                while let Ok((mut socket, _)) = listener.accept().await {
+                    counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    tokio::spawn(async move {
+                        let mut buf = vec![0u8; 4096];
+                        while let Ok(n) = socket.read(&mut buf).await {
+                            if n == 0 {
+                                break;
+                            }
+                            let ok = "HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
+                            if socket.write_all(ok.as_bytes()).await.is_err() {
+                                break;
+                            }
+                        }
+                    });
+                }
+            });
+            let client = SdkClient::default();
+            let timeouts = (Some(Duration::from_secs(1)), None);
+            for _ in 0..3 {
+                // As the SDK does: a connector asked for on every attempt.
+                let response = client
+                    .connector_for(timeouts)
+                    .call(request(&url))
+                    .await
+                    .unwrap();
+                response.into_body().collect().await.unwrap();
+            }
+            assert_eq!(
+                accepted.load(std::sync::atomic::Ordering::SeqCst),
+                1,
+                "one connection, kept alive"
+            );
+            // Other timeouts get a connector of their own.
+            client
+                .connector_for((Some(Duration::from_secs(2)), None))
+                .call(request(&url))
+                .await
+                .unwrap();
+            assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 2);
         }
 
         #[tokio::test]
