@@ -108,11 +108,9 @@ fn bind(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
     };
     socket.set_reuseaddr(true)?;
     socket.set_reuseport(true)?;
-    socket.set_nodelay(true)?;
     socket.bind(addr)?;
-    let listener = socket.listen(1024)?.into_std()?;
-    // from_std needs it non-blocking, as tokio made it.
-    Ok(listener)
+    // Still non-blocking, as tokio made it: what `TcpListener::from_std` needs.
+    socket.listen(1024)?.into_std()
 }
 
 async fn accept(listener: TcpListener, router: Router, mut stopped: watch::Receiver<bool>) {

@@ -191,7 +191,7 @@ impl AwsSettings {
     pub async fn function_app_of<F: crate::lambda::Deployed>(
         &self,
     ) -> Result<(axum::Router, Option<std::sync::Arc<Guard>>), MissingVar> {
-        let (stores, urls) = self.stores::<F>().await?;
+        let (stores, urls) = self.stores::<F>()?;
         Ok(http::function_app(
             F::FUNCTION,
             stores,
@@ -204,7 +204,7 @@ impl AwsSettings {
     /// The stores a function may use, as infra/iam.tf grants them: the
     /// device function reads blobs and never writes one; the event function
     /// has no bucket at all (so it builds no S3 client).
-    async fn stores<F: crate::lambda::Deployed>(&self) -> Result<(Stores, Urls), MissingVar> {
+    fn stores<F: crate::lambda::Deployed>(&self) -> Result<(Stores, Urls), MissingVar> {
         let public_url = self
             .public_url
             .as_deref()

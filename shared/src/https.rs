@@ -102,19 +102,6 @@ pub fn full(bytes: impl Into<Bytes>) -> Body {
         .boxed()
 }
 
-/// An error and its causes, joined by `: ` (hyper's own message alone is
-/// often just "client error (Connect)").
-pub fn chain(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut out = error.to_string();
-    let mut next = error.source();
-    while let Some(e) = next {
-        out.push_str(": ");
-        out.push_str(&e.to_string());
-        next = e.source();
-    }
-    out
-}
-
 /// The AWS SDK's requests through [`Https`].
 #[cfg(feature = "aws")]
 pub mod sdk {
@@ -292,7 +279,7 @@ mod tests {
             .body(full(""))
             .unwrap();
         let error = https.send(request).await.unwrap_err();
-        assert!(error.is_connect(), "{}", chain(&error));
+        assert!(error.is_connect(), "{error:?}");
     }
 
     #[cfg(feature = "aws")]

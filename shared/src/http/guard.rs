@@ -77,7 +77,7 @@ impl Webhook {
             ),
             // hyper's errors never carry the URL.
             Ok(Err(e)) => {
-                tracing::warn!(error = %crate::https::chain(&e), "could not post a rollout decision to the webhook")
+                tracing::warn!(error = %super::error::error_chain(&e), "could not post a rollout decision to the webhook")
             }
             Err(_) => tracing::warn!(
                 seconds = WEBHOOK_TIMEOUT.as_secs(),
