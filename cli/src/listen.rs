@@ -8,9 +8,11 @@
 //! Background work (the guard ticker, pruning, SQLite's blocking calls)
 //! stays on the runtime that started the server.
 
+use crate::h1::{connection, Serving};
 use anyhow::{Context, Result};
 use axum::Router;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::TokioTimer;
+use liveship_core::http::fast::FastLookup;
 use std::net::SocketAddr;
 use std::time::Duration;
 use tokio::net::{TcpListener, TcpSocket};
@@ -53,15 +55,21 @@ pub async fn bind_all(listen: &str, workers: usize) -> Result<Listeners> {
 }
 
 impl Listeners {
-    /// Starts one worker thread per socket, serving `router`.
-    pub fn serve(self, router: Router) -> Result<Workers> {
+    /// Starts one worker thread per socket, serving `router`, with device
+    /// lookups through `fast` when given (src/h1.rs).
+    pub fn serve(self, router: Router, fast: Option<FastLookup>) -> Result<Workers> {
         let (stop, stopped) = watch::channel(false);
+        let mut http = hyper::server::conn::http1::Builder::new();
+        // The timer enforces hyper's header read timeout (30 s): a client that
+        // opens a connection and sends nothing does not hold it for ever.
+        http.timer(TokioTimer::new());
+        let serving = Serving { router, http, fast };
         let mut threads = Vec::new();
         for (i, socket) in self.sockets.into_iter().enumerate() {
-            let (router, stopped) = (router.clone(), stopped.clone());
+            let (serving, stopped) = (serving.clone(), stopped.clone());
             let thread = std::thread::Builder::new()
                 .name(format!("liveship-http-{i}"))
-                .spawn(move || worker(socket, router, stopped))
+                .spawn(move || worker(socket, serving, stopped))
                 .context("starting a worker thread")?;
             threads.push(thread);
         }
@@ -69,14 +77,14 @@ impl Listeners {
     }
 }
 
-fn worker(socket: std::net::TcpListener, router: Router, stopped: watch::Receiver<bool>) {
+fn worker(socket: std::net::TcpListener, serving: Serving, stopped: watch::Receiver<bool>) {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build();
     match runtime {
         Ok(rt) => rt.block_on(async move {
             match TcpListener::from_std(socket) {
-                Ok(listener) => accept(listener, router, stopped).await,
+                Ok(listener) => accept(listener, serving, stopped).await,
                 Err(e) => tracing::error!(error = %e, "a worker could not listen"),
             }
         }),
@@ -113,12 +121,8 @@ fn bind(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
     socket.listen(1024)?.into_std()
 }
 
-async fn accept(listener: TcpListener, router: Router, mut stopped: watch::Receiver<bool>) {
+async fn accept(listener: TcpListener, serving: Serving, mut stopped: watch::Receiver<bool>) {
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-    let mut http = hyper::server::conn::http1::Builder::new();
-    // The timer enforces hyper's header read timeout (30 s): a client that
-    // opens a connection and sends nothing does not hold it for ever.
-    http.timer(TokioTimer::new());
     loop {
         tokio::select! {
             accepted = listener.accept() => {
@@ -133,16 +137,9 @@ async fn accept(listener: TcpListener, router: Router, mut stopped: watch::Recei
                     }
                 };
                 let _ = stream.set_nodelay(true);
-                let router = router.clone();
-                let service = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
-                    tower::ServiceExt::oneshot(router.clone(), req.map(axum::body::Body::new))
-                });
-                let conn = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
-                tokio::spawn(async move {
-                    if let Err(e) = conn.await {
-                        tracing::debug!(error = %e, "a connection ended with an error");
-                    }
-                });
+                // The watcher counts the connection until it ends, so the
+                // drain below waits for it too.
+                tokio::spawn(connection(stream, serving.clone(), graceful.watcher(), stopped.clone()));
             }
             _ = stopped.changed() => break,
         }

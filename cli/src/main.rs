@@ -7,6 +7,7 @@ mod builds;
 mod channels;
 mod client;
 mod compress;
+mod h1;
 mod keyfile;
 mod keys;
 mod listen;

@@ -6,6 +6,7 @@ use clap::Args;
 use liveship_core::aws::AwsSettings;
 use liveship_core::env;
 use liveship_core::http::cache::LookupCache;
+use liveship_core::http::fast::FastLookup;
 use liveship_core::http::guard::{Guard, Webhook};
 use liveship_core::http::{self, CiState, DeviceState, EventState, Urls, DEFAULT_MAX_FILE};
 use liveship_core::model::Scope;
@@ -255,6 +256,13 @@ async fn serve(cfg: ServeConfig) -> Result<()> {
         cache.as_ref().map(|c| c.invalidator()),
     ));
     spawn_guard_ticker(guard.clone());
+    let device = DeviceState {
+        records: records.clone(),
+        blobs: blobs.clone(),
+        urls: urls.clone(),
+        cache: cache.clone(),
+        guard: Some(guard.clone()),
+    };
     let router = http::router(
         CiState {
             records: records.clone(),
@@ -264,13 +272,7 @@ async fn serve(cfg: ServeConfig) -> Result<()> {
             invalidate: cache.as_ref().map(|c| c.invalidator()),
             guard: Some(guard.clone()),
         },
-        DeviceState {
-            records: records.clone(),
-            blobs: blobs.clone(),
-            urls,
-            cache,
-            guard: Some(guard),
-        },
+        device.clone(),
         EventState {
             records: records.clone(),
             events,
@@ -283,7 +285,7 @@ async fn serve(cfg: ServeConfig) -> Result<()> {
     println!("liveship listening on http://{addr} (public URL {public_url}, {data})");
     println!("liveship release console: {public_url}/console");
     std::io::stdout().flush().ok();
-    let server = listeners.serve(router)?;
+    let server = listeners.serve(router, Some(FastLookup::new(device)))?;
     tracing::info!(%addr, workers, "listening");
     shutdown_signal().await;
     server.stop().await;

@@ -996,6 +996,16 @@ async fn workers_share_the_port_and_sigterm_drains_them() {
     }
     assert!(server.log().contains("workers=3"), "{}", server.log());
 
+    // A kept-alive connection whose lookups the fast path answered
+    // (cli/src/h1.rs), idle when SIGTERM comes.
+    let mut idle = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let unknown = exchange(
+        &mut idle,
+        "GET /v1/apps/com.example.none/channels/p/latest?device_id=d HTTP/1.1\r\nhost: x\r\n\r\n",
+    )
+    .await;
+    assert!(unknown.starts_with("HTTP/1.1 404"), "{unknown}");
+
     // A request that has fully arrived when SIGTERM does is still answered.
     let mut in_flight = tokio::net::TcpStream::connect(&addr).await.unwrap();
     in_flight
@@ -1016,6 +1026,16 @@ async fn workers_share_the_port_and_sigterm_drains_them() {
     .await;
     let answer = String::from_utf8_lossy(&answer);
     assert!(answer.starts_with("HTTP/1.1 200 OK"), "{answer:?}");
+    let mut rest = Vec::new();
+    let closed = tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        idle.read_to_end(&mut rest),
+    )
+    .await;
+    assert!(
+        matches!(closed, Ok(Ok(0))),
+        "the idle connection is closed at once: {closed:?}"
+    );
     let (status, took, server) = status.await.unwrap();
     let status = status.expect("the server exits within 15 s of SIGTERM");
     assert!(
@@ -1028,4 +1048,164 @@ async fn workers_share_the_port_and_sigterm_drains_them() {
         tokio::net::TcpStream::connect(&addr).await.is_err(),
         "nothing listens after the stop"
     );
+}
+
+/// Sends `request` on `stream` and reads one whole response (head and
+/// `content-length` body), with the `date` value blanked.
+async fn exchange(stream: &mut tokio::net::TcpStream, request: &str) -> String {
+    use tokio::io::AsyncWriteExt;
+    stream.write_all(request.as_bytes()).await.unwrap();
+    read_response(stream).await
+}
+
+async fn read_response(stream: &mut tokio::net::TcpStream) -> String {
+    use tokio::io::AsyncReadExt;
+    let mut got = Vec::new();
+    let mut byte = [0u8; 1];
+    while !got.ends_with(b"\r\n\r\n") {
+        let n = tokio::time::timeout(std::time::Duration::from_secs(5), stream.read(&mut byte))
+            .await
+            .expect("an answer within 5 s")
+            .unwrap();
+        assert_eq!(n, 1, "closed mid-head: {:?}", String::from_utf8_lossy(&got));
+        got.push(byte[0]);
+    }
+    let head = String::from_utf8(got).unwrap();
+    let len: usize = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length: "))
+        .expect("a content-length")
+        .parse()
+        .unwrap();
+    let mut body = vec![0u8; len];
+    stream.read_exact(&mut body).await.unwrap();
+    let head: Vec<String> = head
+        .lines()
+        .map(|l| match l.strip_prefix("date: ") {
+            Some(d) => {
+                assert!(httpdate_ok(d), "{d:?}");
+                "date: <now>".to_owned()
+            }
+            None => l.to_owned(),
+        })
+        .collect();
+    format!("{}{}", head.join("\n"), String::from_utf8(body).unwrap())
+}
+
+/// An IMF-fixdate such as `Wed, 02 Dec 2026 07:01:02 GMT`.
+fn httpdate_ok(d: &str) -> bool {
+    d.len() == 29 && d.ends_with(" GMT") && d.as_bytes()[3] == b','
+}
+
+/// `liveship serve` answers plain device lookups without the router
+/// (cli/src/h1.rs). Every such answer must be the router's, byte for byte
+/// apart from the date: an update, up to date, an unknown app, a bad device
+/// id. The router's answer is had by escaping one path character, which
+/// only the router decodes. Requests the fast path does not take (a query
+/// that does not parse, another route, `Connection: close`) are answered by
+/// the router on the same connection, pipelined requests are answered in
+/// order, and each fast answer is logged as the router logs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_fast_lookup_path_answers_as_the_router_does() {
+    let w = World::new();
+    let t = w.app("com.example.fast");
+    let files = sample_files();
+    let dir = w.build_dir("www", &as_refs(&files));
+    let build = w.upload(
+        &t.ci,
+        "com.example.fast",
+        &dir,
+        "1.0.0",
+        &["--channel", "production"],
+    )["build_id"]
+        .as_u64()
+        .unwrap();
+    let addr = w.server.url.trim_start_matches("http://").to_owned();
+    let get = |path: &str, extra: &str| format!("GET {path} HTTP/1.1\r\nhost: x\r\n{extra}\r\n");
+    let fast_path = "/v1/apps/com.example.fast/channels/production/latest";
+    let router_path = "/v1/apps/com.example%2Efast/channels/production/latest";
+    let unknown = "/v1/apps/com.example.none/channels/production/latest";
+    let cases = [
+        (
+            fast_path,
+            router_path,
+            "device_id=d1&native_version=1.0".to_owned(),
+            "200 OK",
+            "update_available",
+        ),
+        (
+            fast_path,
+            router_path,
+            format!("device_id=d1&current_build={build}"),
+            "200 OK",
+            "up_to_date",
+        ),
+        (
+            unknown,
+            "/v1/apps/com.example%2Enone/channels/production/latest",
+            "device_id=d1".to_owned(),
+            "404 Not Found",
+            "not_found",
+        ),
+        (
+            fast_path,
+            router_path,
+            "device_id=%01".to_owned(),
+            "400 Bad Request",
+            "device_id must be",
+        ),
+    ];
+    let mut conn = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    for (fast, router, query, status, says) in &cases {
+        let by_fast = exchange(&mut conn, &get(&format!("{fast}?{query}"), "")).await;
+        // A fresh connection each time: the first request the fast path
+        // does not take hands its connection to the router for good.
+        let mut other = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        let by_router = exchange(&mut other, &get(&format!("{router}?{query}"), "")).await;
+        assert_eq!(by_fast, by_router, "{query}");
+        assert!(
+            by_fast.starts_with(&format!("HTTP/1.1 {status}\n")),
+            "{by_fast}"
+        );
+        assert!(by_fast.contains(says), "{by_fast}");
+    }
+    let log = w.server.log();
+    assert!(
+        log.contains(&format!("path={fast_path} status=200")),
+        "the fast path logs its requests: {log}"
+    );
+    assert!(!log.contains("device_id=d1"), "no query string in the log");
+
+    // Pipelined: two lookups in one write, then another route, then a
+    // lookup again, all on one connection.
+    let two = get(&format!("{fast_path}?device_id=d2"), "").repeat(2);
+    let first = exchange(&mut conn, &two).await;
+    let second = read_response(&mut conn).await;
+    assert!(first.starts_with("HTTP/1.1 200 OK"), "{first}");
+    assert_eq!(first, second);
+    let health = exchange(&mut conn, &get("/healthz", "")).await;
+    assert!(health.starts_with("HTTP/1.1 200 OK"), "{health}");
+    let again = exchange(&mut conn, &get(&format!("{fast_path}?device_id=d2"), "")).await;
+    assert_eq!(again, first, "the router answers after the hand-over");
+
+    // What the fast path leaves to the router is answered by it.
+    let mut conn = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let missing = exchange(&mut conn, &get(fast_path, "")).await;
+    assert!(missing.starts_with("HTTP/1.1 400 Bad Request"), "{missing}");
+    assert!(missing.contains("\"error\""), "a JSON error: {missing}");
+    let mut conn = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let closing = exchange(
+        &mut conn,
+        &get(
+            &format!("{fast_path}?device_id=d3"),
+            "connection: close\r\n",
+        ),
+    )
+    .await;
+    assert!(closing.contains("connection: close"), "{closing}");
+    let mut rest = Vec::new();
+    tokio::io::AsyncReadExt::read_to_end(&mut conn, &mut rest)
+        .await
+        .unwrap();
+    assert!(rest.is_empty(), "closed after the answer");
 }

@@ -503,14 +503,7 @@ pub(super) async fn latest(
     Path((app, channel)): Path<(String, String)>,
     Query(q): Query<LatestQuery>,
 ) -> Result<Response, ApiError> {
-    check_device_id(&q.device_id)?;
-    let query = DeviceQuery {
-        device_id: q.device_id,
-        platform: q.platform,
-        native_version: q.native_version,
-        current_build: None,
-    };
-    let body = lookup_bytes(&s, &app, &channel, query, q.current_build.as_deref()).await?;
+    let body = latest_answer(&s, &app, &channel, q).await?;
     Ok((
         [(
             header::CONTENT_TYPE,
@@ -519,6 +512,24 @@ pub(super) async fn latest(
         body,
     )
         .into_response())
+}
+
+/// The body of a `200` answer to `GET .../latest`: the handler above and
+/// the fast path of `liveship serve` ([`super::fast`]) both answer with it.
+pub(super) async fn latest_answer(
+    s: &DeviceState,
+    app: &str,
+    channel: &str,
+    q: LatestQuery,
+) -> Result<bytes::Bytes, ApiError> {
+    check_device_id(&q.device_id)?;
+    let query = DeviceQuery {
+        device_id: q.device_id,
+        platform: q.platform,
+        native_version: q.native_version,
+        current_build: None,
+    };
+    lookup_bytes(s, app, channel, query, q.current_build.as_deref()).await
 }
 
 /// True when `Accept-Encoding` lists `br` (or `*`) with a non-zero weight.

@@ -20,6 +20,7 @@ mod compat;
 pub mod console;
 mod device;
 mod error;
+pub mod fast;
 pub mod guard;
 pub(crate) mod keys;
 pub mod openapi;
@@ -355,13 +356,18 @@ async fn log_request(req: Request, next: Next) -> Response {
     let start = Instant::now();
     let response = error::json_errors(next.run(req).await).await;
     let status = response.status().as_u16();
-    let micros = start.elapsed().as_micros() as u64;
+    log_line(&method, &path, status, start.elapsed().as_micros() as u64);
+    response
+}
+
+/// The one log line of a request (the router's, and the fast path's of
+/// `liveship serve`): method, path without the query, status, time taken.
+pub fn log_line(method: &axum::http::Method, path: &str, status: u16, micros: u64) {
     if status >= 500 {
         tracing::error!(%method, %path, status, micros, "request");
     } else {
         tracing::info!(%method, %path, status, micros, "request");
     }
-    response
 }
 
 /// Finds the token in `Authorization: Bearer ...`, and checks it may act
