@@ -7,7 +7,10 @@ Two answers are measured, each against nginx serving exactly that body:
   per request, as real devices do);
 - `up_to_date`, the answer most lookups get once devices have updated.
 
-Load: wrk, 2 threads, 64 connections, 10 s per target (after a 2 s warm-up).
+Load: wrk, 2 threads, 64 connections, 10 s per target (after a 2 s warm-up),
+in 3 rounds per answer (liveship, then both nginx runs, each round): the
+machine's speed drifts by tens of percent within minutes, so each round's
+ratio is taken from neighbouring runs, and the median ratio is reported.
 The server's lookup cache lives 1 s here (`--cache-ttl-seconds 1`, default
 5), so every 10 s run crosses ten expiries and the p99 includes the refills
 (each refilled once, whatever the number of waiting requests).
@@ -27,6 +30,7 @@ import re
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -78,8 +82,10 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--liveship", default=str(ROOT / "target/release/liveship"))
     ap.add_argument("--seconds", type=int, default=10)
+    ap.add_argument("--rounds", type=int, default=3, help="rounds per answer, each liveship then both nginx runs; medians reported")
     ap.add_argument("--cache-ttl", type=int, default=1, help="the server's lookup cache TTL in seconds (expiries per run)")
     ap.add_argument("--write-readme", action="store_true")
+    ap.add_argument("--perf", metavar="FILE", help="also record liveship's process with `perf record -g` during its up_to_date run")
     args = ap.parse_args()
     for tool in ("wrk", "nginx"):
         if shutil.which(tool) is None and not Path(f"/usr/sbin/{tool}").exists():
@@ -153,22 +159,43 @@ http {{
             script.write_text(
                 "math.randomseed(42)\n"
                 f"request = function() return wrk.format(nil, '/v1/apps/com.bench.app/channels/production/latest?device_id=d' .. math.random(1, 1000000) .. '{query}') end\n")
-            wrk(f"http://127.0.0.1:{port}/", 2, script)
-            ours = wrk(f"http://127.0.0.1:{port}/", args.seconds, script)
-            wrk(f"http://127.0.0.1:{nport}/{name}.json", 2)
-            theirs = wrk(f"http://127.0.0.1:{nport}/{name}.json", args.seconds)
-            wrk(f"http://127.0.0.1:{lport}/{name}.json", 2)
-            logged = wrk(f"http://127.0.0.1:{lport}/{name}.json", args.seconds)
+            rounds = []
+            for i in range(args.rounds):
+                wrk(f"http://127.0.0.1:{port}/", 2, script)
+                perf = None
+                if args.perf and name == "up_to_date" and i == 0:
+                    perf = subprocess.Popen(["perf", "record", "-F", "999", "-g", "-p", str(server.pid), "-o", args.perf,
+                                             "--", "sleep", str(max(args.seconds - 2, 1))], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                ours = wrk(f"http://127.0.0.1:{port}/", args.seconds, script)
+                if perf:
+                    perf.wait()
+                wrk(f"http://127.0.0.1:{nport}/{name}.json", 2)
+                theirs = wrk(f"http://127.0.0.1:{nport}/{name}.json", args.seconds)
+                wrk(f"http://127.0.0.1:{lport}/{name}.json", 2)
+                logged = wrk(f"http://127.0.0.1:{lport}/{name}.json", args.seconds)
+                rounds.append({"liveship": ours, "nginx": theirs, "nginx_logged": logged,
+                               "ratio": round(ours["rps"] / theirs["rps"], 2),
+                               "ratio_logged": round(ours["rps"] / logged["rps"], 2)})
+                print(f"  {name} round {i + 1}: liveship {ours['rps']:.0f}, nginx {theirs['rps']:.0f}, nginx+log {logged['rps']:.0f} req/s"
+                      f" (ratios {rounds[-1]['ratio']:.2f}, {rounds[-1]['ratio_logged']:.2f})")
+
+            def med(target):
+                rps = statistics.median(r[target]["rps"] for r in rounds)
+                return {"rps": rps, "p50_ms": statistics.median(r[target]["p50_ms"] for r in rounds),
+                        "p99_ms": max(r[target]["p99_ms"] for r in rounds)}
+
+            ours, theirs, logged = med("liveship"), med("nginx"), med("nginx_logged")
             r = {"answer": name, "body_bytes": len(body), "liveship": ours, "nginx": theirs,
-                 "ratio": round(ours["rps"] / theirs["rps"], 2),
-                 "nginx_logged": logged, "ratio_logged": round(ours["rps"] / logged["rps"], 2)}
+                 "ratio": statistics.median(x["ratio"] for x in rounds),
+                 "nginx_logged": logged, "ratio_logged": statistics.median(x["ratio_logged"] for x in rounds),
+                 "rounds": rounds}
             results.append(r)
             print(f"{name:17} {len(body):7} B  liveship {ours['rps']:9.0f} req/s p50 {ours['p50_ms']:.2f} ms p99 {ours['p99_ms']:.2f} ms"
                   f"  | nginx {theirs['rps']:9.0f} req/s p99 {theirs['p99_ms']:.2f} ms  | ratio {r['ratio']:.2f}"
                   f"  | nginx+log {logged['rps']:9.0f} req/s p99 {logged['p99_ms']:.2f} ms  | ratio {r['ratio_logged']:.2f}")
         hwm = vm_hwm_kib(server.pid)
         print(f"liveship serve peak RSS (VmHWM): {hwm / 1024:.1f} MiB")
-        report = {"date": time.strftime("%Y-%m-%d"), "seconds": args.seconds, "cache_ttl": args.cache_ttl,
+        report = {"date": time.strftime("%Y-%m-%d"), "seconds": args.seconds, "rounds": args.rounds, "cache_ttl": args.cache_ttl,
                   "results": results, "peak_rss_mib": round(hwm / 1024, 1)}
         (HERE / "lookup-results.json").write_text(json.dumps(report, indent=2))
         if args.write_readme:
@@ -187,8 +214,11 @@ def write_readme(report):
     text = readme.read_text()
     start, end = "<!-- lookup:start -->", "<!-- lookup:end -->"
     lines = [start,
-             f"Last run: {report['date']}, wrk -t2 -c64, {report['seconds']} s per target, same machine (2 cores shared by wrk, nginx and liveship); "
-             f"lookup cache TTL {report['cache_ttl']} s, so each liveship run crosses {report['seconds'] // report['cache_ttl']} cache expiries.",
+             f"Last run: {report['date']}, wrk -t2 -c64, {report['seconds']} s per target, {report['rounds']} rounds per answer "
+             "(each round: liveship, then nginx with its access log off, then nginx with its default access log), "
+             "same machine (2 cores shared by wrk, nginx and liveship); "
+             f"lookup cache TTL {report['cache_ttl']} s, so each liveship run crosses {report['seconds'] // report['cache_ttl']} cache expiries. "
+             "Requests/s and p50 are medians over the rounds, p99 the worst round, each ratio the median of the rounds' ratios.",
              "",
              "| answer | body | liveship req/s (logs each request) | p50 | p99 | nginx, access log off: req/s | p99 | ratio | nginx, default access log: req/s | p99 | ratio |",
              "|---|---|---|---|---|---|---|---|---|---|---|"]
@@ -197,6 +227,10 @@ def write_readme(report):
         lines.append(f"| `{r['answer']}` | {r['body_bytes']} B | {a['rps']:.0f} | {a['p50_ms']:.2f} ms | {a['p99_ms']:.2f} ms | "
                      f"{b['rps']:.0f} | {b['p99_ms']:.2f} ms | {r['ratio']:.2f}x | "
                      f"{c['rps']:.0f} | {c['p99_ms']:.2f} ms | {r['ratio_logged']:.2f}x |")
+    lines += ["", "Each round's ratios (access log off; default access log):", ""]
+    for r in report["results"]:
+        rounds = ", ".join(f"{x['ratio']:.2f}x; {x['ratio_logged']:.2f}x" for x in r["rounds"])
+        lines.append(f"- `{r['answer']}`: {rounds}")
     lines += ["", f"liveship serve peak resident memory over the run: {report['peak_rss_mib']} MiB.", end]
     before, rest = text.split(start, 1)
     _, after = rest.split(end, 1)

@@ -8,13 +8,13 @@
 //! The answers are the router's, byte for byte apart from the date
 //! (tests/tests/service.rs holds the two side by side).
 
-use axum::http::{header, Method, Response};
+use axum::http::{header, Method};
 use axum::Router;
 use bytes::{Buf, Bytes, BytesMut};
 use hyper::server::conn::http1;
 use hyper_util::rt::TokioIo;
 use hyper_util::server::graceful::Watcher;
-use liveship_core::http::fast::FastLookup;
+use liveship_core::http::fast::{Answer, FastLookup};
 use liveship_core::http::log_line;
 use std::cell::RefCell;
 use std::io::Write as _;
@@ -24,7 +24,7 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant, SystemTime};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
-use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
 
 /// How long a client may take to send a whole request head, counted from
 /// when the connection starts waiting for it (hyper's default, the same).
@@ -42,11 +42,13 @@ pub(crate) struct Serving {
     pub(crate) fast: Option<FastLookup>,
 }
 
-/// A request head the fast path takes: its length, and where its path and
-/// query lie in the buffer.
+/// A request head the fast path takes: its length, and where its path (and
+/// the app and channel in it) and query lie in the buffer.
 struct Head {
     len: usize,
     path: Range<usize>,
+    app: Range<usize>,
+    channel: Range<usize>,
     query: Range<usize>,
 }
 
@@ -62,15 +64,24 @@ pub(crate) async fn connection(
     mut stream: TcpStream,
     serving: Serving,
     watcher: Watcher,
-    mut stopped: watch::Receiver<bool>,
+    stopped: CancellationToken,
 ) {
     let Some(fast) = serving.fast.clone() else {
         return hand_over(stream, Bytes::new(), serving, watcher).await;
     };
     let mut buf = BytesMut::with_capacity(4096);
     let mut out = Vec::with_capacity(1024);
+    // One timer and one shutdown wait for the connection's life, not one
+    // per request: the timer is moved (a second further than needed) only
+    // when it would fire too soon, so a head may take 30-31 s.
+    let idle = tokio::time::sleep(HEAD_TIMEOUT);
+    let shutdown = stopped.clone().cancelled_owned();
+    tokio::pin!(idle, shutdown);
     loop {
         let deadline = tokio::time::Instant::now() + HEAD_TIMEOUT;
+        if idle.deadline() < deadline {
+            idle.as_mut().reset(deadline + Duration::from_secs(1));
+        }
         let head = loop {
             if !buf.is_empty() {
                 match parse(&buf) {
@@ -79,30 +90,31 @@ pub(crate) async fn connection(
                     _ => return hand_over(stream, buf.freeze(), serving, watcher).await,
                 }
             }
-            let idle = buf.is_empty();
-            let read = tokio::time::timeout_at(deadline, stream.read_buf(&mut buf));
-            let read = if idle {
+            let waiting = buf.is_empty();
+            tokio::select! {
+                biased;
+                read = stream.read_buf(&mut buf) => match read {
+                    Ok(n) if n > 0 => {}
+                    _ => return, // closed or failed
+                },
+                _ = &mut idle => return, // too slow
                 // Idle between requests: shutdown closes the connection.
-                tokio::select! {
-                    r = read => r,
-                    _ = stopped.wait_for(|s| *s) => return,
-                }
-            } else {
-                read.await
-            };
-            match read {
-                Ok(Ok(n)) if n > 0 => {}
-                _ => return, // closed, failed, or too slow
+                _ = &mut shutdown, if waiting => return,
             }
         };
         let start = Instant::now();
-        let answer = {
-            let path = text(&buf, &head.path);
-            match FastLookup::route(path) {
-                Some((app, channel)) => fast.answer(app, channel, text(&buf, &head.query)).await,
-                None => None,
-            }
-        };
+        // The target (path and query) checked as text once; its parts are
+        // slices of it.
+        let target = text(&buf, &(head.path.start..head.query.end));
+        let part =
+            |r: &Range<usize>| target.get(r.start - head.path.start..r.end - head.path.start);
+        let (path, app, channel, query) = (
+            part(&head.path).unwrap_or_default(),
+            part(&head.app).unwrap_or_default(),
+            part(&head.channel).unwrap_or_default(),
+            part(&head.query).unwrap_or_default(),
+        );
+        let answer = fast.answer(app, channel, query).await;
         let Some(answer) = answer else {
             return hand_over(stream, buf.freeze(), serving, watcher).await;
         };
@@ -111,14 +123,9 @@ pub(crate) async fn connection(
         if stream.write_all(&out).await.is_err() {
             return;
         }
-        log_line(
-            &Method::GET,
-            text(&buf, &head.path),
-            answer.status().as_u16(),
-            micros,
-        );
+        log_line(&Method::GET, path, answer.status().as_u16(), micros);
         buf.advance(head.len);
-        if *stopped.borrow() {
+        if stopped.is_cancelled() {
             return; // answered what was in flight; now close
         }
     }
@@ -152,9 +159,9 @@ fn parse(buf: &[u8]) -> Parsed {
     let (path, query) = target
         .split_once('?')
         .unwrap_or((target, &target[target.len()..]));
-    if FastLookup::route(path).is_none() {
+    let Some((app, channel)) = FastLookup::route(path) else {
         return Parsed::Other;
-    }
+    };
     let at = |s: &str| {
         let start = s.as_ptr() as usize - buf.as_ptr() as usize;
         start..start + s.len()
@@ -162,6 +169,8 @@ fn parse(buf: &[u8]) -> Parsed {
     Parsed::Fast(Head {
         len,
         path: at(path),
+        app: at(app),
+        channel: at(channel),
         query: at(query),
     })
 }
@@ -185,27 +194,36 @@ fn plain(h: &httparse::Header<'_>) -> bool {
 
 /// Writes the answer as hyper writes a response: status line, the headers
 /// in order, `content-length`, then `date`.
-fn encode(answer: &Response<Bytes>, out: &mut Vec<u8>) {
+fn encode(answer: &Answer, out: &mut Vec<u8>) {
     out.clear();
-    let status = answer.status();
-    let _ = write!(
-        out,
-        "HTTP/1.1 {} {}\r\n",
-        status.as_str(),
-        status.canonical_reason().unwrap_or("")
-    );
-    for (name, value) in answer.headers() {
-        if name != header::CONTENT_LENGTH {
-            out.extend_from_slice(name.as_str().as_bytes());
-            out.extend_from_slice(b": ");
-            out.extend_from_slice(value.as_bytes());
-            out.extend_from_slice(b"\r\n");
+    let body = match answer {
+        Answer::Json(body) => {
+            out.extend_from_slice(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n");
+            body
         }
-    }
-    let _ = write!(out, "content-length: {}\r\ndate: ", answer.body().len());
+        Answer::Error(response) => {
+            let status = response.status();
+            let _ = write!(
+                out,
+                "HTTP/1.1 {} {}\r\n",
+                status.as_str(),
+                status.canonical_reason().unwrap_or("")
+            );
+            for (name, value) in response.headers() {
+                if name != header::CONTENT_LENGTH {
+                    out.extend_from_slice(name.as_str().as_bytes());
+                    out.extend_from_slice(b": ");
+                    out.extend_from_slice(value.as_bytes());
+                    out.extend_from_slice(b"\r\n");
+                }
+            }
+            response.body()
+        }
+    };
+    let _ = write!(out, "content-length: {}\r\ndate: ", body.len());
     date(out);
     out.extend_from_slice(b"\r\n\r\n");
-    out.extend_from_slice(answer.body());
+    out.extend_from_slice(body);
 }
 
 thread_local! {
@@ -335,6 +353,10 @@ mod tests {
             panic!("not taken");
         };
         assert_eq!(&request[head.path], b"/v1/apps/a/channels/b/latest");
+        assert_eq!(
+            (&request[head.app], &request[head.channel]),
+            (&b"a"[..], &b"b"[..])
+        );
         assert_eq!(&request[head.query], b"device_id=d&x=1");
         assert_eq!(head.len, request.len() - 3);
         let bare = b"GET /v1/apps/a/channels/b/latest HTTP/1.1\r\n\r\n";

@@ -16,7 +16,7 @@ use liveship_core::http::fast::FastLookup;
 use std::net::SocketAddr;
 use std::time::Duration;
 use tokio::net::{TcpListener, TcpSocket};
-use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
 
 /// How long open connections may take to finish their requests once
 /// shutdown begins.
@@ -33,7 +33,7 @@ pub struct Listeners {
 /// The worker threads serving one address.
 #[derive(Debug)]
 pub struct Workers {
-    stop: watch::Sender<bool>,
+    stop: CancellationToken,
     threads: Vec<std::thread::JoinHandle<()>>,
 }
 
@@ -58,7 +58,7 @@ impl Listeners {
     /// Starts one worker thread per socket, serving `router`, with device
     /// lookups through `fast` when given (src/h1.rs).
     pub fn serve(self, router: Router, fast: Option<FastLookup>) -> Result<Workers> {
-        let (stop, stopped) = watch::channel(false);
+        let stop = CancellationToken::new();
         let mut http = hyper::server::conn::http1::Builder::new();
         // The timer enforces hyper's header read timeout (30 s): a client that
         // opens a connection and sends nothing does not hold it for ever.
@@ -66,7 +66,7 @@ impl Listeners {
         let serving = Serving { router, http, fast };
         let mut threads = Vec::new();
         for (i, socket) in self.sockets.into_iter().enumerate() {
-            let (serving, stopped) = (serving.clone(), stopped.clone());
+            let (serving, stopped) = (serving.clone(), stop.clone());
             let thread = std::thread::Builder::new()
                 .name(format!("liveship-http-{i}"))
                 .spawn(move || worker(socket, serving, stopped))
@@ -77,7 +77,7 @@ impl Listeners {
     }
 }
 
-fn worker(socket: std::net::TcpListener, serving: Serving, stopped: watch::Receiver<bool>) {
+fn worker(socket: std::net::TcpListener, serving: Serving, stopped: CancellationToken) {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build();
@@ -96,7 +96,7 @@ impl Workers {
     /// Stops accepting, lets open connections finish (up to 10 s), and
     /// waits for every worker.
     pub async fn stop(self) {
-        self.stop.send_replace(true);
+        self.stop.cancel();
         let threads = self.threads;
         let _ = tokio::task::spawn_blocking(move || {
             for t in threads {
@@ -121,7 +121,7 @@ fn bind(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
     socket.listen(1024)?.into_std()
 }
 
-async fn accept(listener: TcpListener, serving: Serving, mut stopped: watch::Receiver<bool>) {
+async fn accept(listener: TcpListener, serving: Serving, stopped: CancellationToken) {
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     loop {
         tokio::select! {
@@ -141,7 +141,7 @@ async fn accept(listener: TcpListener, serving: Serving, mut stopped: watch::Rec
                 // drain below waits for it too.
                 tokio::spawn(connection(stream, serving.clone(), graceful.watcher(), stopped.clone()));
             }
-            _ = stopped.changed() => break,
+            _ = stopped.cancelled() => break,
         }
     }
     drop(listener);

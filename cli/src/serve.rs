@@ -156,10 +156,55 @@ fn init_logging() -> tracing_appender::non_blocking::WorkerGuard {
         .with_env_filter(filter)
         .with_writer(writer)
         .with_target(false)
+        .with_timer(Timestamp)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .compact()
         .init();
     guard
+}
+
+/// The default log timestamp (RFC 3339 in UTC, to the microsecond), with
+/// the part up to the second formatted once a second per thread: under load
+/// formatting the date was a tenth of the request log line's cost.
+struct Timestamp;
+
+thread_local! {
+    static SECOND: std::cell::RefCell<(u64, String)> = const { std::cell::RefCell::new((u64::MAX, String::new())) };
+}
+
+impl tracing_subscriber::fmt::time::FormatTime for Timestamp {
+    fn format_time(&self, w: &mut tracing_subscriber::fmt::format::Writer<'_>) -> std::fmt::Result {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        SECOND.with(|s| {
+            let mut s = s.borrow_mut();
+            if s.0 != now.as_secs() {
+                *s = (now.as_secs(), utc_second(now.as_secs()));
+            }
+            write!(w, "{}.{:06}Z", s.1, now.subsec_micros())
+        })
+    }
+}
+
+/// `YYYY-MM-DDTHH:MM:SS` of a Unix time (the civil-from-days algorithm of
+/// Howard Hinnant's date library).
+fn utc_second(unix: u64) -> String {
+    let (days, rest) = (unix / 86_400, unix % 86_400);
+    let z = days + 719_468;
+    let (era, doe) = (z / 146_097, z % 146_097);
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + u64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}",
+        rest / 3600,
+        rest / 60 % 60,
+        rest % 60
+    )
 }
 
 type Opened = (
@@ -410,5 +455,23 @@ async fn shutdown_signal() {
     tokio::select! {
         _ = ctrl_c => {},
         _ = term => {},
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::utc_second;
+
+    #[test]
+    fn log_timestamps_are_utc_seconds_as_date_prints_them() {
+        // `date -u -d @N +%Y-%m-%dT%H:%M:%S`, across leap days and centuries.
+        for (unix, want) in [
+            (0, "1970-01-01T00:00:00"),
+            (951_782_400, "2000-02-29T00:00:00"),
+            (1_796_187_455, "2026-12-02T04:57:35"),
+            (4_107_542_399, "2100-02-28T23:59:59"),
+        ] {
+            assert_eq!(utc_second(unix), want);
+        }
     }
 }

@@ -63,13 +63,27 @@ enum Slot {
     Loading(u64, ViewLoad),
 }
 
+/// A channel view's key, borrowed: it hashes as `(AppId, String)` does (a
+/// newtype and a tuple hash as their fields in order), and compares equal
+/// to the owned key with the same strings.
+#[derive(Hash)]
+struct ViewKey<'a>(&'a str, &'a str);
+
+impl hashbrown::Equivalent<(AppId, String)> for ViewKey<'_> {
+    fn equivalent(&self, key: &(AppId, String)) -> bool {
+        self.0 == key.0.as_str() && self.1 == key.1
+    }
+}
+
 /// The cache. Manifest documents are immutable (addressed by their hash),
 /// so they are kept, already validated as JSON, until the size bound evicts them.
 #[derive(Debug)]
 pub struct LookupCache {
     ttl: Duration,
     generation: Invalidator,
-    views: Mutex<HashMap<(AppId, String), Slot>>,
+    /// hashbrown's map, so a hit is found from borrowed strings
+    /// ([`ViewKey`]) with no allocation per lookup.
+    views: Mutex<hashbrown::HashMap<(AppId, String), Slot>>,
     manifests: Mutex<HashMap<(AppId, Sha256Digest), Box<RawValue>>>,
     hits: AtomicU64,
     misses: AtomicU64,
@@ -86,7 +100,7 @@ impl LookupCache {
         Self {
             ttl,
             generation: Invalidator::default(),
-            views: Mutex::new(HashMap::new()),
+            views: Mutex::new(hashbrown::HashMap::new()),
             manifests: Mutex::new(HashMap::new()),
             hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
@@ -106,25 +120,26 @@ impl LookupCache {
         )
     }
 
-    /// The cached view of a channel, or the result of `load`, run once for
-    /// all lookups that miss it together. A write in this process (a new
+    /// The cached view of a channel, or the result of `load` (given the
+    /// checked app id), run once for all lookups that miss it together. A write in this process (a new
     /// generation) never joins a load that began before it.
     pub(crate) async fn view_or_load<F>(
         &self,
-        app: &AppId,
+        app: &str,
         channel: &str,
         load: F,
     ) -> Result<Arc<ChannelView>, super::ApiError>
     where
-        F: FnOnce()
+        F: FnOnce(
+            AppId,
+        )
             -> futures::future::BoxFuture<'static, Result<Arc<ChannelView>, super::ApiError>>,
     {
         use futures::FutureExt as _;
-        let key = (app.clone(), channel.to_owned());
         let generation = self.generation.0.load(Ordering::SeqCst);
         let (shared, leader) = {
             let mut views = self.views.lock().expect("cache lock");
-            match views.get(&key) {
+            match views.get(&ViewKey(app, channel)) {
                 Some(Slot::Ready(at, g, v)) if *g == generation && at.elapsed() < self.ttl => {
                     self.hits.fetch_add(1, Ordering::Relaxed);
                     return Ok(v.clone());
@@ -138,8 +153,13 @@ impl LookupCache {
                     if views.len() >= MAX_VIEWS {
                         views.retain(|_, s| matches!(s, Slot::Loading(..)));
                     }
-                    let shared = load().shared();
-                    views.insert(key.clone(), Slot::Loading(generation, shared.clone()));
+                    // The owned key, and the load, only on a miss.
+                    let app = AppId::new(app).map_err(|_| super::ApiError::invalid_app(app))?;
+                    let shared = load(app.clone()).shared();
+                    views.insert(
+                        (app, channel.to_owned()),
+                        Slot::Loading(generation, shared.clone()),
+                    );
                     (shared, true)
                 }
             }
@@ -148,13 +168,14 @@ impl LookupCache {
         if leader {
             let mut views = self.views.lock().expect("cache lock");
             // Only replace our own load: a newer one may have taken the slot.
-            if matches!(views.get(&key), Some(Slot::Loading(g, _)) if *g == generation) {
-                match &result {
-                    Ok(v) => {
-                        views.insert(key, Slot::Ready(Instant::now(), generation, v.clone()));
-                    }
-                    Err(_) => {
-                        views.remove(&key);
+            let key = ViewKey(app, channel);
+            if let Some(slot) = views.get_mut(&key) {
+                if matches!(slot, Slot::Loading(g, _) if *g == generation) {
+                    match &result {
+                        Ok(v) => *slot = Slot::Ready(Instant::now(), generation, v.clone()),
+                        Err(_) => {
+                            views.remove(&key);
+                        }
                     }
                 }
             }

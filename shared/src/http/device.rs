@@ -272,16 +272,13 @@ async fn cached_view(
     app: &str,
     channel: &str,
 ) -> Result<Arc<ChannelView>, ApiError> {
-    let app_id =
-        AppId::new(app).map_err(|_| ApiError::not_found(format!("unknown app {app:?}")))?;
     let Some(cache) = &s.cache else {
+        let app_id = AppId::new(app).map_err(|_| ApiError::invalid_app(app))?;
         return load_view(s.records.clone(), app_id, channel.to_owned(), true).await;
     };
-    let records = s.records.clone();
-    let (id, name) = (app_id.clone(), channel.to_owned());
     cache
-        .view_or_load(&app_id, channel, move || {
-            Box::pin(load_view(records, id, name, true))
+        .view_or_load(app, channel, |id| {
+            Box::pin(load_view(s.records.clone(), id, channel.to_owned(), true))
         })
         .await
 }

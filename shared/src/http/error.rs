@@ -52,6 +52,10 @@ impl ApiError {
     pub fn not_found(m: impl Into<String>) -> Self {
         Self::new(StatusCode::NOT_FOUND, "not_found", m)
     }
+    /// 404 for an app id that is not valid (so no app has it).
+    pub fn invalid_app(app: &str) -> Self {
+        Self::not_found(format!("unknown app {app:?}"))
+    }
     /// 404 for a channel the app does not have: one wording everywhere.
     pub fn no_channel(app_id: impl std::fmt::Display, channel: &str) -> Self {
         Self::not_found(format!("app {app_id} has no channel {channel:?}"))

@@ -11,13 +11,12 @@
 
 use super::device::{latest_answer, LatestQuery};
 use super::{error, ApiError, DeviceState};
-use axum::http::{header, HeaderValue, Response};
+use axum::http::{Response, StatusCode};
 use axum::response::IntoResponse;
 use bytes::Bytes;
 
-/// The lookup route's prefix and suffix around `{app}/channels/{channel}`.
+/// What the lookup route starts with, before `{app}/channels/{channel}/latest`.
 const PREFIX: &str = "/v1/apps/";
-const SUFFIX: &str = "/latest";
 
 /// Answers `GET /v1/apps/{app}/channels/{channel}/latest` on one
 /// [`DeviceState`], the one the router's device routes hold.
@@ -36,29 +35,46 @@ impl FastLookup {
     /// form: two non-empty segments, no percent escape (the router decodes
     /// those, so it answers them).
     pub fn route(path: &str) -> Option<(&str, &str)> {
-        let inner = path.strip_prefix(PREFIX)?.strip_suffix(SUFFIX)?;
-        let (app, channel) = inner.split_once("/channels/")?;
-        let plain = |s: &str| !s.is_empty() && !s.contains(['/', '%']);
-        (plain(app) && plain(channel)).then_some((app, channel))
+        let mut segments = path.strip_prefix(PREFIX)?.split('/');
+        let app = segments.next()?;
+        let channel = match (segments.next(), segments.next(), segments.next()) {
+            (Some("channels"), Some(channel), Some("latest")) => channel,
+            _ => return None,
+        };
+        let plain = |s: &str| !s.is_empty() && !s.contains('%');
+        (segments.next().is_none() && plain(app) && plain(channel)).then_some((app, channel))
     }
 
     /// The whole answer to a lookup of `app` and `channel` with `query`
     /// (the part after `?`), errors included as the router renders them;
     /// `None` when the query does not parse: the router then answers, with
     /// its own message.
-    pub async fn answer(&self, app: &str, channel: &str, query: &str) -> Option<Response<Bytes>> {
+    pub async fn answer(&self, app: &str, channel: &str, query: &str) -> Option<Answer> {
         let q: LatestQuery = serde_urlencoded::from_str(query).ok()?;
         Some(match latest_answer(&self.state, app, channel, q).await {
-            Ok(body) => {
-                let mut response = Response::new(body);
-                response.headers_mut().insert(
-                    header::CONTENT_TYPE,
-                    HeaderValue::from_static("application/json"),
-                );
-                response
-            }
-            Err(e) => rendered(e).await,
+            Ok(body) => Answer::Json(body),
+            Err(e) => Answer::Error(rendered(e).await),
         })
+    }
+}
+
+/// What the fast path answers.
+#[derive(Debug)]
+pub enum Answer {
+    /// `200`, `content-type: application/json`, this body (no header map
+    /// to build: this is nearly every answer).
+    Json(Bytes),
+    /// An error, whole, as the router sends it.
+    Error(Response<Bytes>),
+}
+
+impl Answer {
+    /// The status code.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Answer::Json(_) => StatusCode::OK,
+            Answer::Error(r) => r.status(),
+        }
     }
 }
 

@@ -469,7 +469,7 @@ pub(crate) fn forbidden(token: &Token, app: Option<&AppId>, scope: Scope) -> Api
 
 /// Parses the `{app}` path segment and loads the app, or answers 404.
 pub(crate) async fn load_app(records: &dyn RecordRead, app: &str) -> Result<App, ApiError> {
-    let id = AppId::new(app).map_err(|_| ApiError::not_found(format!("unknown app {app:?}")))?;
+    let id = AppId::new(app).map_err(|_| ApiError::invalid_app(app))?;
     records.app(&id).await?.ok_or_else(|| {
         ApiError::not_found(format!(
             "unknown app {app:?}; create it with `liveship apps create`"
