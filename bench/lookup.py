@@ -227,9 +227,9 @@ def write_readme(report):
         lines.append(f"| `{r['answer']}` | {r['body_bytes']} B | {a['rps']:.0f} | {a['p50_ms']:.2f} ms | {a['p99_ms']:.2f} ms | "
                      f"{b['rps']:.0f} | {b['p99_ms']:.2f} ms | {r['ratio']:.2f}x | "
                      f"{c['rps']:.0f} | {c['p99_ms']:.2f} ms | {r['ratio_logged']:.2f}x |")
-    lines += ["", "Each round's ratios (access log off; default access log):", ""]
+    lines += ["", "Each round's ratios (to nginx with its access log off / with its default access log):", ""]
     for r in report["results"]:
-        rounds = ", ".join(f"{x['ratio']:.2f}x; {x['ratio_logged']:.2f}x" for x in r["rounds"])
+        rounds = "; ".join(f"round {i + 1}: {x['ratio']:.2f}x / {x['ratio_logged']:.2f}x" for i, x in enumerate(r["rounds"]))
         lines.append(f"- `{r['answer']}`: {rounds}")
     lines += ["", f"liveship serve peak resident memory over the run: {report['peak_rss_mib']} MiB.", end]
     before, rest = text.split(start, 1)
