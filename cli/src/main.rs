@@ -8,6 +8,7 @@ mod channels;
 mod client;
 mod compress;
 mod h1;
+mod health;
 mod keyfile;
 mod keys;
 mod listen;
@@ -25,10 +26,19 @@ mod tokens;
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
+/// `liveship --version`: the version and the commit it was built from
+/// (build.rs).
+const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("LIVESHIP_COMMIT"),
+    ")"
+);
+
 #[derive(Debug, Parser)]
 #[command(
     name = "liveship",
-    version,
+    version = VERSION,
     about = "Self-hosted, signed live updates for Capacitor and Ionic apps",
     long_about = "Self-hosted, signed live updates for Capacitor and Ionic apps.\n\n\
                   Exit codes: 0 success, 1 error, 2 wrong usage, 3 verification failed."
@@ -89,6 +99,9 @@ enum Command {
     /// first admin token (printed once), and with --create-resources the
     /// bucket and tables. Run once after `terraform apply`.
     Bootstrap(serve::BootstrapArgs),
+    /// Ops: ask a running server for /healthz; exit 0 when it answers 200
+    /// (the container image's health check).
+    Healthcheck(health::HealthArgs),
 }
 
 fn main() -> ExitCode {
@@ -125,6 +138,7 @@ fn main() -> ExitCode {
         Command::Login(a) => login::login(a, &out),
         Command::Logout(a) => login::logout(a, &out),
         Command::Whoami(r) => login::whoami(r, &out),
+        Command::Healthcheck(a) => health::healthcheck(a, &out),
     };
     out.finish(result)
 }
