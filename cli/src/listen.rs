@@ -4,6 +4,8 @@
 //! spreads connections over them). A request is read, answered and logged on
 //! one thread, with no hand-over between threads: on a 2-core machine that
 //! hand-over (wake-ups, work stealing) cost more than the lookup itself.
+//! Each connection is served by src/h1.rs: device lookups there, anything
+//! else by hyper and the router.
 //!
 //! Background work (the guard ticker, pruning, SQLite's blocking calls)
 //! stays on the runtime that started the server.

@@ -121,8 +121,9 @@ impl LookupCache {
     }
 
     /// The cached view of a channel, or the result of `load` (given the
-    /// checked app id), run once for all lookups that miss it together. A write in this process (a new
-    /// generation) never joins a load that began before it.
+    /// checked app id), run once for all lookups that miss it together. A
+    /// write in this process (a new generation) never joins a load that
+    /// began before it.
     pub(crate) async fn view_or_load<F>(
         &self,
         app: &str,
