@@ -187,24 +187,11 @@ impl tracing_subscriber::fmt::time::FormatTime for Timestamp {
     }
 }
 
-/// `YYYY-MM-DDTHH:MM:SS` of a Unix time (the civil-from-days algorithm of
-/// Howard Hinnant's date library).
+/// `YYYY-MM-DDTHH:MM:SS` of a Unix time.
 fn utc_second(unix: u64) -> String {
-    let (days, rest) = (unix / 86_400, unix % 86_400);
-    let z = days + 719_468;
-    let (era, doe) = (z / 146_097, z % 146_097);
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + u64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}",
-        rest / 3600,
-        rest / 60 % 60,
-        rest % 60
-    )
+    let (y, m, d, hour, minute, second) =
+        liveship_core::model::utc_parts(i64::try_from(unix).unwrap_or(i64::MAX));
+    format!("{y:04}-{m:02}-{d:02}T{hour:02}:{minute:02}:{second:02}")
 }
 
 type Opened = (

@@ -63,6 +63,14 @@ pub struct App {
 
 /// A Unix time as `2026-11-23 19:48 UTC`.
 pub fn utc(t: Timestamp) -> String {
+    let (y, m, d, hour, minute, _) = utc_parts(t);
+    format!("{y:04}-{m:02}-{d:02} {hour:02}:{minute:02} UTC")
+}
+
+/// The UTC calendar date and time of a Unix time: (year, month, day, hour,
+/// minute, second). One implementation for every place that prints dates
+/// (the console, the CLI, log timestamps).
+pub fn utc_parts(t: Timestamp) -> (i64, i64, i64, i64, i64, i64) {
     let days = t.div_euclid(86_400);
     let secs = t.rem_euclid(86_400);
     // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
@@ -75,11 +83,7 @@ pub fn utc(t: Timestamp) -> String {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02} UTC",
-        secs / 3600,
-        secs % 3600 / 60
-    )
+    (y, m, d, secs / 3600, secs % 3600 / 60, secs % 60)
 }
 
 /// What a token may do.
