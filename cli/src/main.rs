@@ -105,6 +105,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    liveship_core::https::install_ring_provider();
     let json_requested = std::env::args_os().any(|a| a == "--json");
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,

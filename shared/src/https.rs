@@ -15,6 +15,15 @@ use hyper_util::rt::TokioExecutor;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// Makes *ring* the process's default rustls crypto provider; a no-op when
+/// one is installed already. The CLI's reqwest client is built without a
+/// provider of its own (its default links aws-lc-rs, a second crypto
+/// library in C, for what *ring* does here already), and reqwest panics
+/// when it builds a client with none installed: call this first.
+pub fn install_ring_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
 /// Any error, boxed, as hyper and the SDK pass them.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 

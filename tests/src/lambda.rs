@@ -612,7 +612,7 @@ impl CountingProxy {
 
     /// Starts forwarding from a free loopback port to `upstream`; its URL.
     async fn start(&self, upstream: String) -> String {
-        let client = reqwest::Client::new();
+        let client = crate::http();
         let (counts, calls, by_table) = (
             self.counts.clone(),
             self.calls.clone(),

@@ -3,6 +3,21 @@
 use std::fs;
 use std::path::Path;
 
+/// A reqwest client builder, with the process's TLS provider installed
+/// first (reqwest is built without one; see
+/// `liveship_core::https::install_ring_provider`).
+pub fn http_builder() -> reqwest::ClientBuilder {
+    liveship_core::https::install_ring_provider();
+    reqwest::Client::builder()
+}
+
+/// A reqwest client with the defaults (see [`http_builder`]).
+pub fn http() -> reqwest::Client {
+    http_builder()
+        .build()
+        .expect("a default reqwest client builds")
+}
+
 /// Writes `body` at `root/rel`, creating directories.
 pub fn write(root: &Path, rel: &str, body: &[u8]) {
     let p = root.join(rel);

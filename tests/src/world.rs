@@ -46,7 +46,7 @@ impl World {
         Self {
             server,
             dir,
-            http: reqwest::Client::new(),
+            http: crate::http(),
         }
     }
     /// The server's base URL.

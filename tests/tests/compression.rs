@@ -43,7 +43,7 @@ fn capgo_info(version_name: &str, plugin: &str) -> Value {
 }
 
 async fn get(url: &str, headers: &[(&str, &str)]) -> reqwest::Response {
-    let mut rb = reqwest::Client::new().get(url);
+    let mut rb = liveship_tests::http().get(url);
     for (k, v) in headers {
         rb = rb.header(*k, *v);
     }
@@ -116,7 +116,8 @@ async fn story(w: World, direct_s3: bool) {
             assert_eq!(name.ends_with(".br"), copies && text, "{plugin}: {e}");
             assert_eq!(url.ends_with(".br"), copies && text, "{plugin}: {e}");
             // What the plugin does: fetch, decompress `*.br`, check the hash.
-            let body = reqwest::get(url).await.unwrap().bytes().await.unwrap();
+            let resp = liveship_tests::http().get(url).send().await.unwrap();
+            let body = resp.bytes().await.unwrap();
             let body = if name.ends_with(".br") {
                 decompress(&body).unwrap().into()
             } else {
@@ -160,7 +161,7 @@ async fn story(w: World, direct_s3: bool) {
         // that are not brotli, no token, and a decompression bomb are refused.
         let target = Sha256Digest::of(b"a file never uploaded");
         let put = |body: Vec<u8>, token: Option<&str>| {
-            let mut rb = reqwest::Client::new()
+            let mut rb = liveship_tests::http()
                 .put(format!("{}/v1/apps/{APP}/files/{target}.br", w.url()))
                 .body(body);
             if let Some(t) = token {

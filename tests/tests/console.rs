@@ -18,7 +18,7 @@ impl<'a> Browser<'a> {
     fn new(w: &'a World) -> Self {
         Self {
             w,
-            http: reqwest::Client::builder()
+            http: liveship_tests::http_builder()
                 .redirect(reqwest::redirect::Policy::none())
                 .build()
                 .unwrap(),

@@ -359,7 +359,7 @@ async fn cartona_style_client_works_unchanged() {
     assert_eq!(latest, json!({"build": {"id": id, "build": "1.0.0"}}));
 
     // CapacitorUpdater.download({url: update_url + '/build/download?id=&device='}) follows the redirect.
-    let no_redirect = reqwest::Client::builder()
+    let no_redirect = liveship_tests::http_builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();

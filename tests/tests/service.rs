@@ -590,7 +590,7 @@ async fn bad_input_gets_clear_errors() {
     // A body over the limit: 413 (on its own connection, which the server
     // closes rather than read the rest).
     let huge = json!({"app_id": "x".repeat(2 * 1024 * 1024)});
-    let once = reqwest::Client::builder()
+    let once = liveship_tests::http_builder()
         .pool_max_idle_per_host(0)
         .build()
         .unwrap();
@@ -897,7 +897,7 @@ async fn acknowledged_writes_survive_kill_9() {
             key_pem.clone(),
         );
         tasks.push(tokio::spawn(async move {
-            let http = reqwest::Client::new();
+            let http = liveship_tests::http();
             let key = SigningKey::from_pem(&key_pem).unwrap();
             let sha = Sha256Digest::of(b"seed");
             let mut i = 0;
@@ -983,7 +983,7 @@ async fn workers_share_the_port_and_sigterm_drains_them() {
     let addr = server.url.trim_start_matches("http://").to_owned();
     // Many connections at once: the kernel spreads them over the three
     // sockets, and every one is answered.
-    let http = reqwest::Client::builder()
+    let http = liveship_tests::http_builder()
         .pool_max_idle_per_host(0)
         .build()
         .unwrap();
