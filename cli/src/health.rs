@@ -11,7 +11,7 @@ use std::time::Duration;
 #[derive(Debug, Args)]
 pub struct HealthArgs {
     /// The server's listen address, as `serve --listen` takes it; a
-    /// wildcard host (0.0.0.0, [::]) is asked on loopback.
+    /// wildcard host (0.0.0.0 or ::) is asked on loopback.
     #[arg(long, env = env::LISTEN, default_value = "127.0.0.1:8080")]
     listen: String,
     /// Ask this URL instead (a server elsewhere, or behind a proxy).
