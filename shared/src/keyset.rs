@@ -22,7 +22,7 @@
 use crate::domain::AppId;
 use crate::keys::{KeyId, PublicKey, SigningKey};
 use crate::manifest::{ManifestDocument, SignatureBlock, Verified, Verifier, ALG_ED25519};
-use crate::model::{utc, Timestamp};
+use crate::time::{utc, Timestamp};
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};

@@ -2,6 +2,7 @@
 //! builds and the device's report. Every backend and every route (our own
 //! lookup, the capgo and Cartona-style ones) decides through [`decide`].
 
+pub use crate::model::native_cmp;
 use crate::model::{Build, Channel, NativeLimit, NativeLimits};
 use sha2::{Digest, Sha256};
 use std::cmp::Ordering;
@@ -34,26 +35,6 @@ pub enum Decision {
     /// The device runs a disabled build and nothing eligible is left: go back
     /// to the bundle inside the app.
     RollbackToBuiltin,
-}
-
-/// Compares native versions numerically part by part (`1.10.0` > `1.9.2`);
-/// missing parts count as 0, and a suffix such as `-beta.1` is ignored.
-pub fn native_cmp(a: &str, b: &str) -> Ordering {
-    fn parts(v: &str) -> Vec<u64> {
-        let v = v.trim().trim_start_matches(['v', 'V']);
-        let end = v
-            .find(|c: char| !c.is_ascii_digit() && c != '.')
-            .unwrap_or(v.len());
-        let mut out: Vec<u64> = v[..end]
-            .split('.')
-            .map(|p| p.parse().unwrap_or(0))
-            .collect();
-        while out.last() == Some(&0) {
-            out.pop();
-        }
-        out
-    }
-    parts(a).cmp(&parts(b))
 }
 
 /// True when the build's limits for the device's platform hold. A build with

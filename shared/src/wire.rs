@@ -18,7 +18,7 @@ pub struct CreateApp {
     pub app_id: AppId,
     /// Public keys (SPKI PEM) that must have signed every build.
     #[serde(default)]
-    #[schema(schema_with = crate::http::schemas::public_keys)]
+    #[schema(schema_with = crate::schemas::public_keys)]
     pub public_keys: Vec<String>,
     /// Channel for devices that name none (default `production`).
     #[serde(default)]

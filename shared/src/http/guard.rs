@@ -12,7 +12,7 @@ use super::cache::Invalidator;
 use super::ApiError;
 use crate::domain::AppId;
 use crate::model::{now, AuditEntry, Channel, Grain, TokenRef};
-use crate::rollout::{self, AutoDecision, Reading, RolloutPlan, Tally};
+use crate::rollout::{self, AutoDecision, PlanDecisions, Reading, RolloutPlan, Tally};
 use crate::store::RecordWrite;
 use sha2::{Digest, Sha256};
 use std::collections::{HashMap, HashSet};

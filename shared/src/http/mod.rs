@@ -24,7 +24,6 @@ pub mod fast;
 pub mod guard;
 pub(crate) mod keys;
 pub mod openapi;
-pub mod schemas;
 mod zipgen;
 
 pub use ci::{new_secret, token_record, SERVER_ZIP_LIMIT};
