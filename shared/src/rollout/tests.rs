@@ -1,6 +1,7 @@
 //! Unit tests of the guard and plans.
 
 use super::*;
+use crate::model::EventKind;
 use std::collections::BTreeMap;
 
 fn t(attempts: u64, failures: u64) -> Tally {
