@@ -369,7 +369,8 @@ async fn bootstrap_admin(
         return Ok(Bootstrapped::Created);
     }
     if first {
-        let secret = liveship_core::http::new_secret().map_err(|e| anyhow::anyhow!(e.message))?;
+        let secret =
+            liveship_core::http::new_secret().map_err(|e| anyhow::anyhow!(e.to_string()))?;
         let token =
             liveship_core::http::token_record(&secret, "bootstrap admin", None, vec![Scope::Admin]);
         records.create_token(&token).await?;

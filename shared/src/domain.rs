@@ -33,6 +33,9 @@ pub enum DomainError {
     /// A platform native limits cannot name.
     #[error("invalid platform {0:?}: native version limits are set per platform: ios or android")]
     Platform(String),
+    /// The channel name breaks the channel name rules.
+    #[error("invalid channel name {0:?}: use 1-{MAX_CHANNEL} letters, digits, '.', '_' or '-'")]
+    Channel(String),
 }
 
 /// An application id, such as `042a1261` (Appflow), `com.example.app`
@@ -58,6 +61,37 @@ impl AppId {
     }
 
     /// The id as a string.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Longest channel name.
+pub const MAX_CHANNEL: usize = 64;
+
+/// A channel name, such as `production` or `beta-2`: 1-64 ASCII letters,
+/// digits, `.`, `_` or `-` (one safe URL path segment). Every entry point
+/// (CI routes, the console, device routes that name a channel) checks names
+/// through [`ChannelName::new`].
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct ChannelName(String);
+
+impl ChannelName {
+    /// Validates and wraps a channel name.
+    pub fn new(s: impl Into<String>) -> Result<Self, DomainError> {
+        let s = s.into();
+        let ok = (1..=MAX_CHANNEL).contains(&s.len())
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+        if ok {
+            Ok(Self(s))
+        } else {
+            Err(DomainError::Channel(s))
+        }
+    }
+
+    /// The name as a string.
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -183,10 +217,25 @@ macro_rules! string_newtype_impls {
 }
 string_newtype_impls!(AppId);
 string_newtype_impls!(BuildVersion);
+string_newtype_impls!(ChannelName);
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn channel_names() {
+        for ok in ["production", "beta-2", "a", "x.y_z", &"c".repeat(64)] {
+            assert_eq!(ChannelName::new(ok).unwrap().as_str(), ok);
+        }
+        for bad in ["", "has space", "a/b", "ü", &"c".repeat(65)] {
+            let e = ChannelName::new(bad).unwrap_err();
+            assert_eq!(
+                e.to_string(),
+                format!("invalid channel name {bad:?}: use 1-64 letters, digits, '.', '_' or '-'")
+            );
+        }
+    }
 
     #[test]
     fn app_ids() {

@@ -32,6 +32,7 @@ pub mod lambda;
 pub mod lookup;
 pub mod manifest;
 pub mod model;
+pub mod ops;
 pub mod paths;
 pub mod progress;
 pub mod rollout;

@@ -12,14 +12,21 @@
 //! generation counter, which invalidates the cache at once; a separate
 //! process (a Lambda function) relies on the TTL alone.
 
+use super::error::ApiError;
 use crate::domain::AppId;
 use crate::hash::Sha256Digest;
-use crate::model::{App, Build, Channel};
+use crate::model::App;
+use crate::model::Build;
+use crate::model::Channel;
+use crate::ops;
 use serde_json::value::RawValue;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::atomic::AtomicU64;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::time::Duration;
+use std::time::Instant;
 
 /// What a lookup needs about one channel.
 #[derive(Debug)]
@@ -31,7 +38,7 @@ pub struct ChannelView {
     /// Every build the channel refers to.
     pub builds: HashMap<u64, Build>,
     /// The app's key set in force, when it pins a root key.
-    pub(crate) keys: Option<super::keys::AppKeys>,
+    pub(crate) keys: Option<ops::keys::AppKeys>,
     /// The serialised update answers of this view, per (build, mandatory):
     /// the answer depends on the device only through which build it is
     /// offered, so each is built once per channel state and then served as
@@ -52,7 +59,7 @@ impl Invalidator {
 
 /// The result of one load, shared by every lookup waiting for it.
 pub(crate) type ViewLoad = futures::future::Shared<
-    futures::future::BoxFuture<'static, Result<Arc<ChannelView>, super::ApiError>>,
+    futures::future::BoxFuture<'static, Result<Arc<ChannelView>, ApiError>>,
 >;
 
 #[derive(Debug)]
@@ -129,12 +136,12 @@ impl LookupCache {
         app: &str,
         channel: &str,
         load: F,
-    ) -> Result<Arc<ChannelView>, super::ApiError>
+    ) -> Result<Arc<ChannelView>, ApiError>
     where
         F: FnOnce(
             AppId,
         )
-            -> futures::future::BoxFuture<'static, Result<Arc<ChannelView>, super::ApiError>>,
+            -> futures::future::BoxFuture<'static, Result<Arc<ChannelView>, ApiError>>,
     {
         use futures::FutureExt as _;
         let generation = self.generation.0.load(Ordering::SeqCst);
@@ -155,7 +162,7 @@ impl LookupCache {
                         views.retain(|_, s| matches!(s, Slot::Loading(..)));
                     }
                     // The owned key, and the load, only on a miss.
-                    let app = AppId::new(app).map_err(|_| super::ApiError::invalid_app(app))?;
+                    let app = AppId::new(app).map_err(|_| ApiError::invalid_app(app))?;
                     let shared = load(app.clone()).shared();
                     views.insert(
                         (app, channel.to_owned()),

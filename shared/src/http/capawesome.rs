@@ -18,19 +18,30 @@
 //! `upload-artifact --rsa-signing-key`). Only self-hosted manifest builds,
 //! which have no zip, are served per file.
 
-use super::device::{artifact_base, check_device_id, file_url, lookup_or_default};
-use super::{load_app, ApiError, DeviceState, Json};
+use super::auth::load_app;
+use super::error::ApiError;
+use super::error::Json;
+use super::state::DeviceState;
+use super::view::{artifact_base, check_device_id, file_url, lookup_or_default};
 use crate::domain::AppId;
 use crate::lookup::DeviceQuery;
 use crate::manifest::ManifestDocument;
-use crate::model::{ArtifactType, Build};
-use crate::store::{BlobKey, RecordRead};
-use crate::wire::{ErrorBody, FileSource};
-use axum::extract::{Path, Query, State};
-use axum::http::{header, StatusCode};
-use axum::response::{IntoResponse, Response};
+use crate::model::ArtifactType;
+use crate::model::Build;
+use crate::store::BlobKey;
+use crate::store::RecordRead;
+use crate::wire::ErrorBody;
+use crate::wire::FileSource;
+use axum::extract::Path;
+use axum::extract::Query;
+use axum::extract::State;
+use axum::http::header;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::response::Response;
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::json;
+use serde_json::Value;
 
 /// The manifest file name the plugin asks for (its `manifestFileName`).
 pub const MANIFEST_HREF: &str = "capawesome-live-update-manifest.json";
@@ -39,7 +50,7 @@ pub const MANIFEST_HREF: &str = "capawesome-live-update-manifest.json";
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 #[serde(rename_all = "camelCase")]
-pub(super) struct BundleQuery {
+pub(crate) struct BundleQuery {
     /// The app binary's version code.
     #[serde(default)]
     #[allow(dead_code)] // sent by the plugin and documented; not used
@@ -90,7 +101,7 @@ fn no_update(message: &str) -> Response {
     responses((status = 200, description = "The bundle to install: {artifactType, bundleId, channelName, checksum, signature, url, customProperties}", body = Object),
               (status = 404, description = "Nothing to install (`no_update`), or an unknown app", body = ErrorBody),
               (status = "default", description = "An error (docs/api.md)", body = ErrorBody)))]
-pub(super) async fn latest_bundle(
+pub(crate) async fn latest_bundle(
     State(s): State<DeviceState>,
     Path(app): Path<String>,
     Query(q): Query<BundleQuery>,
@@ -152,7 +163,7 @@ pub(super) async fn latest_bundle(
 /// Query of `GET /v1/apps/{app}/bundles/{id}/files`.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
-pub(super) struct FilesQuery {
+pub(crate) struct FilesQuery {
     /// `capawesome-live-update-manifest.json`, or a path the manifest lists.
     href: String,
 }
@@ -176,7 +187,7 @@ async fn load_offerable(
     responses((status = 200, description = "The file list", body = Vec<Object>),
               (status = 302, description = "A redirect to the file"),
               (status = "default", description = "An error (docs/api.md)", body = ErrorBody)))]
-pub(super) async fn bundle_files(
+pub(crate) async fn bundle_files(
     State(s): State<DeviceState>,
     Path((app, id)): Path<(String, String)>,
     Query(q): Query<FilesQuery>,
@@ -223,42 +234,4 @@ pub(super) async fn bundle_files(
         }
     };
     Ok((StatusCode::FOUND, [(header::LOCATION, url)]).into_response())
-}
-
-/// Query of the public `GET /v1/apps/{app}/channels` (the plugin's
-/// `fetchChannels`).
-#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-pub(super) struct ChannelsQuery {
-    /// At most this many.
-    #[serde(default)]
-    #[param(minimum = 0, maximum = 1000000)]
-    limit: Option<u32>,
-    /// Skip this many.
-    #[serde(default)]
-    #[param(minimum = 0, maximum = 1000000)]
-    offset: Option<u32>,
-    /// Only names containing this.
-    #[serde(default)]
-    query: Option<String>,
-}
-
-/// The channels a device may choose: those that allow self-assignment.
-pub(super) async fn public_channels(
-    records: &dyn RecordRead,
-    app: &str,
-    q: ChannelsQuery,
-) -> Result<Value, ApiError> {
-    let app = load_app(records, app).await?;
-    let needle = q.query.unwrap_or_default();
-    let list: Vec<Value> = records
-        .channels(&app.app_id)
-        .await?
-        .into_iter()
-        .filter(|c| c.allow_self_assign && c.name.contains(&needle))
-        .skip(q.offset.unwrap_or(0) as usize)
-        .take(q.limit.map_or(usize::MAX, |l| l as usize))
-        .map(|c| json!({"id": c.name, "name": c.name}))
-        .collect();
-    Ok(Value::Array(list))
 }

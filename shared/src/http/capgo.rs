@@ -5,26 +5,42 @@
 //! rollback signal it understands. Decisions go through the same lookup as
 //! `GET .../latest`.
 
-use super::device::{check_device_id, file_url, lookup_or_default, offered_uncached};
+use super::auth::load_app;
+use super::error::ApiError;
+use super::error::Json;
 use super::error::JsonAny;
-use super::{load_app, ApiError, DeviceState, EventState, Json};
-use crate::capgo::{PluginLine, StatAction, ZipChecksum};
-use crate::domain::{AppId, BuildVersion};
-use crate::lookup::{Decision, DeviceQuery};
+use super::state::DeviceState;
+use super::state::EventState;
+use super::view::{check_device_id, file_url, lookup_or_default, offered_uncached};
+use crate::capgo::PluginLine;
+use crate::capgo::StatAction;
+use crate::capgo::ZipChecksum;
+use crate::domain::AppId;
+use crate::domain::BuildVersion;
+use crate::lookup::Decision;
+use crate::lookup::DeviceQuery;
 use crate::manifest::ManifestDocument;
-use crate::model::{now, App, Build, Event, EventKind};
+use crate::model::now;
+use crate::model::App;
+use crate::model::Build;
+use crate::model::Event;
+use crate::model::EventKind;
 use crate::store::RecordRead;
-use crate::wire::{ErrorBody, Latest, Status};
-use axum::extract::{Query, State};
+use crate::wire::ErrorBody;
+use crate::wire::Latest;
+use crate::wire::Status;
+use axum::extract::Query;
+use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::json;
+use serde_json::Value;
 use std::sync::Arc;
 
 /// The info object the plugin sends with every request (fields we do not
 /// use, such as `is_emulator`, are accepted and ignored).
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
-pub(super) struct CapgoInfo {
+pub(crate) struct CapgoInfo {
     #[schema(value_type = AppId)]
     app_id: String,
     /// Empty when iOS has no `identifierForVendor`: such a device gets only
@@ -77,7 +93,7 @@ impl CapgoInfo {
 
 /// What the plugin sends to switch its channel (`POST /capgo/channel_self`).
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
-pub(super) struct CapgoChannelSet {
+pub(crate) struct CapgoChannelSet {
     #[serde(flatten)]
     info: CapgoInfo,
     /// The channel to follow.
@@ -275,7 +291,7 @@ async fn encrypted_answer(
 
 #[utoipa::path(post, path = "/capgo/updates", request_body = CapgoInfo,
     responses((status = 200, description = "The plugin's answer", body = Object), (status = "default", description = "An error (docs/api.md)", body = ErrorBody)))]
-pub(super) async fn capgo_updates(
+pub(crate) async fn capgo_updates(
     State(s): State<DeviceState>,
     Json(info): Json<CapgoInfo>,
 ) -> Result<Json<Value>, ApiError> {
@@ -335,7 +351,7 @@ pub(super) async fn capgo_updates(
 
 /// One stats event of the plugin: its info object plus the action.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
-pub(super) struct CapgoStat {
+pub(crate) struct CapgoStat {
     action: String,
     #[serde(flatten)]
     info: CapgoInfo,
@@ -347,7 +363,7 @@ pub(super) struct CapgoStat {
 /// The plugin sends one event object or, batched, an array of them.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(untagged)]
-pub(super) enum CapgoStats {
+pub(crate) enum CapgoStats {
     One(Box<CapgoStat>),
     Many(Vec<CapgoStat>),
 }
@@ -407,7 +423,7 @@ async fn stat_build(
 
 #[utoipa::path(post, path = "/capgo/stats", request_body = CapgoStats,
     responses((status = 200, body = Status), (status = "default", description = "An error (docs/api.md)", body = ErrorBody)))]
-pub(super) async fn capgo_stats(
+pub(crate) async fn capgo_stats(
     State(s): State<EventState>,
     JsonAny(body): JsonAny<CapgoStats>,
 ) -> Result<Json<Status>, ApiError> {
@@ -465,7 +481,7 @@ pub(super) async fn capgo_stats(
 /// channel removes an assignment (`"unset": true` for the lines that read it).
 #[utoipa::path(post, path = "/capgo/channel_self", request_body = CapgoChannelSet,
     responses((status = 200, description = "The plugin's answer", body = Object), (status = "default", description = "An error (docs/api.md)", body = ErrorBody)))]
-pub(super) async fn capgo_channel_set(
+pub(crate) async fn capgo_channel_set(
     State(s): State<EventState>,
     Json(CapgoChannelSet { info, channel }): Json<CapgoChannelSet>,
 ) -> Result<Json<Value>, ApiError> {
@@ -517,7 +533,7 @@ pub(super) async fn capgo_channel_set(
 /// device and never call this).
 #[utoipa::path(delete, path = "/capgo/channel_self", request_body = CapgoInfo,
     responses((status = 200, description = "The plugin's answer", body = Object), (status = "default", description = "An error (docs/api.md)", body = ErrorBody)))]
-pub(super) async fn capgo_channel_unset(
+pub(crate) async fn capgo_channel_unset(
     State(s): State<EventState>,
     Json(info): Json<CapgoInfo>,
 ) -> Result<Json<Value>, ApiError> {
@@ -536,7 +552,7 @@ pub(super) async fn capgo_channel_unset(
 /// `PUT /capgo/channel_self`: which channel the device follows.
 #[utoipa::path(put, path = "/capgo/channel_self", request_body = CapgoInfo,
     responses((status = 200, description = "The plugin's answer", body = Object), (status = "default", description = "An error (docs/api.md)", body = ErrorBody)))]
-pub(super) async fn capgo_channel_get(
+pub(crate) async fn capgo_channel_get(
     State(s): State<EventState>,
     Json(info): Json<CapgoInfo>,
 ) -> Result<Json<Value>, ApiError> {
@@ -562,7 +578,7 @@ pub(super) async fn capgo_channel_get(
 /// parameters; only the app id is used).
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
-pub(super) struct CapgoListQuery {
+pub(crate) struct CapgoListQuery {
     /// The app id.
     #[param(value_type = AppId)]
     app_id: String,
@@ -571,7 +587,7 @@ pub(super) struct CapgoListQuery {
 /// `GET /capgo/channel_self`: the channels a device may assign itself to.
 #[utoipa::path(get, path = "/capgo/channel_self", params(CapgoListQuery),
     responses((status = 200, description = "The channels", body = Vec<Object>), (status = "default", description = "An error (docs/api.md)", body = ErrorBody)))]
-pub(super) async fn capgo_channel_list(
+pub(crate) async fn capgo_channel_list(
     State(s): State<EventState>,
     Query(q): Query<CapgoListQuery>,
 ) -> Result<Json<Value>, ApiError> {

@@ -1,11 +1,19 @@
 //! One error type for every route, mapped to a status and a JSON body.
 
+pub(crate) use crate::ops::error_chain;
+use crate::ops::OpError;
+use crate::ops::Refusal;
 use crate::store::StoreError;
 use crate::wire::ErrorBody;
-use axum::body::{Body, Bytes};
-use axum::extract::{FromRequest, Request};
-use axum::http::{header, HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::body::Body;
+use axum::body::Bytes;
+use axum::extract::FromRequest;
+use axum::extract::Request;
+use axum::http::header;
+use axum::http::HeaderMap;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::response::Response;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
@@ -115,21 +123,6 @@ impl From<StoreError> for ApiError {
             }
         }
     }
-}
-
-/// An error and all its sources on one line, for messages to clients.
-pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut cur = e.source();
-    while let Some(s) = cur {
-        let text = s.to_string();
-        if !out.contains(&text) {
-            out.push_str(": ");
-            out.push_str(&text);
-        }
-        cur = s.source();
-    }
-    out
 }
 
 /// `axum::Json`, with rejections answered in our error format: malformed JSON
@@ -366,5 +359,43 @@ pub(crate) async fn json_errors(response: Response) -> Response {
 impl<T: Serialize> IntoResponse for Json<T> {
     fn into_response(self) -> Response {
         axum::Json(self.0).into_response()
+    }
+}
+
+impl IntoResponse for crate::wire::ErrorBody {
+    fn into_response(self) -> Response {
+        Json(self).into_response()
+    }
+}
+
+impl From<OpError> for ApiError {
+    fn from(e: OpError) -> Self {
+        match e {
+            OpError::Store(e) => e.into(),
+            OpError::Refused {
+                kind,
+                code,
+                message,
+                details,
+            } => {
+                let status = match kind {
+                    Refusal::BadRequest => StatusCode::BAD_REQUEST,
+                    Refusal::NotFound => StatusCode::NOT_FOUND,
+                    Refusal::Conflict => StatusCode::CONFLICT,
+                    Refusal::Unprocessable => StatusCode::UNPROCESSABLE_ENTITY,
+                };
+                ApiError {
+                    details,
+                    ..ApiError::new(status, code, message)
+                }
+            }
+            OpError::Internal => ApiError::internal(),
+        }
+    }
+}
+
+impl From<crate::domain::DomainError> for ApiError {
+    fn from(e: crate::domain::DomainError) -> Self {
+        ApiError::bad_request(e.to_string())
     }
 }

@@ -9,9 +9,12 @@
 //! anything else (an escaped path, a query that does not parse), which the
 //! server then hands to the router.
 
-use super::device::{latest_answer, LatestQuery};
-use super::{error, ApiError, DeviceState};
-use axum::http::{Response, StatusCode};
+use super::error;
+use super::error::ApiError;
+use super::lookups::{latest_answer, LatestQuery};
+use super::state::DeviceState;
+use axum::http::Response;
+use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use bytes::Bytes;
 

@@ -9,14 +9,28 @@
 //! once race on the channel's revision; the loser reads the winner's result.
 
 use super::cache::Invalidator;
-use super::ApiError;
+use super::error::ApiError;
 use crate::domain::AppId;
-use crate::model::{now, AuditEntry, Channel, Grain, TokenRef};
-use crate::rollout::{self, AutoDecision, PlanDecisions, Reading, RolloutPlan, Tally};
+use crate::model::now;
+use crate::model::AuditEntry;
+use crate::model::Channel;
+use crate::model::Grain;
+use crate::model::Timestamp;
+use crate::model::TokenRef;
+use crate::ops;
+use crate::rollout;
+use crate::rollout::AutoDecision;
+use crate::rollout::PlanDecisions;
+use crate::rollout::Reading;
+use crate::rollout::RolloutPlan;
+use crate::rollout::Tally;
 use crate::store::RecordWrite;
-use sha2::{Digest, Sha256};
-use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex};
+use sha2::Digest;
+use sha2::Sha256;
+use std::collections::HashMap;
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::sync::Mutex;
 use std::time::Duration;
 
 /// Where automatic decisions are posted.
@@ -333,7 +347,7 @@ impl Guard {
             }
         }
         let entry = AuditEntry {
-            id: super::audit::entry_id(),
+            id: ops::audit::entry_id(),
             at,
             app_id: Some(ch.app_id.clone()),
             actor: guard_actor(),
@@ -388,8 +402,6 @@ impl Guard {
     }
 }
 
-use crate::model::Timestamp;
-
 /// Applies a reading to the channel's plan and keeps the deployment's
 /// percentage and the channel's history in step with it.
 fn apply(ch: &mut Channel, reading: Reading, at: Timestamp) -> Option<AutoDecision> {
@@ -413,6 +425,17 @@ pub fn due(ch: &Channel, at: Timestamp) -> bool {
         .as_ref()
         .and_then(|d| d.plan.as_ref())
         .is_some_and(|p| p.due(at))
+}
+
+/// Judges the channel's rollout plan if it is due, so what a CI call reads
+/// or changes is up to date. The guard failing to judge never fails the
+/// call: the next read judges again.
+pub(crate) async fn judge(guard: Option<&Guard>, app: &AppId, channel: &str) {
+    if let Some(g) = guard {
+        if let Err(e) = g.refresh(app, channel).await {
+            tracing::warn!(app = %app, channel, error = %e.message, "could not judge a rollout plan");
+        }
+    }
 }
 
 #[cfg(test)]

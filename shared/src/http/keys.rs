@@ -3,114 +3,37 @@
 //! exactly as a device would, and refuses builds the set in force does not
 //! allow; devices still check everything themselves.
 
-use super::audit::{record, Change};
-use super::ci::{access, Authorized};
+use super::auth::access;
+use super::auth::load_app;
+use super::auth::Authorized;
 use super::error::read_json;
-use super::{load_app, ApiError, CiState, DeviceState, Json};
-use crate::keys::{KeyId, PublicKey};
-use crate::keyset::{
-    accept_update, verify_chain, KeySet, KeySetChain, KeySetDocument, KeySetError, MAX_KEYSET_BYTES,
-};
-use crate::manifest::{ManifestDocument, Verified, Verifier};
-use crate::model::{now, App, Build, Scope, Timestamp};
-use crate::store::RecordRead;
+use super::error::ApiError;
+use super::error::Json;
+use super::state::CiState;
+use super::state::DeviceState;
+use crate::keys::KeyId;
+use crate::keyset::accept_update;
+use crate::keyset::KeySet;
+use crate::keyset::KeySetChain;
+use crate::keyset::KeySetDocument;
+use crate::keyset::MAX_KEYSET_BYTES;
+use crate::model::Build;
+use crate::model::Scope;
+use crate::model::Timestamp;
+use crate::ops;
+use crate::ops::audit::record;
+use crate::ops::audit::Change;
+use crate::ops::keys::{key_error, AppKeys};
 use crate::wire::ErrorBody;
 use axum::body::Body;
-use axum::extract::{Path, State};
-use axum::http::{header, HeaderMap, HeaderValue};
-use axum::response::{IntoResponse, Response};
+use axum::extract::Path;
+use axum::extract::State;
+use axum::http::header;
+use axum::http::HeaderMap;
+use axum::http::HeaderValue;
+use axum::response::IntoResponse;
+use axum::response::Response;
 use serde_json::json;
-
-/// The key set in force for an app with a root key, verified from that root.
-#[derive(Debug, Clone)]
-pub(crate) struct AppKeys {
-    /// What devices are served.
-    pub chain: KeySetChain,
-    /// The set in force.
-    pub set: Verified<KeySet>,
-}
-
-/// Checks a root public key PEM (create and update share it).
-pub(super) fn check_root_key(pem: &str) -> Result<String, ApiError> {
-    PublicKey::from_pem(pem).map(|k| k.to_pem()).map_err(|e| {
-        ApiError::unprocessable("invalid_root_public_key", format!("root_public_key: {e}"))
-    })
-}
-
-fn app_root(app: &App) -> Result<Option<PublicKey>, ApiError> {
-    app.root_public_key
-        .as_deref()
-        .map(PublicKey::from_pem)
-        .transpose()
-        .map_err(|e| {
-            tracing::error!(error = %e, app = %app.app_id, "stored root key unreadable");
-            ApiError::internal()
-        })
-}
-
-/// The app's key set in force, when the app has a root key and a set.
-pub(crate) async fn app_keys(
-    records: &dyn RecordRead,
-    app: &App,
-) -> Result<Option<AppKeys>, ApiError> {
-    let Some(root) = app_root(app)? else {
-        return Ok(None);
-    };
-    let Some(chain) = records.key_sets(&app.app_id).await? else {
-        return Ok(None);
-    };
-    match verify_chain(&root, None, &chain, &app.app_id) {
-        Ok((set, _)) => Ok(Some(AppKeys { chain, set })),
-        // Only after the app's root was replaced without a new set: nothing
-        // the stored set allows can be trusted under the new root.
-        Err(e) => {
-            tracing::warn!(app = %app.app_id, error = %e, "the stored key set does not verify from the app's root");
-            Ok(None)
-        }
-    }
-}
-
-fn key_error(e: &KeySetError) -> ApiError {
-    let code = match e {
-        KeySetError::Stale { .. } => {
-            return ApiError::conflict_with("stale_key_set", e.to_string())
-        }
-        KeySetError::Revoked(_)
-        | KeySetError::Expired { .. }
-        | KeySetError::NotYetValid { .. }
-        | KeySetError::NotInSet { .. }
-        | KeySetError::Unsigned => "key_not_allowed",
-        _ => "invalid_key_set",
-    };
-    ApiError::unprocessable(code, e.to_string()).with_details(json!({ "reason": e.code() }))
-}
-
-/// The verifier for a build registered to `app`: `None` when the app
-/// pins no root (its plain public keys apply); otherwise the one key the
-/// set in force allows for this manifest, or why none is.
-pub(super) async fn build_verifier(
-    records: &dyn RecordRead,
-    app: &App,
-    doc: &ManifestDocument,
-) -> Result<Option<Verifier>, ApiError> {
-    if app.root_public_key.is_none() {
-        return Ok(None);
-    }
-    let keys = app_keys(records, app).await?.ok_or_else(|| {
-        ApiError::unprocessable(
-            "no_key_set",
-            format!(
-                "app {} pins a root key but has no key set yet: delegate the CI signing key first \
-                 (`liveship keys delegate --app-id {} --root-key ROOT_PRIVATE.pem --public-key SIGNING_PUBLIC.pem`)",
-                app.app_id, app.app_id
-            ),
-        )
-    })?;
-    keys.set
-        .manifest_verifier(doc, now())
-        .map(Some)
-        .map_err(|e| key_error(&e))
-}
 
 /// Whether devices of an app with key set `keys` may be offered `build`:
 /// not when its signing key is revoked, expired or not in the set, since
@@ -137,7 +60,7 @@ pub(crate) fn offerable(keys: &AppKeys, build: &Build, at: Timestamp) -> bool {
 
 #[utoipa::path(get, path = "/v1/apps/{app}/key-set", params(("app" = crate::domain::AppId, Path, description = "The app id")),
     responses((status = 200, body = KeySetChain), (status = "default", description = "An error (docs/api.md)", body = ErrorBody)))]
-pub(super) async fn get_key_set(
+pub(crate) async fn get_key_set(
     State(s): State<DeviceState>,
     Path(app): Path<String>,
 ) -> Result<Response, ApiError> {
@@ -163,7 +86,7 @@ pub(super) async fn get_key_set(
 
 #[utoipa::path(put, path = "/v1/apps/{app}/key-set", params(("app" = crate::domain::AppId, Path, description = "The app id")), request_body = KeySetDocument,
     responses((status = 200, body = KeySetChain), (status = "default", description = "An error (docs/api.md)", body = ErrorBody)), security(("bearer" = [])))]
-pub(super) async fn put_key_set(
+pub(crate) async fn put_key_set(
     State(s): State<CiState>,
     Path(app): Path<String>,
     headers: HeaderMap,
@@ -171,7 +94,7 @@ pub(super) async fn put_key_set(
 ) -> Result<Json<KeySetChain>, ApiError> {
     let Authorized { app, token } = access(&s, &headers, &app, Scope::Admin).await?;
     let doc: KeySetDocument = read_json(&headers, body, MAX_KEYSET_BYTES).await?;
-    let root = app_root(&app)?.ok_or_else(|| {
+    let root = ops::keys::app_root(&app)?.ok_or_else(|| {
         ApiError::conflict_with(
             "no_root_key",
             format!(
@@ -202,7 +125,7 @@ pub(super) async fn put_key_set(
             revoked = set.revoked.len(), "key set stored");
         let before = stored_set.as_ref().map(summary);
         record(
-            &s,
+            &*s.records,
             &token,
             Change {
                 app: Some(&app.app_id),

@@ -2,11 +2,16 @@
 //! /v1/openapi.json` is generated and against which the tests check the
 //! router (every listed route answers, and with the listed authorisation).
 
-use super::Json;
-use crate::wire::{ErrorBody, Status};
-use serde_json::{json, Value};
-use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::{Modify, OpenApi};
+use super::error::Json;
+use crate::wire::ErrorBody;
+use crate::wire::Status;
+use serde_json::json;
+use serde_json::Value;
+use utoipa::openapi::security::HttpAuthScheme;
+use utoipa::openapi::security::HttpBuilder;
+use utoipa::openapi::security::SecurityScheme;
+use utoipa::Modify;
+use utoipa::OpenApi;
 
 /// Who may call a route.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -445,22 +450,22 @@ pub const ROUTES: &[RouteDoc] = &[
     info(title = "liveship", description = "Self-hosted, signed live updates for Capacitor apps."),
     paths(
         healthz, openapi_json,
-        super::ci::create_app, super::ci::create_token, super::ci::uploads, super::ci::put_file,
-        super::ci::register_build, super::ci::list_builds, super::ci::show_build,
-        super::ci::patch_build, super::ci::build_stats, super::ci::list_channels,
-        super::ci::deploy, super::ci::rollback, super::ci::rollout_action, super::ci::patch_guard,
-        super::admin::list_apps, super::admin::show_app, super::admin::patch_app,
-        super::admin::list_tokens, super::admin::revoke_token, super::admin::rotate_token,
-        super::admin::whoami, super::audit::list_audit, super::audit::channel_usage,
-        super::admin::create_channel, super::admin::delete_channel,
+        super::apps::create_app, super::tokens::create_token, super::uploads::uploads, super::uploads::put_file,
+        super::builds::register_build, super::builds::list_builds, super::builds::show_build,
+        super::builds::patch_build, super::builds::build_stats, super::channels::list_channels,
+        super::channels::deploy, super::channels::rollback, super::rollouts::rollout_action, super::rollouts::patch_guard,
+        super::apps::list_apps, super::apps::show_app, super::apps::patch_app,
+        super::tokens::list_tokens, super::tokens::revoke_token, super::tokens::rotate_token,
+        super::tokens::whoami, super::audit::list_audit, super::usage::channel_usage,
+        super::channels::create_channel, super::channels::delete_channel,
         super::keys::put_key_set, super::keys::get_key_set,
-        super::device::latest, super::device::get_file, super::device::event,
+        super::lookups::latest, super::files::get_file, super::events::event,
         super::capgo::capgo_updates, super::capgo::capgo_stats,
         super::capgo::capgo_channel_set, super::capgo::capgo_channel_get,
         super::capgo::capgo_channel_list, super::capgo::capgo_channel_unset,
         super::capawesome::latest_bundle, super::capawesome::bundle_files,
-        super::compat::cartona_latest,
-        super::compat::cartona_download, super::compat::cartona_complete,
+        super::cartona::cartona_latest,
+        super::cartona::cartona_download, super::cartona::cartona_complete,
     ),
     components(schemas(ErrorBody)),
     modifiers(&BearerAuth),

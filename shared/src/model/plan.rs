@@ -1,8 +1,8 @@
 //! Rollout plans and guard settings: the records a channel keeps about a
 //! guarded rollout (the decisions over them are in [`crate::rollout`]).
 
-use crate::time::Timestamp;
 use super::event::EventKind;
+use crate::time::Timestamp;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 

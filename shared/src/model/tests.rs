@@ -99,8 +99,8 @@ fn change(json: &str) -> NativeChanges {
 
 #[test]
 fn native_changes_merge_validate_and_remove() {
-    let l = apply_native_changes(&NativeLimits::new(), &change(r#"{"ios":{"min":"9.0"}}"#))
-        .unwrap();
+    let l =
+        apply_native_changes(&NativeLimits::new(), &change(r#"{"ios":{"min":"9.0"}}"#)).unwrap();
     // Setting max keeps min.
     let l = apply_native_changes(&l, &change(r#"{"ios":{"max":"12"}}"#)).unwrap();
     assert_eq!(describe_native_limits(&l), "android any; ios >= 9.0, <= 12");

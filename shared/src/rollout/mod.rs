@@ -9,7 +9,6 @@
 //! probability ratio test: it may look after every event without the false
 //! alarms that repeated fixed-sample tests pile up.
 
-
 use crate::model::Timestamp;
 pub use crate::model::{Reading, RolloutPlan, Tally, Verdict};
 use serde::{Deserialize, Serialize};

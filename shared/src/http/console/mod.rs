@@ -15,9 +15,13 @@
 mod charts;
 mod pages;
 
-use super::{ci_router, new_secret, token_record, ApiError, CiState};
 use crate::hash::Sha256Digest;
+use crate::http::api::api_router;
+use crate::http::error::ApiError;
+use crate::http::state::{CiState, BUILD_LIMIT};
 use crate::model::{now, Scope, Timestamp, TokenRef};
+use crate::ops::audit::{record, Change};
+use crate::ops::tokens::{new_secret, token_record};
 use crate::wire::{ErrorBody, WhoAmI};
 use axum::body::Body;
 use axum::extract::State;
@@ -152,12 +156,12 @@ async fn call_api(
     let req = req
         .body(body)
         .map_err(|e| failed(format!("could not build a request: {e}")))?;
-    let resp = ci_router(s.clone())
+    let resp = api_router(s.clone())
         .oneshot(req)
         .await
         .map_err(|e| failed(e.to_string()))?;
     let status = resp.status();
-    let bytes = axum::body::to_bytes(resp.into_body(), super::BUILD_LIMIT)
+    let bytes = axum::body::to_bytes(resp.into_body(), BUILD_LIMIT)
         .await
         .map_err(|e| failed(e.to_string()))?;
     if status.is_success() {
@@ -317,10 +321,10 @@ async fn login(
         secret_sha256: Some(parent.secret_sha256),
     });
     s.records.create_token(&session).await?;
-    super::audit::record(
-        &s,
+    record(
+        &*s.records,
         &session,
-        super::audit::Change {
+        Change {
             app: parent.app_id.as_ref(),
             action: "console.sign_in",
             target: format!("token {}", parent.id),
@@ -350,10 +354,10 @@ async fn logout(
         let hash = Sha256Digest::of(sess.secret.as_bytes());
         if let Some(t) = s.records.token_by_secret_hash(&hash).await? {
             s.records.delete_token(&hash).await?;
-            super::audit::record(
-                &s,
+            record(
+                &*s.records,
                 &t,
-                super::audit::Change {
+                Change {
                     app: t.app_id.as_ref(),
                     action: "console.sign_out",
                     target: format!("token {}", t.actor().id),

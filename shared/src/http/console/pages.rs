@@ -3,7 +3,8 @@
 
 use super::charts;
 use super::{check_write, html, see_other, seg, session, Flash, Session};
-use crate::http::{ApiError, CiState};
+use crate::http::error::ApiError;
+use crate::http::state::CiState;
 use crate::model::{App, AuditEntry, Build, Channel, EventKind, Scope};
 use crate::rollout::{self, PlanState, RolloutPlan};
 use crate::wire::{AppList, AuditList, BuildList, BuildStats, ChannelList, ErrorBody, UsageAnswer};

@@ -3,7 +3,7 @@
 //! zip (the stock capgo plugin and Cartona-style clients download zips).
 //! Same layout as `bundle-artifact`: files sorted, then the signed manifest.
 
-use super::ApiError;
+use super::OpError;
 use crate::domain::AppId;
 use crate::manifest::{Manifest, ZipInfo};
 use crate::paths::MANIFEST_FILE_NAME;
@@ -12,21 +12,21 @@ use crate::zipwrite::{encode, ZipWriter};
 use futures::StreamExt;
 use std::io::{BufWriter, Seek};
 
-fn internal(context: &'static str) -> impl FnOnce(std::io::Error) -> ApiError {
+fn internal(context: &'static str) -> impl FnOnce(std::io::Error) -> OpError {
     move |e| {
         tracing::error!(error = %e, context, "making a build zip");
-        ApiError::internal()
+        OpError::Internal
     }
 }
 
 /// Writes the zip of `manifest`'s files (read from `blobs`) plus the signed
 /// manifest document, stores it content-addressed, and returns its hash and size.
-pub(crate) async fn make_zip(
+pub async fn make_zip(
     blobs: &dyn BlobWrite,
     app: &AppId,
     manifest: &Manifest,
     document: Vec<u8>,
-) -> Result<ZipInfo, ApiError> {
+) -> Result<ZipInfo, OpError> {
     let tmp = tempfile::NamedTempFile::new().map_err(internal("temporary file"))?;
     let mut writer = ZipWriter::new(BufWriter::new(
         tmp.reopen().map_err(internal("temporary file"))?,
@@ -36,11 +36,11 @@ pub(crate) async fn make_zip(
             .get_bytes(&BlobKey::file(app, &f.sha256))
             .await?
             .ok_or_else(|| {
-                ApiError::unprocessable("files_missing", format!("{} is not stored", f.path))
+                OpError::unprocessable("files_missing", format!("{} is not stored", f.path))
             })?;
         let encoded = tokio::task::spawn_blocking(move || encode(&bytes))
             .await
-            .map_err(|_| ApiError::internal())?;
+            .map_err(|_| OpError::Internal)?;
         writer
             .add_encoded(f.path.as_str(), &encoded)
             .map_err(internal("writing"))?;
@@ -59,7 +59,7 @@ pub(crate) async fn make_zip(
         move || crate::hash::hash_file_with_crc32(&path)
     })
     .await
-    .map_err(|_| ApiError::internal())?
+    .map_err(|_| OpError::Internal)?
     .map_err(internal("hashing"))?;
     let reader = tokio::fs::File::open(tmp.path())
         .await
@@ -78,11 +78,11 @@ pub(crate) async fn make_zip(
 /// Fills in the CRC-32 of a stored zip whose signed manifest predates it
 /// (liveship before 0.2), by streaming the blob once at registration, so
 /// the capgo plugin lines that check only a CRC-32 can be served it.
-pub(crate) async fn with_crc32(
+pub async fn with_crc32(
     blobs: &dyn BlobWrite,
     app: &AppId,
     zip: ZipInfo,
-) -> Result<ZipInfo, ApiError> {
+) -> Result<ZipInfo, OpError> {
     use tokio::io::AsyncReadExt;
     if zip.crc32.is_some() {
         return Ok(zip);

@@ -1,38 +1,32 @@
 //! Public device handlers: update lookup, file download, events.
 
+use super::auth::load_app;
 use super::cache::ChannelView;
-use super::{load_app, ApiError, DeviceState, EventState, Json};
-use crate::domain::{AppId, BuildVersion};
+use super::error::ApiError;
+use super::state::DeviceState;
+use crate::domain::AppId;
+use crate::domain::BuildVersion;
 use crate::hash::Sha256Digest;
-use crate::lookup::{decide, Decision, DeviceQuery};
-use crate::model::{now, App, ArtifactType, Build, Channel, Event};
-use crate::store::{BlobKey, RecordRead};
-use crate::wire::{DeviceEvent, ErrorBody, FileSource, Latest, OfferedBuild, Status};
-use axum::body::Body;
-use axum::extract::{Path, Query, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
-use serde::Deserialize;
+use crate::lookup::decide;
+use crate::lookup::Decision;
+use crate::lookup::DeviceQuery;
+use crate::model::now;
+use crate::model::App;
+use crate::model::ArtifactType;
+use crate::model::Build;
+use crate::model::Channel;
+use crate::ops;
+use crate::store::BlobKey;
+use crate::store::RecordRead;
+use crate::wire::FileSource;
+use crate::wire::Latest;
+use crate::wire::OfferedBuild;
+use axum::http::StatusCode;
 use std::collections::HashMap;
 use std::sync::Arc;
 
 /// Longest device id accepted.
 const MAX_DEVICE_ID: usize = 128;
-
-/// Query of `GET .../latest`.
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-pub(super) struct LatestQuery {
-    /// A stable id of the device: 1-128 printable characters.
-    #[param(pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]{1,128}$")]
-    device_id: String,
-    #[serde(default)]
-    platform: Option<String>,
-    #[serde(default)]
-    native_version: Option<String>,
-    #[serde(default)]
-    current_build: Option<String>,
-}
 
 pub(crate) fn check_device_id(id: &str) -> Result<(), ApiError> {
     // Characters, not bytes, as the OpenAPI schema's maxLength counts them.
@@ -298,7 +292,7 @@ async fn load_view(
         .await?
         .ok_or_else(|| ApiError::no_channel(&app.app_id, &channel))?;
     let builds = channel_builds(&*records, &app.app_id, &ch, with_log).await?;
-    let keys = super::keys::app_keys(&*records, &app).await?;
+    let keys = ops::keys::app_keys(&*records, &app).await?;
     Ok(Arc::new(ChannelView {
         app,
         channel: ch,
@@ -457,7 +451,7 @@ const ROLLBACK_TO_BUILTIN: &[u8] = br#"{"status":"rollback_to_builtin"}"#;
 /// The lookup answer as JSON bytes: a status is a constant; an update is
 /// serialised once per channel view and build, then shared by every device
 /// offered the same build until the view is refreshed.
-async fn lookup_bytes(
+pub(crate) async fn lookup_bytes(
     s: &DeviceState,
     app: &str,
     channel: &str,
@@ -491,248 +485,6 @@ pub(crate) async fn lookup(
     current: Option<&str>,
 ) -> Result<Latest, ApiError> {
     Ok(lookup_with_build(s, app, channel, q, current).await?.0)
-}
-
-#[utoipa::path(get, path = "/v1/apps/{app}/channels/{channel}/latest", params(("app" = AppId, Path, description = "The app id"), ("channel" = String, Path, pattern = "^[A-Za-z0-9._-]{1,64}$", description = "The channel"), LatestQuery),
-    responses((status = 200, body = Latest), (status = "default", description = "An error (docs/api.md)", body = ErrorBody)))]
-pub(super) async fn latest(
-    State(s): State<DeviceState>,
-    Path((app, channel)): Path<(String, String)>,
-    Query(q): Query<LatestQuery>,
-) -> Result<Response, ApiError> {
-    let body = latest_answer(&s, &app, &channel, q).await?;
-    Ok((
-        [(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        )],
-        body,
-    )
-        .into_response())
-}
-
-/// The body of a `200` answer to `GET .../latest`: the handler above and
-/// the fast path of `liveship serve` ([`super::fast`]) both answer with it.
-pub(super) async fn latest_answer(
-    s: &DeviceState,
-    app: &str,
-    channel: &str,
-    q: LatestQuery,
-) -> Result<bytes::Bytes, ApiError> {
-    check_device_id(&q.device_id)?;
-    let query = DeviceQuery {
-        device_id: q.device_id,
-        platform: q.platform,
-        native_version: q.native_version,
-        current_build: None,
-    };
-    lookup_bytes(s, app, channel, query, q.current_build.as_deref()).await
-}
-
-/// True when `Accept-Encoding` lists `br` (or `*`) with a non-zero weight.
-fn accepts_brotli(headers: &HeaderMap) -> bool {
-    let (mut br, mut star) = (None, None);
-    for item in headers
-        .get_all(header::ACCEPT_ENCODING)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-    {
-        let mut parts = item.split(';');
-        let coding = parts.next().unwrap_or("").trim();
-        let weight = parts
-            .filter_map(|p| p.trim().strip_prefix("q="))
-            .filter_map(|q| q.trim().parse::<f32>().ok())
-            .next()
-            .unwrap_or(1.0);
-        if coding.eq_ignore_ascii_case("br") {
-            br = Some(weight);
-        } else if coding == "*" {
-            star = Some(weight);
-        }
-    }
-    // An explicit `br;q=0` wins over `*`.
-    br.or(star).is_some_and(|w| w > 0.0)
-}
-
-/// Parses a single `bytes=a-b` range (also `a-` and `-n`) against `size`.
-fn parse_range(value: &str, size: u64) -> Option<Result<(u64, u64), ()>> {
-    let spec = value.strip_prefix("bytes=")?;
-    if spec.contains(',') {
-        return None; // several ranges: serve the whole file
-    }
-    let (a, b) = spec.split_once('-')?;
-    let range = match (a.trim(), b.trim()) {
-        ("", n) => {
-            let n: u64 = n.parse().ok()?;
-            if n == 0 || size == 0 {
-                return Some(Err(()));
-            }
-            (size.saturating_sub(n), size - 1)
-        }
-        (a, "") => (a.parse().ok()?, size.saturating_sub(1)),
-        (a, b) => (
-            a.parse().ok()?,
-            b.parse::<u64>().ok()?.min(size.saturating_sub(1)),
-        ),
-    };
-    if range.0 > range.1 || range.0 >= size {
-        return Some(Err(()));
-    }
-    Some(Ok(range))
-}
-
-#[utoipa::path(get, path = "/v1/apps/{app}/files/{sha256}",
-    params(("app" = AppId, Path, description = "The app id"), ("sha256" = Sha256Digest, Path, description = "SHA-256 of the file")),
-    responses((status = 200, content_type = "application/octet-stream", body = Vec<u8>),
-              (status = 206, content_type = "application/octet-stream", body = Vec<u8>),
-              (status = 304, description = "Not modified"),
-              (status = 416, description = "Range not satisfiable"), (status = "default", description = "An error (docs/api.md)", body = ErrorBody)))]
-pub(super) async fn get_file(
-    State(s): State<DeviceState>,
-    Path((app, sha)): Path<(String, String)>,
-    headers: HeaderMap,
-) -> Result<Response, ApiError> {
-    let not_found = || ApiError::not_found(format!("app {app:?} has no file {sha:?}"));
-    let app_id = AppId::new(app.as_str()).map_err(|_| not_found())?;
-    // `{sha256}.br` is the brotli copy itself, as raw bytes (for plugins
-    // that decompress `*.br` files themselves).
-    let (hex, copy) = match sha.strip_suffix(".br") {
-        Some(hex) => (hex, true),
-        None => (sha.as_str(), false),
-    };
-    let digest = Sha256Digest::from_hex(hex).map_err(|_| not_found())?;
-    // Anyone else asking for the file with `Accept-Encoding: br` gets the
-    // copy as `Content-Encoding: br` when there is one (never for a range:
-    // ranges are of the file's own bytes).
-    let copy_size = if !copy && !headers.contains_key(header::RANGE) && accepts_brotli(&headers) {
-        s.blobs
-            .head(&BlobKey::brotli(&app_id, &digest))
-            .await?
-            .filter(|n| *n > 0)
-    } else {
-        None
-    };
-    let encoded = copy_size.is_some();
-    let (key, etag) = if copy || encoded {
-        (
-            BlobKey::brotli(&app_id, &digest),
-            format!("\"{digest}.br\""),
-        )
-    } else {
-        (BlobKey::file(&app_id, &digest), format!("\"{digest}\""))
-    };
-    // One size lookup serves the 304, the range and the length (the copy's
-    // was read above when it is what goes out).
-    let size = match copy_size {
-        Some(n) => n,
-        None => s.blobs.head(&key).await?.ok_or_else(not_found)?,
-    };
-    if headers
-        .get(header::IF_NONE_MATCH)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"))
-    {
-        return Ok((
-            StatusCode::NOT_MODIFIED,
-            [
-                (header::ETAG, etag),
-                (header::VARY, "accept-encoding".to_owned()),
-            ],
-        )
-            .into_response());
-    }
-    let range = match headers.get(header::RANGE).and_then(|v| v.to_str().ok()) {
-        Some(v) => match parse_range(v, size) {
-            Some(Ok(r)) => Some(r),
-            Some(Err(())) => {
-                return Ok((
-                    StatusCode::RANGE_NOT_SATISFIABLE,
-                    [(header::CONTENT_RANGE, format!("bytes */{size}"))],
-                )
-                    .into_response())
-            }
-            None => None,
-        },
-        None => None,
-    };
-    let blob = s.blobs.open(&key, range).await?.ok_or_else(not_found)?;
-    let stream = tokio_util::io::ReaderStream::with_capacity(blob.body, 64 * 1024);
-    let mut response = Response::new(Body::from_stream(stream));
-    let h = response.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/octet-stream"),
-    );
-    h.insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static("public, max-age=31536000, immutable"),
-    );
-    h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
-    if !copy {
-        h.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
-    }
-    if encoded {
-        h.insert(header::CONTENT_ENCODING, HeaderValue::from_static("br"));
-    }
-    h.insert(
-        header::ETAG,
-        HeaderValue::from_str(&etag).expect("hex etag"),
-    );
-    match range {
-        Some((a, b)) => {
-            *response.status_mut() = StatusCode::PARTIAL_CONTENT;
-            let h = response.headers_mut();
-            h.insert(header::CONTENT_LENGTH, HeaderValue::from(b - a + 1));
-            h.insert(
-                header::CONTENT_RANGE,
-                HeaderValue::from_str(&format!("bytes {a}-{b}/{}", blob.total_size))
-                    .expect("ascii"),
-            );
-        }
-        None => {
-            response
-                .headers_mut()
-                .insert(header::CONTENT_LENGTH, HeaderValue::from(blob.total_size));
-        }
-    }
-    Ok(response)
-}
-
-#[utoipa::path(post, path = "/v1/apps/{app}/events", params(("app" = AppId, Path, description = "The app id")), request_body = DeviceEvent,
-    responses((status = 202, body = Status), (status = "default", description = "An error (docs/api.md)", body = ErrorBody)))]
-pub(super) async fn event(
-    State(s): State<EventState>,
-    Path(app): Path<String>,
-    Json(req): Json<DeviceEvent>,
-) -> Result<impl IntoResponse, ApiError> {
-    check_device_id(&req.device_id)?;
-    if let Some(c) = &req.channel {
-        super::ci::check_channel_name(c)?;
-    }
-    let app = load_app(&*s.records, &app).await?;
-    if s.records.build(&app.app_id, req.build_id).await?.is_none() {
-        return Err(ApiError::not_found(format!(
-            "app {} has no build {}",
-            app.app_id, req.build_id
-        )));
-    }
-    s.events
-        .record_events(&[Event {
-            app_id: app.app_id,
-            build_id: req.build_id,
-            device_id: req.device_id,
-            channel: req.channel.unwrap_or(app.default_channel),
-            kind: req.event,
-            at: now(),
-        }])
-        .await?;
-    Ok((
-        StatusCode::ACCEPTED,
-        Json(Status {
-            status: "accepted".into(),
-        }),
-    ))
 }
 
 #[cfg(test)]

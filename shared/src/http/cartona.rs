@@ -2,22 +2,32 @@
 //! (the stock capgo plugin's are in `capgo`). They decide through the same
 //! lookup as `GET .../latest`.
 
-use super::device::{check_device_id, lookup, zip_url};
-use super::{load_app, ApiError, DeviceState, EventState, Json};
+use super::auth::load_app;
+use super::error::ApiError;
+use super::error::Json;
+use super::state::DeviceState;
+use super::state::EventState;
+use super::view::{check_device_id, lookup, zip_url};
 use crate::domain::AppId;
 use crate::lookup::DeviceQuery;
-use crate::model::{now, Event, EventKind};
+use crate::model::now;
+use crate::model::Event;
+use crate::model::EventKind;
 use crate::wire::ErrorBody;
-use axum::extract::{Query, State};
-use axum::http::{header, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::extract::Query;
+use axum::extract::State;
+use axum::http::header;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::response::Response;
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::json;
+use serde_json::Value;
 
 /// Query of `GET /build/latest`.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
-pub(super) struct CartonaLatestQuery {
+pub(crate) struct CartonaLatestQuery {
     /// The app id.
     #[param(value_type = AppId)]
     app: String,
@@ -29,7 +39,7 @@ pub(super) struct CartonaLatestQuery {
 /// Query of `GET /build/download` and `GET /build/download/complete`.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
-pub(super) struct CartonaBuildQuery {
+pub(crate) struct CartonaBuildQuery {
     /// The build id `{app}:{build}` that `/build/latest` answered.
     #[param(pattern = "^[A-Za-z0-9][A-Za-z0-9._-]*:[0-9]+$")]
     id: String,
@@ -51,7 +61,7 @@ fn cartona_id(id: &str) -> Result<(AppId, u64), ApiError> {
 /// `GET /build/latest?app=&device=`.
 #[utoipa::path(get, path = "/build/latest", params(CartonaLatestQuery),
     responses((status = 200, description = "The plugin's answer", body = Object), (status = "default", description = "An error (docs/api.md)", body = ErrorBody)))]
-pub(super) async fn cartona_latest(
+pub(crate) async fn cartona_latest(
     State(s): State<DeviceState>,
     Query(q): Query<CartonaLatestQuery>,
 ) -> Result<Json<Value>, ApiError> {
@@ -75,7 +85,7 @@ pub(super) async fn cartona_latest(
 /// `GET /build/download?id=&device=`: a redirect to the build's zip.
 #[utoipa::path(get, path = "/build/download", params(CartonaBuildQuery),
     responses((status = 302, description = "A redirect to the build's zip"), (status = "default", description = "An error (docs/api.md)", body = ErrorBody)))]
-pub(super) async fn cartona_download(
+pub(crate) async fn cartona_download(
     State(s): State<DeviceState>,
     Query(q): Query<CartonaBuildQuery>,
 ) -> Result<Response, ApiError> {
@@ -97,7 +107,7 @@ pub(super) async fn cartona_download(
 /// `GET /build/download/complete?id=&device=`: counts the download.
 #[utoipa::path(get, path = "/build/download/complete", params(CartonaBuildQuery),
     responses((status = 200, description = "The plugin's answer", body = Object), (status = "default", description = "An error (docs/api.md)", body = ErrorBody)))]
-pub(super) async fn cartona_complete(
+pub(crate) async fn cartona_complete(
     State(s): State<EventState>,
     Query(q): Query<CartonaBuildQuery>,
 ) -> Result<Json<Value>, ApiError> {

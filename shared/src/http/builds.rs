@@ -1,0 +1,253 @@
+//! Builds: register, list, show, change (disable, mandatory, native
+//! limits), and their device counts.
+
+use super::auth::access;
+use super::auth::Authorized;
+use super::error::read_json;
+use super::error::ApiError;
+use super::error::Json;
+use super::state::CiState;
+use super::state::BUILD_LIMIT;
+use super::state::JSON_LIMIT;
+use crate::domain::AppId;
+use crate::model::apply_native_changes;
+use crate::model::Build;
+use crate::model::Channel;
+use crate::model::EventKind;
+use crate::model::Scope;
+use crate::ops;
+use crate::ops::audit::record;
+use crate::ops::audit::snapshot;
+use crate::ops::audit::Change;
+use crate::ops::builds::{build_flags, build_summary, native_error};
+use crate::store::BuildInsert;
+use crate::wire::BuildList;
+use crate::wire::BuildStats;
+use crate::wire::DisableImpact;
+use crate::wire::ErrorBody;
+use crate::wire::LiveOn;
+use crate::wire::PatchBuild;
+use crate::wire::RegisterBuild;
+use crate::wire::RegisteredBuild;
+use axum::body::Body;
+use axum::extract::Path;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+
+#[utoipa::path(post, path = "/v1/apps/{app}/builds", params(("app" = AppId, Path, description = "The app id")), request_body = RegisterBuild,
+    responses((status = 201, body = RegisteredBuild), (status = 200, body = RegisteredBuild), (status = "default", description = "An error (docs/api.md)", body = ErrorBody)),
+    security(("bearer" = [])))]
+pub(crate) async fn register_build(
+    State(s): State<CiState>,
+    Path(app): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<impl IntoResponse, ApiError> {
+    let Authorized { app, token } = access(&s, &headers, &app, Scope::Upload).await?;
+    let req: RegisterBuild = read_json(&headers, body, BUILD_LIMIT).await?;
+    let insert = ops::builds::register(&*s.records, &*s.blobs, &app, req).await?;
+    let app_id = app.app_id;
+    match insert {
+        BuildInsert::Created(b) => {
+            tracing::info!(app = %app_id, build = b.id, version = %b.version, "build registered");
+            record(&*s.records, &token, Change {
+                app: Some(&app_id),
+                action: "build.register",
+                target: format!("build {}", b.id),
+                before: None,
+                after: snapshot(&build_summary(&b)),
+            })
+            .await;
+            Ok((StatusCode::CREATED, Json(RegisteredBuild { created: true, build: b })))
+        }
+        BuildInsert::Existing(b) => Ok((StatusCode::OK, Json(RegisteredBuild { created: false, build: b }))),
+        BuildInsert::VersionTaken(b) => Err(ApiError::conflict(format!(
+            "version {} is already build {} with a different manifest; give this build another version",
+            b.version, b.id
+        ))),
+    }
+}
+
+/// Where a build is live now: channels serving it as their current build,
+/// or as the baseline of a partial rollout, and what those devices get once
+/// it is gone.
+fn live_on(build_id: u64, channels: &[Channel], builds: &[Build]) -> Vec<LiveOn> {
+    let usable = |id: u64| id != build_id && builds.iter().any(|b| b.id == id && !b.disabled);
+    let mut out = Vec::new();
+    for ch in channels {
+        let Some(cur) = &ch.current else { continue };
+        let stack: Vec<u64> = ch.stack().map(|d| d.build_id).collect();
+        let after = |id: u64| {
+            stack
+                .iter()
+                .skip_while(|b| **b != id)
+                .skip(1)
+                .copied()
+                .find(|b| usable(*b))
+        };
+        if cur.build_id == build_id {
+            out.push(LiveOn {
+                channel: ch.name.clone(),
+                role: "current".into(),
+                percent: cur.rollout_percent,
+                falls_back_to: after(build_id),
+            });
+        } else if cur.rollout_percent < 100 && ch.baseline().is_some_and(|b| b.build_id == build_id)
+        {
+            out.push(LiveOn {
+                channel: ch.name.clone(),
+                role: "baseline".into(),
+                percent: 100 - cur.rollout_percent,
+                falls_back_to: after(build_id),
+            });
+        }
+    }
+    out
+}
+
+#[utoipa::path(get, path = "/v1/apps/{app}/builds", params(("app" = AppId, Path, description = "The app id")),
+    responses((status = 200, body = BuildList), (status = "default", description = "An error (docs/api.md)", body = ErrorBody)), security(("bearer" = [])))]
+pub(crate) async fn list_builds(
+    State(s): State<CiState>,
+    Path(app): Path<String>,
+    headers: HeaderMap,
+) -> Result<Json<BuildList>, ApiError> {
+    let app_id = access(&s, &headers, &app, Scope::Read).await?.app.app_id;
+    let builds = s.records.builds(&app_id).await?;
+    Ok(Json(BuildList { builds }))
+}
+
+#[utoipa::path(get, path = "/v1/apps/{app}/builds/{id}", params(("app" = AppId, Path, description = "The app id"), ("id" = u64, Path, description = "The build id")),
+    responses((status = 200, body = Build), (status = "default", description = "An error (docs/api.md)", body = ErrorBody)), security(("bearer" = [])))]
+pub(crate) async fn show_build(
+    State(s): State<CiState>,
+    Path((app, id)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Result<Json<Build>, ApiError> {
+    let app_id = access(&s, &headers, &app, Scope::Read).await?.app.app_id;
+    Ok(Json(
+        ops::builds::load_build_ref(&*s.records, &app_id, &id).await?,
+    ))
+}
+
+#[utoipa::path(patch, path = "/v1/apps/{app}/builds/{id}", params(("app" = AppId, Path, description = "The app id"), ("id" = u64, Path, description = "The build id")), request_body = PatchBuild,
+    responses((status = 200, body = Build), (status = "default", description = "An error (docs/api.md)", body = ErrorBody)), security(("bearer" = [])))]
+pub(crate) async fn patch_build(
+    State(s): State<CiState>,
+    Path((app, id)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Json<Build>, ApiError> {
+    let Authorized { app, token } = access(&s, &headers, &app, Scope::Deploy).await?;
+    let app_id = app.app_id;
+    let req: PatchBuild = read_json(&headers, body, JSON_LIMIT).await?;
+    let mut build = ops::builds::load_build_ref(&*s.records, &app_id, &id).await?;
+    let before = build.clone();
+    if req.disabled == Some(true) && !build.disabled && req.force != Some(true) {
+        let channels = live_on(
+            build.id,
+            &s.records.channels(&app_id).await?,
+            &s.records.builds(&app_id).await?,
+        );
+        if !channels.is_empty() {
+            let counts = s.records.counters(&app_id, build.id).await?;
+            let impact = DisableImpact {
+                build_id: build.id,
+                devices_applied: counts.devices[&EventKind::Applied],
+                devices_downloaded: counts.devices[&EventKind::DownloadComplete],
+                channels,
+            };
+            let said: Vec<String> = impact
+                .channels
+                .iter()
+                .map(|l| {
+                    format!(
+                        "channel {} serves it to {}% of its devices ({}), who would get {}",
+                        l.channel,
+                        l.percent,
+                        l.role,
+                        l.falls_back_to
+                            .map_or("the bundle inside the app".to_owned(), |b| format!(
+                                "build {b}"
+                            ))
+                    )
+                })
+                .collect();
+            return Err(ApiError::conflict_with(
+                "build_live",
+                format!(
+                    "build {} is live: {}; {} device(s) have reported applying it. \
+                     Roll back or deploy another build first, or disable it anyway with force \
+                     (`--force`)",
+                    build.id,
+                    said.join("; "),
+                    impact.devices_applied
+                ),
+            )
+            .with_details(impact));
+        }
+    }
+    if let Some(d) = req.disabled {
+        build.disabled = d;
+    }
+    if let Some(m) = req.mandatory {
+        build.mandatory = m;
+    }
+    if let Some(changes) = &req.native {
+        build.native = apply_native_changes(&build.native, changes).map_err(native_error)?;
+    }
+    if !s.records.update_build(&build).await? {
+        return Err(ApiError::not_found(format!(
+            "app {app_id} has no build {}",
+            build.id
+        )));
+    }
+    let mut actions = Vec::new();
+    if build.disabled != before.disabled {
+        actions.push(if build.disabled {
+            "build.disable"
+        } else {
+            "build.enable"
+        });
+    }
+    if build.native != before.native {
+        actions.push("build.native_limits");
+    }
+    if build.mandatory != before.mandatory {
+        actions.push("build.mandatory");
+    }
+    if !actions.is_empty() {
+        record(
+            &*s.records,
+            &token,
+            Change {
+                app: Some(&app_id),
+                action: &actions.join("+"),
+                target: format!("build {}", build.id),
+                before: snapshot(&build_flags(&before)),
+                after: snapshot(&build_flags(&build)),
+            },
+        )
+        .await;
+    }
+    Ok(Json(build))
+}
+
+#[utoipa::path(get, path = "/v1/apps/{app}/builds/{id}/stats", params(("app" = AppId, Path, description = "The app id"), ("id" = u64, Path, description = "The build id")),
+    responses((status = 200, body = BuildStats), (status = "default", description = "An error (docs/api.md)", body = ErrorBody)), security(("bearer" = [])))]
+pub(crate) async fn build_stats(
+    State(s): State<CiState>,
+    Path((app, id)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Result<Json<BuildStats>, ApiError> {
+    let app_id = access(&s, &headers, &app, Scope::Read).await?.app.app_id;
+    let build = ops::builds::load_build_ref(&*s.records, &app_id, &id).await?;
+    let counts = s.records.counters(&app_id, build.id).await?;
+    Ok(Json(BuildStats {
+        build_id: build.id,
+        counts: counts.events,
+        devices: counts.devices,
+    }))
+}
