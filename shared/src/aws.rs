@@ -176,7 +176,6 @@ impl AwsSettings {
         &self,
         function: Function,
     ) -> Result<(axum::Router, Option<std::sync::Arc<Guard>>), MissingVar> {
-        use crate::lambda::{DownloadComplete, Latest, Register};
         match function {
             Function::Register => self.function_app_of::<Register>().await,
             Function::Latest => self.function_app_of::<Latest>().await,
@@ -187,8 +186,8 @@ impl AwsSettings {
     /// [`Self::function_app`] for a function known at compile time: the
     /// constant reaches the (inlined) router and store choices, so only its
     /// routes and the store operations they call are linked (see
-    /// [`crate::lambda::Deployed`]).
-    pub async fn function_app_of<F: crate::lambda::Deployed>(
+    /// [`Deployed`]).
+    pub async fn function_app_of<F: Deployed>(
         &self,
     ) -> Result<(axum::Router, Option<std::sync::Arc<Guard>>), MissingVar> {
         let (stores, urls) = self.stores::<F>()?;
@@ -204,7 +203,7 @@ impl AwsSettings {
     /// The stores a function may use, as infra/iam.tf grants them: the
     /// device function reads blobs and never writes one; the event function
     /// has no bucket at all (so it builds no S3 client).
-    fn stores<F: crate::lambda::Deployed>(&self) -> Result<(Stores, Urls), MissingVar> {
+    fn stores<F: Deployed>(&self) -> Result<(Stores, Urls), MissingVar> {
         let public_url = self
             .public_url
             .as_deref()
@@ -223,6 +222,34 @@ impl AwsSettings {
         };
         Ok((stores, Urls::new(public_url)))
     }
+}
+
+/// One Lambda function, as a type: `lambda::run` is generic over it so that each
+/// binary is compiled with its function as a constant and links only the
+/// routes that function serves (about half the code of all three).
+pub trait Deployed {
+    /// Which function this is.
+    const FUNCTION: Function;
+}
+
+/// The `register` function (CI, ops and console routes).
+#[derive(Debug)]
+pub struct Register;
+/// The `latest` function (device lookups and downloads).
+#[derive(Debug)]
+pub struct Latest;
+/// The `download-complete` function (device events).
+#[derive(Debug)]
+pub struct DownloadComplete;
+
+impl Deployed for Register {
+    const FUNCTION: Function = Function::Register;
+}
+impl Deployed for Latest {
+    const FUNCTION: Function = Function::Latest;
+}
+impl Deployed for DownloadComplete {
+    const FUNCTION: Function = Function::DownloadComplete;
 }
 
 /// DynamoDB actions a function's store capabilities call, by table suffix.

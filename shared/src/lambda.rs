@@ -27,33 +27,8 @@ pub fn is_scheduled(event: &Value) -> bool {
     event["source"] == "aws.events" && event["detail-type"] == "Scheduled Event"
 }
 
-/// One Lambda function, as a type: [`run`] is generic over it so that each
-/// binary is compiled with its function as a constant and links only the
-/// routes that function serves (about half the code of all three).
-pub trait Deployed {
-    /// Which function this is.
-    const FUNCTION: Function;
-}
-
-/// The `register` function (CI, ops and console routes).
-#[derive(Debug)]
-pub struct Register;
-/// The `latest` function (device lookups and downloads).
-#[derive(Debug)]
-pub struct Latest;
-/// The `download-complete` function (device events).
-#[derive(Debug)]
-pub struct DownloadComplete;
-
-impl Deployed for Register {
-    const FUNCTION: Function = Function::Register;
-}
-impl Deployed for Latest {
-    const FUNCTION: Function = Function::Latest;
-}
-impl Deployed for DownloadComplete {
-    const FUNCTION: Function = Function::DownloadComplete;
-}
+// The function types live beside the settings that assemble them.
+pub use crate::aws::{Deployed, DownloadComplete, Latest, Register};
 
 /// A function's whole life: settings from the environment once (the cold
 /// start), then one event at a time until the runtime stops it.

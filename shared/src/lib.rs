@@ -34,6 +34,7 @@ pub mod manifest;
 pub mod model;
 pub mod ops;
 pub mod paths;
+pub mod predict;
 pub mod progress;
 pub mod rollout;
 pub mod rsakey;

@@ -11,8 +11,8 @@ use super::state::BUILD_LIMIT;
 use super::state::JSON_LIMIT;
 use crate::domain::AppId;
 use crate::model::apply_native_changes;
+use crate::model::now;
 use crate::model::Build;
-use crate::model::Channel;
 use crate::model::EventKind;
 use crate::model::Scope;
 use crate::ops;
@@ -70,43 +70,6 @@ pub(crate) async fn register_build(
     }
 }
 
-/// Where a build is live now: channels serving it as their current build,
-/// or as the baseline of a partial rollout, and what those devices get once
-/// it is gone.
-fn live_on(build_id: u64, channels: &[Channel], builds: &[Build]) -> Vec<LiveOn> {
-    let usable = |id: u64| id != build_id && builds.iter().any(|b| b.id == id && !b.disabled);
-    let mut out = Vec::new();
-    for ch in channels {
-        let Some(cur) = &ch.current else { continue };
-        let stack: Vec<u64> = ch.stack().map(|d| d.build_id).collect();
-        let after = |id: u64| {
-            stack
-                .iter()
-                .skip_while(|b| **b != id)
-                .skip(1)
-                .copied()
-                .find(|b| usable(*b))
-        };
-        if cur.build_id == build_id {
-            out.push(LiveOn {
-                channel: ch.name.clone(),
-                role: "current".into(),
-                percent: cur.rollout_percent,
-                falls_back_to: after(build_id),
-            });
-        } else if cur.rollout_percent < 100 && ch.baseline().is_some_and(|b| b.build_id == build_id)
-        {
-            out.push(LiveOn {
-                channel: ch.name.clone(),
-                role: "baseline".into(),
-                percent: 100 - cur.rollout_percent,
-                falls_back_to: after(build_id),
-            });
-        }
-    }
-    out
-}
-
 #[utoipa::path(get, path = "/v1/apps/{app}/builds", params(("app" = AppId, Path, description = "The app id")),
     responses((status = 200, body = BuildList), (status = "default", description = "An error (docs/api.md)", body = ErrorBody)), security(("bearer" = [])))]
 pub(crate) async fn list_builds(
@@ -141,16 +104,24 @@ pub(crate) async fn patch_build(
     body: Body,
 ) -> Result<Json<Build>, ApiError> {
     let Authorized { app, token } = access(&s, &headers, &app, Scope::Deploy).await?;
-    let app_id = app.app_id;
+    let app_id = app.app_id.clone();
     let req: PatchBuild = read_json(&headers, body, JSON_LIMIT).await?;
     let mut build = ops::builds::load_build_ref(&*s.records, &app_id, &id).await?;
     let before = build.clone();
     if req.disabled == Some(true) && !build.disabled && req.force != Some(true) {
-        let channels = live_on(
+        let keys = ops::keys::app_keys(&*s.records, &app).await?;
+        let live = ops::builds::live_on(
             build.id,
             &s.records.channels(&app_id).await?,
             &s.records.builds(&app_id).await?,
+            keys.as_ref().map(|k| &k.set),
+            now(),
         );
+        let said: Vec<String> = live
+            .iter()
+            .map(|(l, after)| ops::builds::say_live(l, after))
+            .collect();
+        let channels: Vec<LiveOn> = live.into_iter().map(|(l, _)| l).collect();
         if !channels.is_empty() {
             let counts = s.records.counters(&app_id, build.id).await?;
             let impact = DisableImpact {
@@ -159,22 +130,6 @@ pub(crate) async fn patch_build(
                 devices_downloaded: counts.devices[&EventKind::DownloadComplete],
                 channels,
             };
-            let said: Vec<String> = impact
-                .channels
-                .iter()
-                .map(|l| {
-                    format!(
-                        "channel {} serves it to {}% of its devices ({}), who would get {}",
-                        l.channel,
-                        l.percent,
-                        l.role,
-                        l.falls_back_to
-                            .map_or("the bundle inside the app".to_owned(), |b| format!(
-                                "build {b}"
-                            ))
-                    )
-                })
-                .collect();
             return Err(ApiError::conflict_with(
                 "build_live",
                 format!(

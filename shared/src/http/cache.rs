@@ -138,10 +138,7 @@ impl LookupCache {
         load: F,
     ) -> Result<Arc<ChannelView>, ApiError>
     where
-        F: FnOnce(
-            AppId,
-        )
-            -> futures::future::BoxFuture<'static, Result<Arc<ChannelView>, ApiError>>,
+        F: FnOnce(AppId) -> futures::future::BoxFuture<'static, Result<Arc<ChannelView>, ApiError>>,
     {
         use futures::FutureExt as _;
         let generation = self.generation.0.load(Ordering::SeqCst);

@@ -17,13 +17,11 @@ use crate::keyset::KeySet;
 use crate::keyset::KeySetChain;
 use crate::keyset::KeySetDocument;
 use crate::keyset::MAX_KEYSET_BYTES;
-use crate::model::Build;
 use crate::model::Scope;
-use crate::model::Timestamp;
 use crate::ops;
 use crate::ops::audit::record;
 use crate::ops::audit::Change;
-use crate::ops::keys::{key_error, AppKeys};
+use crate::ops::keys::key_error;
 use crate::wire::ErrorBody;
 use axum::body::Body;
 use axum::extract::Path;
@@ -34,29 +32,6 @@ use axum::http::HeaderValue;
 use axum::response::IntoResponse;
 use axum::response::Response;
 use serde_json::json;
-
-/// Whether devices of an app with key set `keys` may be offered `build`:
-/// not when its signing key is revoked, expired or not in the set, since
-/// every device would refuse it.
-pub(crate) fn offerable(keys: &AppKeys, build: &Build, at: Timestamp) -> bool {
-    let Some(id) = build
-        .key_id
-        .as_ref()
-        .and_then(|k| KeyId::try_from(k.clone()).ok())
-    else {
-        return false;
-    };
-    match keys.set.allowed(&id, at) {
-        Ok(_) => true,
-        Err(e) => {
-            // Debug, not warn: it holds for every lookup until a good build
-            // is deployed; `keys revoke` says so when it happens.
-            tracing::debug!(app = %build.app_id, build = build.id, reason = e.code(),
-                "not offering a build its app's key set no longer allows");
-            false
-        }
-    }
-}
 
 #[utoipa::path(get, path = "/v1/apps/{app}/key-set", params(("app" = crate::domain::AppId, Path, description = "The app id")),
     responses((status = 200, body = KeySetChain), (status = "default", description = "An error (docs/api.md)", body = ErrorBody)))]

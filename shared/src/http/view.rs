@@ -7,7 +7,6 @@ use super::state::DeviceState;
 use crate::domain::AppId;
 use crate::domain::BuildVersion;
 use crate::hash::Sha256Digest;
-use crate::lookup::decide;
 use crate::lookup::Decision;
 use crate::lookup::DeviceQuery;
 use crate::model::now;
@@ -323,7 +322,8 @@ pub(crate) async fn decide_in_view(
             .or(extra.as_ref().filter(|b| b.id == id))
     };
     let q = DeviceQuery { current_build, ..q };
-    let decision = decide(&view.channel, get, &q);
+    let keys = view.keys.as_ref().map(|k| &k.set);
+    let decision = crate::predict::device_gets(&view.channel, get, keys, &q, now());
     let build = match decision {
         Decision::Update { build_id, .. } => {
             Some(get(build_id).ok_or_else(ApiError::internal)?.clone())
@@ -405,8 +405,8 @@ enum Offered {
     Build(Box<Build>, bool),
 }
 
-/// Decides for one device in a view, leaving out builds whose signing key
-/// the app's key set no longer allows (every device would refuse them).
+/// Decides for one device in a view (builds whose signing key the app's
+/// key set no longer allows are left out by the decision itself).
 async fn offered(
     s: &DeviceState,
     view: &ChannelView,
@@ -416,14 +416,6 @@ async fn offered(
     Ok(match decide_in_view(&*s.records, view, q, current).await? {
         (Decision::UpToDate, _) => Offered::Status("up_to_date"),
         (Decision::RollbackToBuiltin, _) => Offered::Status("rollback_to_builtin"),
-        (Decision::Update { .. }, Some(build))
-            if view
-                .keys
-                .as_ref()
-                .is_some_and(|k| !super::keys::offerable(k, &build, now())) =>
-        {
-            Offered::Status("up_to_date")
-        }
         (Decision::Update { mandatory, .. }, Some(build)) => {
             Offered::Build(Box::new(build), mandatory)
         }

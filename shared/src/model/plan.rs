@@ -282,10 +282,6 @@ impl RolloutPlan {
         }
     }
 
-    /// Applies a fresh reading: halts on a bad verdict, takes the next step
-    /// when the current one has lasted its time and the verdict allows it,
-    /// completes after the last step. Returns what it decided, if anything.
-
     /// The state in a few words, such as "paused since (a time)", with
     /// times written by `when` (the CLI and the console write them their
     /// own way).

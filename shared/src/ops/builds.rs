@@ -6,18 +6,24 @@ use super::{error_chain, OpError};
 use crate::domain::{AppId, BuildVersion};
 use crate::hash::Sha256Digest;
 use crate::keys::PublicKey;
+use crate::keyset::KeySet;
+use crate::manifest::Verified;
 use crate::manifest::{Manifest, Verifier};
 use crate::manifest::{Trust, VerifyError};
 use crate::model::{
     apply_native_changes, now, ArtifactType, Commit, NativeLimitChange, NativeLimits,
 };
 use crate::model::{App, Build, NativeLimitError};
+use crate::model::{Channel, Timestamp};
 use crate::paths::is_compressible;
+use crate::predict::{shares, Facts};
 use crate::rsakey::RsaPublic;
 use crate::store::{BlobKey, BlobRead, BlobWrite, BuildInsert, RecordRead, RecordWrite};
+use crate::wire::LiveOn;
 use crate::wire::RegisterBuild;
 use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
+use std::collections::BTreeMap;
 
 /// True when every file of the manifest that [`is_compressible`] picks has
 /// its brotli copy stored (and there is at least one): only then are devices
@@ -381,6 +387,85 @@ pub async fn register(
         created_at: now(),
     };
     Ok(records.insert_build(build).await?)
+}
+
+/// Where a build is live now (channels serving it as their current build,
+/// or as the baseline of a partial rollout), the share of each channel's
+/// devices it reaches, and what the devices running it would run once it
+/// is disabled: all from [`crate::predict::shares`], the decision the
+/// lookups make, so the native limits, rollout percentages and key set of
+/// the fallbacks count.
+pub fn live_on(
+    build_id: u64,
+    channels: &[Channel],
+    builds: &[Build],
+    keys: Option<&Verified<KeySet>>,
+    at: Timestamp,
+) -> Vec<(LiveOn, BTreeMap<Option<u64>, f64>)> {
+    let get = |id: u64| builds.iter().find(|b| b.id == id);
+    let without: Vec<Build> = builds
+        .iter()
+        .map(|b| Build {
+            disabled: b.disabled || b.id == build_id,
+            ..b.clone()
+        })
+        .collect();
+    let get_without = |id: u64| without.iter().find(|b| b.id == id);
+    let mut out = Vec::new();
+    for ch in channels {
+        let Some(cur) = &ch.current else { continue };
+        let role = if cur.build_id == build_id {
+            "current"
+        } else if cur.rollout_percent < 100 && ch.baseline().is_some_and(|b| b.build_id == build_id)
+        {
+            "baseline"
+        } else {
+            continue;
+        };
+        let reach = shares(ch, get, keys, &Facts::running(None), at)
+            .get(&Some(build_id))
+            .copied()
+            .unwrap_or(0.0);
+        let after = shares(ch, get_without, keys, &Facts::running(Some(build_id)), at);
+        let falls_back_to = after
+            .iter()
+            .max_by(|a, b| a.1.total_cmp(b.1))
+            .and_then(|(runs, _)| *runs);
+        out.push((
+            LiveOn {
+                channel: ch.name.clone(),
+                role: role.into(),
+                percent: (reach * 100.0).round() as u8,
+                falls_back_to,
+            },
+            after,
+        ));
+    }
+    out
+}
+
+/// One channel of [`live_on`] in words: `channel production serves it to
+/// 95% of its devices (baseline), who would get build 6 (95%), build 7 (5%)`.
+pub fn say_live(l: &LiveOn, after: &BTreeMap<Option<u64>, f64>) -> String {
+    let name = |runs: &Option<u64>| {
+        runs.map_or("the bundle inside the app".to_owned(), |b| {
+            format!("build {b}")
+        })
+    };
+    let mut parts: Vec<(&Option<u64>, &f64)> = after.iter().collect();
+    parts.sort_by(|a, b| b.1.total_cmp(a.1));
+    let gets = match parts.as_slice() {
+        [(runs, _)] => name(runs),
+        _ => parts
+            .iter()
+            .map(|(runs, s)| format!("{} ({:.0}%)", name(runs), *s * 100.0))
+            .collect::<Vec<_>>()
+            .join(", "),
+    };
+    format!(
+        "channel {} serves it to {}% of its devices ({}), who would get {gets}",
+        l.channel, l.percent, l.role
+    )
 }
 
 /// Largest build the server zips itself at registration (bytes, files):

@@ -2,10 +2,12 @@
 //! attributes only, which the strict CSP allows), each with the table of
 //! its numbers beside it for screen readers and tests.
 
-use super::pages::devices_of;
+use crate::model::utc as when;
 use crate::model::EventKind;
-use crate::wire::{BuildStats, UsageAnswer};
-use maud::{html, Markup};
+use crate::wire::BuildStats;
+use crate::wire::UsageAnswer;
+use maud::html;
+use maud::Markup;
 use std::collections::BTreeMap;
 
 const PALETTE: [&str; 8] = [
@@ -56,7 +58,6 @@ pub(super) fn adoption(u: &UsageAnswer, label: &dyn Fn(u64) -> String, name: &st
         let i = builds.iter().position(|b| *b == id).unwrap_or(0);
         PALETTE[i % PALETTE.len()]
     };
-    let when = super::pages::when;
     // Each bucket's bars stack from the bottom, one per build.
     let mut rects = Vec::new();
     for (start, per) in &data {
@@ -158,6 +159,11 @@ pub(super) fn funnel(stats: &BuildStats) -> Markup {
             } } }
         } }
     }
+}
+
+/// Distinct devices of a build that reported `k` (0 when none).
+pub(crate) fn devices_of(stats: &BuildStats, k: EventKind) -> u64 {
+    stats.devices.get(&k).copied().unwrap_or(0)
 }
 
 #[cfg(test)]

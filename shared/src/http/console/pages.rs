@@ -2,19 +2,46 @@
 //! session; actions are the API calls the CLI makes.
 
 use super::charts;
-use super::{check_write, html, see_other, seg, session, Flash, Session};
+use super::session::check_write;
+use super::session::html;
+use super::session::see_other;
+use super::session::seg;
+use super::session::session;
+use super::session::Flash;
+use super::session::Session;
+use super::session::SESSION_SECONDS;
 use crate::http::error::ApiError;
 use crate::http::state::CiState;
-use crate::model::{App, AuditEntry, Build, Channel, EventKind, Scope};
-use crate::rollout::{self, PlanState, RolloutPlan};
-use crate::wire::{AppList, AuditList, BuildList, BuildStats, ChannelList, ErrorBody, UsageAnswer};
-use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, Method, StatusCode};
+pub(super) use crate::model::utc as when;
+use crate::model::App;
+use crate::model::AuditEntry;
+use crate::model::Build;
+use crate::model::Channel;
+use crate::model::Scope;
+use crate::rollout;
+use crate::rollout::PlanState;
+use crate::rollout::RolloutPlan;
+use crate::wire::AppList;
+use crate::wire::AuditList;
+use crate::wire::BuildList;
+use crate::wire::BuildStats;
+use crate::wire::ChannelList;
+use crate::wire::ErrorBody;
+use crate::wire::UsageAnswer;
+use axum::extract::Path;
+use axum::extract::Query;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::http::Method;
+use axum::http::StatusCode;
 use axum::response::Response;
 use axum::Form;
-use maud::{html as m, Markup, DOCTYPE};
+use maud::html as m;
+use maud::Markup;
+use maud::DOCTYPE;
 use serde::de::DeserializeOwned;
-use serde_json::{json, Value};
+use serde_json::json;
+use serde_json::Value;
 use std::collections::HashMap;
 
 type Fields = HashMap<String, String>;
@@ -33,8 +60,6 @@ fn parse<T: DeserializeOwned>(v: Value) -> Result<T, ErrorBody> {
 async fn get<T: DeserializeOwned>(s: &CiState, sess: &Session, path: &str) -> Result<T, ErrorBody> {
     parse(sess.api(s, Method::GET, path, None).await?)
 }
-
-pub(super) use crate::model::utc as when;
 
 fn size(bytes: u64) -> String {
     match bytes {
@@ -145,7 +170,7 @@ pub(super) fn sign_in(error: Option<&str>) -> Markup {
                 button type="submit" { "Sign in" }
             }
             p.hint { "The token is sent in the form body only and never stored in the browser: "
-                "a session cookie stands in for it for " (super::SESSION_SECONDS / 3600) " hours." }
+                "a session cookie stands in for it for " (SESSION_SECONDS / 3600) " hours." }
         },
     )
 }
@@ -946,9 +971,4 @@ pub(super) async fn audit_pick(Query(flash): Query<Flash>) -> Response {
         Some(a) if !a.is_empty() => see_other(&format!("/console/apps/{}/audit", seg(&a))),
         _ => see_other("/console"),
     }
-}
-
-/// Distinct devices of a build that reported `k` (0 when none).
-pub(super) fn devices_of(stats: &BuildStats, k: EventKind) -> u64 {
-    stats.devices.get(&k).copied().unwrap_or(0)
 }
