@@ -2,7 +2,7 @@
 """A model of the rollout guard on the fleet benchmark's scenario, to see
 rates that 100 seeds cannot show (a 0.3% false-halt rate looks like 0 or 1
 in 100). It is not liveship: it re-implements the guard's rules from
-shared/src/rollout.rs (min_devices, the 99% Wilson ceiling, the SPRT with
+shared/src/rollout/mod.rs (min_devices, the 99% Wilson ceiling, the SPRT with
 the baseline at the upper end of its interval) over the same fleet (25,000
 devices opening the app every 2 h, 10% not yet on the baseline, plan
 1,5,25,100 with 2 h steps, 10-minute ticks). The real figures are the

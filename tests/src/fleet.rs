@@ -207,7 +207,7 @@ pub async fn run(
     scenarios: &[Scenario],
     concurrency: usize,
 ) -> Vec<Outcome> {
-    let http = crate::http_builder()
+    let http = crate::build::http_builder()
         .pool_max_idle_per_host(concurrency * 2)
         .timeout(Duration::from_secs(120))
         .build()

@@ -46,8 +46,8 @@ pub fn function_bin(function: Function) -> PathBuf {
         }
         return PathBuf::from(dir).join(name);
     }
-    BUILT.get_or_init(|| crate::cargo_build(&Function::ALL.map(Function::name)));
-    crate::profile_dir().join(name)
+    BUILT.get_or_init(|| crate::build::cargo_build(&Function::ALL.map(Function::name)));
+    crate::build::profile_dir().join(name)
 }
 
 type Reply = oneshot::Sender<Result<Value, String>>;
@@ -612,7 +612,7 @@ impl CountingProxy {
 
     /// Starts forwarding from a free loopback port to `upstream`; its URL.
     async fn start(&self, upstream: String) -> String {
-        let client = crate::http();
+        let client = crate::build::http();
         let (counts, calls, by_table) = (
             self.counts.clone(),
             self.calls.clone(),

@@ -37,8 +37,8 @@ impl World {
     /// A world around a given server (for example one on the AWS backend).
     pub fn with_server(server: Server) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        crate::run_ok(
-            std::process::Command::new(crate::liveship_bin())
+        crate::build::run_ok(
+            std::process::Command::new(crate::build::liveship_bin())
                 .current_dir(dir.path())
                 .args(["live-update", "generate-signing-key"]),
             "liveship live-update generate-signing-key",
@@ -46,7 +46,7 @@ impl World {
         Self {
             server,
             dir,
-            http: crate::http(),
+            http: crate::build::http(),
         }
     }
     /// The server's base URL.

@@ -12,8 +12,12 @@
 //! action like any other API call. Every form carries a CSRF token derived
 //! from the session secret, and cross-site requests are refused.
 
+mod audit;
+mod builds;
+mod channels;
 mod charts;
-mod pages;
+mod home;
+mod layout;
 mod session;
 
 use crate::hash::Sha256Digest;
@@ -52,20 +56,20 @@ const CSS: &str = include_str!("console.css");
 /// runs: `liveship serve` and the register function).
 pub(crate) fn routes() -> Router<CiState> {
     Router::new()
-        .route("/console", get(pages::home))
+        .route("/console", get(home::home))
         .route("/console/console.css", get(css))
         .route("/console/login", post(login))
         .route("/console/logout", post(logout))
-        .route("/console/audit", get(pages::audit_pick))
-        .route("/console/apps/{app}", get(pages::app_page))
-        .route("/console/apps/{app}/audit", get(pages::audit_page))
+        .route("/console/audit", get(audit::audit_pick))
+        .route("/console/apps/{app}", get(home::app_page))
+        .route("/console/apps/{app}/audit", get(audit::audit_page))
         .route(
             "/console/apps/{app}/channels/{channel}",
-            get(pages::channel_page).post(pages::channel_action),
+            get(channels::channel_page).post(channels::channel_action),
         )
         .route(
             "/console/apps/{app}/builds/{id}",
-            get(pages::build_page).post(pages::build_action),
+            get(builds::build_page).post(builds::build_action),
         )
 }
 
@@ -96,7 +100,7 @@ async fn login(
 ) -> Result<Response, ApiError> {
     check_write(&s, &headers, None, &form)?;
     let token = form.get("token").map(|t| t.trim()).unwrap_or_default();
-    let refused = |msg: &str| html(StatusCode::UNAUTHORIZED, pages::sign_in(Some(msg)));
+    let refused = |msg: &str| html(StatusCode::UNAUTHORIZED, layout::sign_in(Some(msg)));
     if token.is_empty() {
         return Ok(refused("Paste a token to sign in."));
     }
