@@ -8,10 +8,11 @@ use anyhow::Context;
 use clap::{Args, Subcommand};
 use liveship_core::domain::AppId;
 use liveship_core::env;
-use liveship_core::model::{Channel, Deployment};
+use liveship_core::model::{now, Build, Channel, Deployment};
+use liveship_core::predict::{self, Facts};
 use liveship_core::rollout::{self, PlanState};
 use liveship_core::wire::{
-    ChannelList, CreateChannel, Deploy, GuardPatch, PlanAction, RolloutAction,
+    BuildList, ChannelList, CreateChannel, Deploy, GuardPatch, PlanAction, RolloutAction,
 };
 use reqwest::Method;
 use serde_json::{json, Value};
@@ -322,6 +323,34 @@ fn history(c: &Channel) -> Vec<String> {
         .collect()
 }
 
+/// What the devices a channel's current build does not reach run, from
+/// [`predict::shares`]: `  (others: build 2)`, or each with its share when
+/// they split (a disabled fallback, a partial rollout under another).
+fn others(c: &Channel, builds: &[Build]) -> String {
+    let Some(cur) = &c.current else {
+        return String::new();
+    };
+    let get = |id: u64| builds.iter().find(|b| b.id == id);
+    let shares = predict::shares(c, get, None, &Facts::running(None), now());
+    let rest: Vec<(&Option<u64>, &f64)> = shares
+        .iter()
+        .filter(|(runs, _)| **runs != Some(cur.build_id))
+        .collect();
+    let name =
+        |runs: &Option<u64>| runs.map_or("bundle inside the app".into(), |b| format!("build {b}"));
+    match rest.as_slice() {
+        [] => String::new(),
+        [(runs, _)] => format!("  (others: {})", name(runs)),
+        many => format!(
+            "  (others: {})",
+            many.iter()
+                .map(|(runs, s)| format!("{} {:.0}%", name(runs), **s * 100.0))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
+}
+
 pub fn channels(cmd: ChannelsCmd, out: &Output) -> Result<Value, Failure> {
     match cmd {
         ChannelsCmd::List(a) => {
@@ -334,6 +363,17 @@ pub fn channels(cmd: ChannelsCmd, out: &Output) -> Result<Value, Failure> {
             if list.channels.is_empty() {
                 out.say(format!("App {} has no channels yet", a.app.app_id));
             }
+            // What the devices of each channel run: the server's own
+            // decision (liveship_core::predict), over the builds' flags.
+            let builds: BuildList = if list.channels.is_empty() {
+                BuildList { builds: Vec::new() }
+            } else {
+                runtime()?.block_on(api.json::<(), _>(
+                    Method::GET,
+                    &format!("/v1/apps/{}/builds", a.app.app_id),
+                    None,
+                ))?
+            };
             for c in &list.channels {
                 let cur = c.current.as_ref();
                 out.say(format!(
@@ -341,11 +381,7 @@ pub fn channels(cmd: ChannelsCmd, out: &Output) -> Result<Value, Failure> {
                     c.name,
                     cur.map_or("-".into(), |d| d.build_id.to_string()),
                     cur.map_or(0, |d| d.rollout_percent),
-                    match c.baseline() {
-                        Some(b) if cur.is_some_and(|d| d.rollout_percent < 100) =>
-                            format!("  (others: build {})", b.build_id),
-                        _ => String::new(),
-                    },
+                    others(c, &builds.builds),
                     if c.allow_self_assign {
                         "  self-assign allowed"
                     } else {

@@ -10,10 +10,16 @@ use super::session::seg;
 use super::session::session;
 use super::session::Flash;
 use super::session::Session;
+use crate::domain::AppId;
 use crate::http::state::CiState;
+use crate::keyset::KeySet;
+use crate::manifest::Verified;
+use crate::model::now;
 use crate::model::Build;
 use crate::model::Channel;
 use crate::model::Scope;
+use crate::ops;
+use crate::predict::{self, Facts};
 use crate::rollout;
 use crate::rollout::PlanState;
 use crate::rollout::RolloutPlan;
@@ -31,6 +37,47 @@ use axum::Form;
 use maud::html as m;
 use maud::Markup;
 use serde_json::json;
+
+/// The "Now" line's numbers: the share of devices the current build
+/// reaches, and what the others run, in words. A halted plan keeps the
+/// devices that took its build and takes no new one: its share is the
+/// rollout it was halted at.
+fn now_serving(
+    ch: &Channel,
+    builds: &[Build],
+    keys: Option<&Verified<KeySet>>,
+    label: &dyn Fn(u64) -> String,
+) -> (u32, String) {
+    let Some(cur) = &ch.current else {
+        return (0, String::new());
+    };
+    let get = |id: u64| builds.iter().find(|b| b.id == id);
+    let shares = predict::shares(ch, get, keys, &Facts::running(None), now());
+    let pct = |s: f64| (s * 100.0).round() as u32;
+    let reach = if cur.halted() {
+        u32::from(cur.rollout_percent)
+    } else {
+        pct(shares.get(&Some(cur.build_id)).copied().unwrap_or(0.0))
+    };
+    let name = |runs: &Option<u64>| runs.map_or("the bundle inside the app".to_owned(), label);
+    let rest: Vec<(&Option<u64>, &f64)> = shares
+        .iter()
+        .filter(|(runs, _)| **runs != Some(cur.build_id))
+        .collect();
+    let others = match rest.as_slice() {
+        [] => String::new(),
+        [(None, _)] => "; the others keep the bundle inside the app".to_owned(),
+        [(runs, _)] => format!("; the others stay on {}", name(runs)),
+        many => format!(
+            "; the others: {}",
+            many.iter()
+                .map(|(runs, s)| format!("{} ({}%)", name(runs), pct(**s)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    };
+    (reach, others)
+}
 
 pub(crate) async fn channel_view(
     s: &CiState,
@@ -67,9 +114,19 @@ pub(crate) async fn channel_view(
         (Ok(h), Ok(d)) => (h, d),
         (Err(e), _) | (_, Err(e)) => return failed(sess, channel, &e),
     };
+    // What devices get, from the decision the lookups make (rollout
+    // buckets, native limits, disabled builds, the key set).
+    let keys = match AppId::new(app) {
+        Ok(id) => match s.records.app(&id).await {
+            Ok(Some(a)) => ops::keys::app_keys(&*s.records, &a).await.ok().flatten(),
+            _ => None,
+        },
+        Err(_) => None,
+    };
+    let label = |id: u64| build_label(&builds, id);
+    let (reach, others) = now_serving(&ch, &builds, keys.as_ref().map(|k| &k.set), &label);
     let may = sess.can(app, Scope::Deploy);
     let enabled: Vec<&Build> = builds.iter().filter(|b| !b.disabled).collect();
-    let label = |id: u64| build_label(&builds, id);
     let status = if error.is_some() {
         StatusCode::UNPROCESSABLE_ENTITY
     } else {
@@ -89,12 +146,8 @@ pub(crate) async fn channel_view(
                     @if let Some(cur) = &ch.current {
                         p.current {
                             "Serving " strong { (label(cur.build_id)) } " to "
-                            strong.rollout { (cur.rollout_percent) "%" } " of devices"
-                            @if cur.rollout_percent < 100 {
-                                @if let Some(base) = ch.baseline() {
-                                    "; the others stay on " (label(base.build_id))
-                                } @else { "; the others keep the bundle inside the app" }
-                            }
+                            strong.rollout { (reach) "%" } " of devices"
+                            (others)
                             ", since " (when(cur.at)) "."
                         }
                         @if let Some(plan) = &cur.plan { (plan_block(plan)) }
