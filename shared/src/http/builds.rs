@@ -10,22 +10,17 @@ use super::state::CiState;
 use super::state::BUILD_LIMIT;
 use super::state::JSON_LIMIT;
 use crate::domain::AppId;
-use crate::model::apply_native_changes;
-use crate::model::now;
 use crate::model::Build;
-use crate::model::EventKind;
 use crate::model::Scope;
 use crate::ops;
 use crate::ops::audit::record;
 use crate::ops::audit::snapshot;
 use crate::ops::audit::Change;
-use crate::ops::builds::{build_flags, build_summary, native_error};
+use crate::ops::builds::{build_flags, build_summary};
 use crate::store::BuildInsert;
 use crate::wire::BuildList;
 use crate::wire::BuildStats;
-use crate::wire::DisableImpact;
 use crate::wire::ErrorBody;
-use crate::wire::LiveOn;
 use crate::wire::PatchBuild;
 use crate::wire::RegisterBuild;
 use crate::wire::RegisteredBuild;
@@ -47,7 +42,7 @@ pub(crate) async fn register_build(
 ) -> Result<impl IntoResponse, ApiError> {
     let Authorized { app, token } = access(&s, &headers, &app, Scope::Upload).await?;
     let req: RegisterBuild = read_json(&headers, body, BUILD_LIMIT).await?;
-    let insert = ops::builds::register(&*s.records, &*s.blobs, &app, req).await?;
+    let insert = ops::register::register(&*s.records, &*s.blobs, &app, req).await?;
     let app_id = app.app_id;
     match insert {
         BuildInsert::Created(b) => {
@@ -106,59 +101,7 @@ pub(crate) async fn patch_build(
     let Authorized { app, token } = access(&s, &headers, &app, Scope::Deploy).await?;
     let app_id = app.app_id.clone();
     let req: PatchBuild = read_json(&headers, body, JSON_LIMIT).await?;
-    let mut build = ops::builds::load_build_ref(&*s.records, &app_id, &id).await?;
-    let before = build.clone();
-    if req.disabled == Some(true) && !build.disabled && req.force != Some(true) {
-        let keys = ops::keys::app_keys(&*s.records, &app).await?;
-        let live = ops::builds::live_on(
-            build.id,
-            &s.records.channels(&app_id).await?,
-            &s.records.builds(&app_id).await?,
-            keys.as_ref().map(|k| &k.set),
-            now(),
-        );
-        let said: Vec<String> = live
-            .iter()
-            .map(|(l, after)| ops::builds::say_live(l, after))
-            .collect();
-        let channels: Vec<LiveOn> = live.into_iter().map(|(l, _)| l).collect();
-        if !channels.is_empty() {
-            let counts = s.records.counters(&app_id, build.id).await?;
-            let impact = DisableImpact {
-                build_id: build.id,
-                devices_applied: counts.devices[&EventKind::Applied],
-                devices_downloaded: counts.devices[&EventKind::DownloadComplete],
-                channels,
-            };
-            return Err(ApiError::conflict_with(
-                "build_live",
-                format!(
-                    "build {} is live: {}; {} device(s) have reported applying it. \
-                     Roll back or deploy another build first, or disable it anyway with force \
-                     (`--force`)",
-                    build.id,
-                    said.join("; "),
-                    impact.devices_applied
-                ),
-            )
-            .with_details(impact));
-        }
-    }
-    if let Some(d) = req.disabled {
-        build.disabled = d;
-    }
-    if let Some(m) = req.mandatory {
-        build.mandatory = m;
-    }
-    if let Some(changes) = &req.native {
-        build.native = apply_native_changes(&build.native, changes).map_err(native_error)?;
-    }
-    if !s.records.update_build(&build).await? {
-        return Err(ApiError::not_found(format!(
-            "app {app_id} has no build {}",
-            build.id
-        )));
-    }
+    let (before, build) = ops::builds::patch(&*s.records, &app, &id, &req).await?;
     let mut actions = Vec::new();
     if build.disabled != before.disabled {
         actions.push(if build.disabled {

@@ -43,7 +43,7 @@ mod uploads;
 mod usage;
 mod view;
 
-pub use crate::ops::builds::SERVER_ZIP_LIMIT;
+pub use crate::ops::register::SERVER_ZIP_LIMIT;
 pub use crate::ops::tokens::new_secret;
 pub use crate::ops::tokens::token_record;
 use axum::extract::DefaultBodyLimit;

@@ -15,7 +15,7 @@ use crate::model::Scope;
 use crate::ops::audit::record;
 use crate::ops::audit::snapshot;
 use crate::ops::audit::Change;
-use crate::ops::builds::{heads_of, sizes_of};
+use crate::ops::register::{heads_of, sizes_of};
 use crate::store::BlobKey;
 use crate::wire::ErrorBody;
 use crate::wire::FileRef;

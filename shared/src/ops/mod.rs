@@ -7,13 +7,15 @@
 //! - [`audit`]: recording what a write changed;
 //! - [`channels`]: compare-and-set changes of a channel (deploy, rollback,
 //!   plan actions, guard settings);
-//! - [`builds`]: loading builds and the checks a build registration passes;
+//! - [`builds`]: loading builds, changing their flags, the disable warning;
+//! - [`register`]: the checks a build registration passes, and registering;
 //! - [`keys`]: the key set in force for an app.
 
 pub mod audit;
 pub mod builds;
 pub mod channels;
 pub mod keys;
+pub mod register;
 pub mod tokens;
 pub mod zip;
 
