@@ -17,6 +17,8 @@ use liveship_core::fsutil::write_atomic;
 use liveship_core::keys::{KeyId, PublicKey, SigningKey};
 use liveship_core::keyset::{verify_chain, KeySet, KeySetChain, KeySetDocument, KeyStatus};
 use liveship_core::model::{now, utc, Timestamp};
+use liveship_core::predict::{self, Facts};
+use liveship_core::wire::{BuildList, ChannelList};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use std::path::PathBuf;
@@ -279,7 +281,64 @@ fn finish(
     for line in describe(set, signer.as_ref()) {
         out.say(line);
     }
-    Ok(json!({"command": command, "version": set.version, "chain": chain}))
+    let mut impact = Vec::new();
+    if command == "keys revoke" {
+        if let Some(root) = &signer {
+            impact = revocation_impact(&s.app.app_id, &s.remote, &chain, root)?;
+            for line in &impact {
+                out.say(line);
+            }
+        }
+    }
+    let mut answer = json!({"command": command, "version": set.version, "chain": chain});
+    if !impact.is_empty() {
+        answer["impact"] = json!(impact);
+    }
+    Ok(answer)
+}
+
+/// What a published revocation does to each channel's devices, from the
+/// server's own decision (`predict::shares`): builds that reached a share
+/// of a channel's devices and no longer do, because the set in force no
+/// longer allows their key (those devices keep what they run).
+fn revocation_impact(
+    app: &AppId,
+    remote: &Remote,
+    chain: &KeySetChain,
+    root: &PublicKey,
+) -> anyhow::Result<Vec<String>> {
+    let (set, _) = verify_chain(root, None, chain, app)
+        .context("the published key set does not verify from the root that signed it")?;
+    let api = remote.api()?;
+    let rt = runtime()?;
+    let channels: ChannelList =
+        rt.block_on(api.json::<(), _>(Method::GET, &format!("/v1/apps/{app}/channels"), None))?;
+    let builds: BuildList =
+        rt.block_on(api.json::<(), _>(Method::GET, &format!("/v1/apps/{app}/builds"), None))?;
+    let get = |id: u64| builds.builds.iter().find(|b| b.id == id);
+    let at = now();
+    let mut lines = Vec::new();
+    for ch in &channels.channels {
+        let before = predict::shares(ch, get, None, &Facts::running(None), at);
+        let after = predict::shares(ch, get, Some(&set), &Facts::running(None), at);
+        for (runs, share) in &before {
+            let Some(build) = runs else { continue };
+            let kept = after.get(runs).copied().unwrap_or(0.0);
+            if kept + 1e-9 < *share {
+                lines.push(format!(
+                    "  channel {}: build {build} reached {:.0}% of its devices and now {:.0}%: \
+                     its key is no longer allowed, so those devices keep what they run",
+                    ch.name,
+                    share * 100.0,
+                    kept * 100.0
+                ));
+            }
+        }
+    }
+    if lines.is_empty() {
+        lines.push("  no channel serves a build signed by that key".into());
+    }
+    Ok(lines)
 }
 
 fn publish(app: &AppId, remote: &Remote, doc: &KeySetDocument) -> anyhow::Result<KeySetChain> {

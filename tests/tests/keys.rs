@@ -147,6 +147,16 @@ async fn story(w: World) {
     revoke.extend_from_slice(&["--key-id", a.key_id().as_hex().leak()]);
     let r = w.cli(&t.admin, &revoke);
     assert_eq!(r["version"], 3, "{r}");
+    // What it does to devices, from the lookups' own decision: production's
+    // A build reached every device and now reaches none; beta is untouched.
+    assert_eq!(
+        r["impact"],
+        json!([format!(
+            "  channel production: build {b1} reached 100% of its devices and now 0%: \
+             its key is no longer allowed, so those devices keep what they run"
+        )]),
+        "{r}"
+    );
     // A's builds are refused from now on, and A's live build is no longer offered.
     let (code, _, err) = w.server.cli(
         &t.ci,
