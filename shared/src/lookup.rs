@@ -160,33 +160,9 @@ fn mandatory_between<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{AppId, BuildVersion};
-    use crate::hash::Sha256Digest;
-    use crate::model::{ArtifactType, Commit};
+    use crate::domain::AppId;
+    use crate::model::fixtures::build;
     use std::collections::HashMap;
-
-    fn build(id: u64) -> Build {
-        Build {
-            id,
-            app_id: AppId::new("a").unwrap(),
-            version: BuildVersion::new(format!("1.0.{id}")).unwrap(),
-            artifact_type: ArtifactType::Manifest,
-            artifact_url: None,
-            manifest_sha256: Sha256Digest::of(b""),
-            zip: None,
-            zip_rsa_signature: None,
-            capgo_encrypted: None,
-            brotli: false,
-            file_count: 1,
-            total_size: 1,
-            key_id: None,
-            commit: Commit::default(),
-            mandatory: false,
-            disabled: false,
-            native: NativeLimits::new(),
-            created_at: 0,
-        }
-    }
 
     fn q(device: &str, current: Option<u64>) -> DeviceQuery {
         DeviceQuery {

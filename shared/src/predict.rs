@@ -162,5 +162,32 @@ pub fn shares<'a>(
     out
 }
 
+/// Holds observed lookups against a prediction: every outcome seen is one
+/// the prediction names, and each predicted share is within five standard
+/// deviations (plus one device) of its count. The number of outcomes
+/// compared, or what disagrees. (The property tests, here and against the
+/// router, check [`shares`] with it.)
+pub fn check_observed(
+    predicted: &BTreeMap<Option<u64>, f64>,
+    seen: &BTreeMap<Option<u64>, usize>,
+) -> Result<usize, String> {
+    let n = seen.values().sum::<usize>() as f64;
+    if let Some((runs, count)) = seen.iter().find(|(runs, _)| !predicted.contains_key(*runs)) {
+        return Err(format!(
+            "{count} devices run {runs:?}, which the prediction {predicted:?} never names"
+        ));
+    }
+    for (runs, p) in predicted {
+        let got = *seen.get(runs).unwrap_or(&0) as f64;
+        let slack = 5.0 * (n * p * (1.0 - p)).sqrt() + 1.0;
+        if (got - n * p).abs() > slack {
+            return Err(format!(
+                "{runs:?} predicted {p:.4} of {n} lookups, {got} got it"
+            ));
+        }
+    }
+    Ok(predicted.len())
+}
+
 #[cfg(test)]
 mod tests;

@@ -20,4 +20,6 @@ pub use plan::*;
 pub use token::*;
 
 #[cfg(test)]
+pub(crate) mod fixtures;
+#[cfg(test)]
 mod tests;

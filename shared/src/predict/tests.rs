@@ -4,9 +4,9 @@
 //! build agrees with 2,000 device ids within sampling error.
 
 use super::*;
-use crate::domain::{AppId, BuildVersion};
-use crate::hash::Sha256Digest;
-use crate::model::{ArtifactType, Commit, NativeLimit, NativeLimits};
+use crate::domain::AppId;
+use crate::model::fixtures::build;
+use crate::model::NativeLimit;
 
 /// A small seeded generator (xorshift), so a failure names its seed.
 struct Rng(u64);
@@ -19,29 +19,6 @@ impl Rng {
     }
     fn below(&mut self, n: u64) -> u64 {
         self.next() % n
-    }
-}
-
-fn build(id: u64) -> Build {
-    Build {
-        id,
-        app_id: AppId::new("a").unwrap(),
-        version: BuildVersion::new(format!("1.0.{id}")).unwrap(),
-        artifact_type: ArtifactType::Manifest,
-        artifact_url: None,
-        manifest_sha256: Sha256Digest::of(b""),
-        zip: None,
-        zip_rsa_signature: None,
-        capgo_encrypted: None,
-        brotli: false,
-        file_count: 1,
-        total_size: 1,
-        key_id: None,
-        commit: Commit::default(),
-        mandatory: false,
-        disabled: false,
-        native: NativeLimits::new(),
-        created_at: 0,
     }
 }
 
@@ -139,23 +116,8 @@ fn shares_agree_with_simulated_devices_on_random_histories() {
             };
             *seen.entry(runs).or_default() += 1;
         }
-        for (runs, n) in &seen {
-            assert!(
-                predicted.contains_key(runs),
-                "seed {seed}: {n} devices run {runs:?}, which the prediction {predicted:?} never names"
-            );
-        }
-        for (runs, p) in &predicted {
-            let n = DEVICES as f64;
-            let got = *seen.get(runs).unwrap_or(&0) as f64;
-            // 5 standard deviations, plus one device for tiny shares.
-            let slack = 5.0 * (n * p * (1.0 - p)).sqrt() + 1.0;
-            assert!(
-                (got - n * p).abs() <= slack,
-                "seed {seed}: {runs:?} predicted {p:.4} of {DEVICES}, {got} devices got it ({ch:?})"
-            );
-            checked += 1;
-        }
+        checked += check_observed(&predicted, &seen)
+            .unwrap_or_else(|e| panic!("seed {seed}: {e} ({ch:?})"));
     }
     assert!(checked >= 300, "only {checked} outcomes compared");
 }
@@ -173,4 +135,19 @@ fn a_disabled_current_build_falls_back_as_its_rollout_said() {
     let s = shares(&ch, |id| builds.get(&id), None, &Facts::running(Some(8)), 0);
     assert!((s[&Some(7)] - 0.05).abs() < 1e-12, "{s:?}");
     assert!((s[&Some(6)] - 0.95).abs() < 1e-12, "{s:?}");
+}
+
+#[test]
+fn observations_that_disagree_are_refused() {
+    let predicted = BTreeMap::from([(Some(1), 0.9), (Some(2), 0.1)]);
+    let close = BTreeMap::from([(Some(1), 905), (Some(2), 95)]);
+    assert_eq!(check_observed(&predicted, &close), Ok(2));
+    let far = BTreeMap::from([(Some(1), 700), (Some(2), 300)]);
+    assert!(check_observed(&predicted, &far)
+        .unwrap_err()
+        .contains("predicted 0.9000"));
+    let unnamed = BTreeMap::from([(Some(1), 900), (None, 100)]);
+    assert!(check_observed(&predicted, &unnamed)
+        .unwrap_err()
+        .contains("never names"));
 }
