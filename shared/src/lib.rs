@@ -1,16 +1,19 @@
-//! liveship core: the pieces every liveship binary shares.
+//! liveship core: the pieces every liveship binary shares, in layers (an
+//! import only points down; `scripts/modgraph.py` checks it, and
+//! CONTRIBUTING.md draws the map):
 //!
-//! - [`domain`]: identifiers (app ids, build versions) and their validation;
-//! - [`paths`]: the rules every path in a manifest must follow;
-//! - [`hash`]: SHA-256 digests and streaming hashing;
-//! - [`keys`]: Ed25519 keys as PKCS#8 / SPKI PEM;
-//! - [`manifest`]: the signed manifest (raw document -> parsed [`manifest::Manifest`]
-//!   -> [`manifest::Verified`], which only [`manifest::Verifier`] can build);
-//! - [`tree`]: scanning and checking a build directory;
-//! - [`artifact`]: reproducible zip bundles, and verifying and extracting them;
-//! - [`compress`]: the brotli copies stored beside text files;
-//! - [`https`]: the one outbound HTTP client (webhooks, the AWS SDK);
-//! - [`mod@env`]: the names of the environment variables liveship reads.
+//! 0. rules, no I/O: [`domain`] (app ids, channel names, versions), [`paths`],
+//!    [`hash`], [`keys`] (Ed25519 PEM), [`time`], [`capgo`] (plugin lines),
+//!    [`compress`], [`mod@env`];
+//! 1. signed data: [`manifest`] (raw document -> parsed [`manifest::Manifest`]
+//!    -> [`manifest::Verified`], which only [`manifest::Verifier`] can build),
+//!    [`keyset`], [`artifact`], [`tree`], [`rsakey`], [`schemas`];
+//! 2. records and pure decisions: [`model`], [`lookup`], [`predict`] (what
+//!    devices get: the one decision), [`rollout`] (the guard), [`wire`];
+//! 3. storage: [`store`], and [`https`] (the one outbound HTTP client);
+//! 4. operations over the stores: [`ops`];
+//! 5. the HTTP API: [`http`];
+//! 6. deployments: `aws` and `lambda` (feature `aws`).
 
 #![warn(missing_docs)]
 

@@ -13,7 +13,7 @@
 //! One module per resource (apps, tokens, uploads, builds, channels,
 //! rollouts, keys, audit, usage, lookups, events, files) and per device
 //! protocol (capgo, capawesome, cartona); [`auth`] authorizes for all of
-//! them, [`view`] is the channel view every lookup route decides in. This
+//! them, `view` is the channel view every lookup route decides in. This
 //! file only assembles the routers: no module below imports from it.
 
 mod api;

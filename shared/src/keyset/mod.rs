@@ -8,7 +8,7 @@
 //! 1. [`KeySetDocument`]: the raw file, as stored and served: a base64
 //!    `payload` beside one or more Ed25519 `signatures`.
 //! 2. [`KeySet`]: the payload parsed and checked against the rules, not trusted.
-//! 3. [`Verified<KeySet>`]: built only by [`verify_chain`], once the trusted
+//! 3. [`Verified<KeySet>`](crate::manifest::Verified): built only by [`verify_chain`], once the trusted
 //!    root signed it and its version is not below one already seen.
 //!
 //! Root rotation: a set naming a new `root` must be signed by the trusted

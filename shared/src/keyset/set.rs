@@ -443,7 +443,7 @@ impl KeySet {
     }
 
     /// A verifier for `doc` if this set lets its signing key sign at `now`.
-    /// Use it on a [`Verified<KeySet>`] only.
+    /// Use it on a [`Verified<KeySet>`](crate::manifest::Verified) only.
     pub fn manifest_verifier(
         &self,
         doc: &ManifestDocument,

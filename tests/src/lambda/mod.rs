@@ -2,7 +2,7 @@
 //! - [`RuntimeApi`]: the Lambda runtime API (`/2018-06-01/runtime/...`) that
 //!   a function's `bootstrap` polls for events and answers;
 //! - [`Gateway`]: an API Gateway HTTP API (payload format 2.0) in front of
-//!   them, routing each request by [`ROUTES`] to the function that owns it,
+//!   them, routing each request by [`ROUTES`](liveship_core::http::openapi::ROUTES) to the function that owns it,
 //!   so the CLI and device clients run unchanged against the real binaries;
 //! - [`CountingProxy`]: a reverse proxy between a function and moto that
 //!   counts DynamoDB requests by operation.
