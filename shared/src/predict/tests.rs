@@ -1,10 +1,12 @@
 //! [`shares`] against many simulated devices through [`device_gets`]: for
 //! random channel histories (deploys, partial rollouts, halted plans,
-//! rollbacks, disabled builds, native limits), the predicted share of each
+//! rollbacks, disabled builds, native limits, revoked keys), the predicted share of each
 //! build agrees with 2,000 device ids within sampling error.
 
 use super::*;
 use crate::domain::AppId;
+use crate::keys::SigningKey;
+use crate::keyset::{verify_chain, KeySetChain};
 use crate::model::fixtures::build;
 use crate::model::NativeLimit;
 
@@ -20,6 +22,36 @@ impl Rng {
     fn below(&mut self, n: u64) -> u64 {
         self.next() % n
     }
+}
+
+/// Key sets of app `a`: one delegating keys A and B, and the next with A
+/// revoked; and the two keys' ids, as builds record them.
+fn key_sets() -> (Verified<KeySet>, Verified<KeySet>, [String; 2]) {
+    let (root, a, b) = (
+        SigningKey::generate().unwrap(),
+        SigningKey::generate().unwrap(),
+        SigningKey::generate().unwrap(),
+    );
+    let app = AppId::new("a").unwrap();
+    let mut set = KeySet::first(app.clone(), root.public_key(), 0);
+    set.delegate(a.public_key(), 0, None, None).unwrap();
+    set.delegate(b.public_key(), 0, None, None).unwrap();
+    let verify = |set: &KeySet| {
+        let chain = KeySetChain {
+            rotations: Vec::new(),
+            current: set.sign(&[&root]),
+        };
+        verify_chain(root.public_key(), None, &chain, &app)
+            .unwrap()
+            .0
+    };
+    let both = verify(&set);
+    let mut next = set.clone();
+    next.version += 1;
+    assert!(next.revoke(a.public_key().key_id()));
+    let revoked = verify(&next);
+    let ids = [a, b].map(|k| k.public_key().key_id().to_string());
+    (both, revoked, ids)
 }
 
 /// A random history of up to 8 steps over up to 6 builds.
@@ -80,10 +112,17 @@ fn history(rng: &mut Rng) -> (Channel, HashMap<u64, Build>) {
 #[test]
 fn shares_agree_with_simulated_devices_on_random_histories() {
     const DEVICES: usize = 2000;
+    let (both, revoked, key_ids) = key_sets();
     let mut checked = 0;
     for seed in 1..=300u64 {
         let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15));
-        let (ch, builds) = history(&mut rng);
+        let (ch, mut builds) = history(&mut rng);
+        // Signed by A or B; the app pins no root, or A is delegated, or
+        // A is revoked (its builds are no longer offered).
+        for b in builds.values_mut() {
+            b.key_id = Some(key_ids[rng.below(2) as usize].clone());
+        }
+        let keys = [None, Some(&both), Some(&revoked)][rng.below(3) as usize];
         let get = |id: u64| builds.get(&id);
         let current = match rng.below(3) {
             0 => None,
@@ -95,7 +134,7 @@ fn shares_agree_with_simulated_devices_on_random_histories() {
             current_build: current,
             within_native_limits: false,
         };
-        let predicted = shares(&ch, get, None, &facts, 0);
+        let predicted = shares(&ch, get, keys, &facts, 0);
         let total: f64 = predicted.values().sum();
         assert!(
             (total - 1.0).abs() < 1e-9,
@@ -109,7 +148,7 @@ fn shares_agree_with_simulated_devices_on_random_histories() {
                 native_version: facts.native_version.clone(),
                 current_build: current,
             };
-            let runs = match device_gets(&ch, get, None, &q, 0) {
+            let runs = match device_gets(&ch, get, keys, &q, 0) {
                 Decision::UpToDate => current,
                 Decision::Update { build_id, .. } => Some(build_id),
                 Decision::RollbackToBuiltin => None,
