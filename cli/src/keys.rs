@@ -435,6 +435,7 @@ pub fn keys(cmd: KeysCmd, out: &Output) -> Result<Value, Failure> {
                 (None, None) => return Err(anyhow!("give --key-id or --public-key").into()),
             };
             let mut set = base(&a.signing, &root)?;
+            set.revocable(&id).map_err(|m| anyhow!(m))?;
             if !set.revoke(&id) {
                 return Err(
                     anyhow!("key {id} is already revoked in version {}", set.version - 1).into(),

@@ -52,6 +52,21 @@ pub struct Output {
     pub json: bool,
 }
 
+/// Writes one line to stdout. A reader that went away (`liveship ... |
+/// head`) ends the process quietly with success, as other command-line
+/// tools do, instead of the panic `println!` would raise.
+pub fn stdout_line(line: impl std::fmt::Display) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = writeln!(out, "{line}").and_then(|()| out.flush()) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        eprintln!("error: cannot write to standard output: {e}");
+        std::process::exit(1);
+    }
+}
+
 impl Output {
     pub fn new(json: bool) -> Self {
         Self { json }
@@ -60,7 +75,7 @@ impl Output {
     /// A human line on stdout (nothing in `--json` mode).
     pub fn say(&self, line: impl AsRef<str>) {
         if !self.json {
-            println!("{}", line.as_ref());
+            stdout_line(line.as_ref());
         }
     }
 
@@ -83,7 +98,7 @@ impl Output {
                     if let Value::Object(map) = &mut value {
                         map.insert("ok".into(), Value::Bool(true));
                     }
-                    println!("{value}");
+                    stdout_line(&value);
                 }
                 ExitCode::SUCCESS
             }
@@ -104,7 +119,7 @@ impl Output {
                             }
                         }
                     }
-                    println!("{v}");
+                    stdout_line(&v);
                 }
                 ExitCode::from(f.exit)
             }
@@ -143,10 +158,7 @@ pub fn usage_error(e: clap::Error, json: bool) -> ExitCode {
                 .unwrap_or("invalid usage")
                 .trim_start_matches("error: "),
         );
-        println!(
-            "{}",
-            json!({"ok": false, "error": "usage", "message": message})
-        );
+        stdout_line(json!({"ok": false, "error": "usage", "message": message}));
     }
     ExitCode::from(EXIT_USAGE)
 }

@@ -116,7 +116,7 @@ pub fn bootstrap(args: BootstrapArgs) -> Result<()> {
             match bootstrap_admin(&*records, cfg.admin_token.as_deref(), args.add_admin).await? {
                 Bootstrapped::Created => {}
                 Bootstrapped::AlreadyThere => {
-                    println!("liveship: tokens already exist; nothing to do")
+                    crate::output::stdout_line("liveship: tokens already exist; nothing to do")
                 }
                 Bootstrapped::Refused => anyhow::bail!(
                     "tokens already exist and {} is not one of them (new, or revoked): nothing \
@@ -314,8 +314,10 @@ async fn serve(cfg: ServeConfig) -> Result<()> {
         Backend::Embedded => format!("data in {}", cfg.store.data_dir.display()),
         Backend::Aws => "data in S3 and DynamoDB".to_owned(),
     };
-    println!("liveship listening on http://{addr} (public URL {public_url}, {data})");
-    println!("liveship release console: {public_url}/console");
+    crate::output::stdout_line(format!(
+        "liveship listening on http://{addr} (public URL {public_url}, {data})"
+    ));
+    crate::output::stdout_line(format!("liveship release console: {public_url}/console"));
     std::io::stdout().flush().ok();
     let server = listeners.serve(router, Some(FastLookup::new(device)))?;
     tracing::info!(%addr, workers, "listening");
@@ -374,7 +376,9 @@ async fn bootstrap_admin(
         let token =
             liveship_core::http::token_record(&secret, "bootstrap admin", None, vec![Scope::Admin]);
         records.create_token(&token).await?;
-        println!("liveship: admin token (shown once; store it now): {secret}");
+        crate::output::stdout_line(format!(
+            "liveship: admin token (shown once; store it now): {secret}"
+        ));
         std::io::stdout().flush().ok();
         return Ok(Bootstrapped::Created);
     }

@@ -918,3 +918,32 @@ fn bootstrap_creates_the_first_admin_token_once() {
     assert_eq!(short.code, 1);
     assert!(short.stderr.contains("too short"), "{}", short.stderr);
 }
+
+#[test]
+fn a_closed_stdout_ends_quietly() {
+    // `liveship ... | head` closes the pipe early: the command must end
+    // without a panic (exit 101) or a backtrace, as other CLIs do.
+    let d = tempfile::tempdir().unwrap();
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    for json in [false, true] {
+        let _ = fs::remove_file(d.path().join("liveship_private.pem"));
+        let _ = fs::remove_file(d.path().join("liveship_public.pem"));
+        let mut args = vec!["live-update", "generate-signing-key"];
+        if json {
+            args.push("--json");
+        }
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_liveship"))
+            .args(&args)
+            .current_dir(d.path())
+            .env("RUST_BACKTRACE", "1")
+            .stdout(writer.try_clone().unwrap())
+            .stderr(std::process::Stdio::piped())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "json {json}: {stderr}");
+        assert!(!stderr.contains("panicked"), "json {json}: {stderr}");
+        assert!(d.path().join("liveship_private.pem").exists());
+    }
+}

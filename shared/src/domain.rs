@@ -34,7 +34,10 @@ pub enum DomainError {
     #[error("invalid platform {0:?}: native version limits are set per platform: ios or android")]
     Platform(String),
     /// The channel name breaks the channel name rules.
-    #[error("invalid channel name {0:?}: use 1-{MAX_CHANNEL} letters, digits, '.', '_' or '-'")]
+    #[error(
+        "invalid channel name {0:?}: use 1-{MAX_CHANNEL} letters, digits, '.', '_' or '-' \
+         (not `.` or `..`, which name no URL path segment)"
+    )]
     Channel(String),
 }
 
@@ -81,7 +84,12 @@ impl ChannelName {
     /// Validates and wraps a channel name.
     pub fn new(s: impl Into<String>) -> Result<Self, DomainError> {
         let s = s.into();
+        // `.` and `..` would pass the character rule, but a client
+        // normalises them out of every URL path: such a channel could be
+        // created and never reached.
         let ok = (1..=MAX_CHANNEL).contains(&s.len())
+            && s != "."
+            && s != ".."
             && s.bytes()
                 .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
         if ok {
@@ -228,13 +236,17 @@ mod tests {
         for ok in ["production", "beta-2", "a", "x.y_z", &"c".repeat(64)] {
             assert_eq!(ChannelName::new(ok).unwrap().as_str(), ok);
         }
-        for bad in ["", "has space", "a/b", "ü", &"c".repeat(65)] {
+        for bad in ["", "has space", "a/b", "ü", &"c".repeat(65), ".", ".."] {
             let e = ChannelName::new(bad).unwrap_err();
             assert_eq!(
                 e.to_string(),
-                format!("invalid channel name {bad:?}: use 1-64 letters, digits, '.', '_' or '-'")
+                format!(
+                    "invalid channel name {bad:?}: use 1-64 letters, digits, '.', '_' or '-' \
+                     (not `.` or `..`, which name no URL path segment)"
+                )
             );
         }
+        assert!(ChannelName::new("...").is_ok() && ChannelName::new(".beta").is_ok());
     }
 
     #[test]

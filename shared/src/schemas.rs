@@ -18,7 +18,7 @@ pub const VERSION_PATTERN: &str =
 /// Lowercase hex SHA-256.
 pub const SHA256_PATTERN: &str = "^[0-9a-f]{64}$";
 /// Channel names.
-pub const CHANNEL_PATTERN: &str = "^[A-Za-z0-9._-]{1,64}$";
+pub const CHANNEL_PATTERN: &str = "^([A-Za-z0-9_-][A-Za-z0-9._-]{0,63}|\\.[A-Za-z0-9_-][A-Za-z0-9._-]{0,62}|\\.\\.[A-Za-z0-9._-]{1,62})$";
 
 pub(crate) fn string(pattern: &str, min: usize, max: usize, what: &str) -> RefOr<Schema> {
     ObjectBuilder::new()

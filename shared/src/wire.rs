@@ -22,7 +22,9 @@ pub struct CreateApp {
     pub public_keys: Vec<String>,
     /// Channel for devices that name none (default `production`).
     #[serde(default)]
-    #[schema(pattern = "^[A-Za-z0-9._-]{1,64}$")]
+    #[schema(
+        pattern = "^([A-Za-z0-9_-][A-Za-z0-9._-]{0,63}|\\.[A-Za-z0-9_-][A-Za-z0-9._-]{0,62}|\\.\\.[A-Za-z0-9._-]{1,62})$"
+    )]
     pub default_channel: Option<String>,
     /// RSA public key (SPKI PEM) for the Capawesome plugin's zip signatures.
     #[serde(default)]
@@ -326,7 +328,9 @@ impl GuardPatch {
 #[serde(deny_unknown_fields)]
 pub struct CreateChannel {
     /// Channel name: 1-64 letters, digits, `.`, `_` or `-`.
-    #[schema(pattern = "^[A-Za-z0-9._-]{1,64}$")]
+    #[schema(
+        pattern = "^([A-Za-z0-9_-][A-Za-z0-9._-]{0,63}|\\.[A-Za-z0-9_-][A-Za-z0-9._-]{0,62}|\\.\\.[A-Za-z0-9._-]{1,62})$"
+    )]
     pub name: String,
     /// Let devices switch themselves to this channel.
     #[serde(default)]
@@ -342,7 +346,9 @@ pub struct PatchApp {
     pub public_keys: Option<Vec<String>>,
     /// The channel devices that name none follow.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(pattern = "^[A-Za-z0-9._-]{1,64}$")]
+    #[schema(
+        pattern = "^([A-Za-z0-9_-][A-Za-z0-9._-]{0,63}|\\.[A-Za-z0-9_-][A-Za-z0-9._-]{0,62}|\\.\\.[A-Za-z0-9._-]{1,62})$"
+    )]
     pub default_channel: Option<String>,
     /// Replace the RSA public key (SPKI PEM); `""` removes it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -445,7 +451,9 @@ pub struct DeviceEvent {
     /// The channel the device follows (default: the app's default channel);
     /// the console's per-channel charts count the event there.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(pattern = "^[A-Za-z0-9._-]{1,64}$")]
+    #[schema(
+        pattern = "^([A-Za-z0-9_-][A-Za-z0-9._-]{0,63}|\\.[A-Za-z0-9_-][A-Za-z0-9._-]{0,62}|\\.\\.[A-Za-z0-9._-]{1,62})$"
+    )]
     pub channel: Option<String>,
 }
 

@@ -302,6 +302,48 @@ async fn app_ids_follow_one_rule_everywhere() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn channel_names_follow_one_rule_everywhere() {
+    let w = World::new();
+    let app = "com.example.channels";
+    w.app(app);
+    let path = format!("/v1/apps/{app}/channels");
+    let create = |name: &'static str| {
+        w.call(
+            Method::POST,
+            &path,
+            Some(w.admin()),
+            Some(json!({"name": name})),
+        )
+    };
+    for ok in ["beta", "...", ".beta", "v1.2"] {
+        let (s, v) = create(ok).await;
+        assert_eq!(s, 201, "{ok}: {v}");
+    }
+    // `.` and `..` pass the character rule but no URL can reach them.
+    for bad in [".", "..", "has space", "a/b"] {
+        let (s, v) = create(bad).await;
+        assert_eq!(s, 400, "{bad}: {v}");
+        assert!(
+            v["message"]
+                .as_str()
+                .unwrap()
+                .contains("invalid channel name"),
+            "{v}"
+        );
+    }
+    // A percent-encoded `..` in a path is the same name, refused the same.
+    let (s, v) = w
+        .call(
+            Method::PUT,
+            &format!("/v1/apps/{app}/channels/%2e%2e"),
+            Some(w.admin()),
+            Some(json!({"build_id": 1})),
+        )
+        .await;
+    assert!(s == 400 || s == 404, "{s} {v}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_upload_plan_of_50000_files_is_accepted() {
     let w = World::new();
     let t = w.app("com.example.many");

@@ -142,6 +142,27 @@ async fn story(w: World) {
     up.extend_from_slice(&["--channel", "beta", "--create-channel"]);
     let b2 = w.cli(&t.ci, &up)["build_id"].as_u64().unwrap();
     let v2_doc = chain(&w).await.current;
+    // Neither the root's own key nor a key the set never named can be
+    // revoked: refused, naming the set's keys, and nothing is published.
+    for (id, says) in [
+        (pinned.key_id().as_hex(), "is the root key of this set"),
+        ("ab".repeat(32), "is not a signing key of app"),
+    ] {
+        let mut args = vec!["keys", "revoke"];
+        args.extend_from_slice(&root_args);
+        args.extend_from_slice(&["--key-id", id.leak()]);
+        let (code, _, err) = w.server.cli(&t.admin, w.path(), &args);
+        assert_eq!(code, 1, "{err}");
+        assert!(err.contains(says), "{err}");
+        if says.contains("not a signing key") {
+            assert!(err.contains(&a.key_id().to_string()), "{err}");
+        }
+    }
+    assert_eq!(
+        chain(&w).await.current,
+        v2_doc,
+        "a refused revoke publishes nothing"
+    );
     let mut revoke = vec!["keys", "revoke"];
     revoke.extend_from_slice(&root_args);
     revoke.extend_from_slice(&["--key-id", a.key_id().as_hex().leak()]);

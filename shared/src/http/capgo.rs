@@ -97,7 +97,9 @@ pub(crate) struct CapgoChannelSet {
     #[serde(flatten)]
     info: CapgoInfo,
     /// The channel to follow.
-    #[schema(pattern = "^[A-Za-z0-9._-]{1,64}$")]
+    #[schema(
+        pattern = "^([A-Za-z0-9_-][A-Za-z0-9._-]{0,63}|\\.[A-Za-z0-9_-][A-Za-z0-9._-]{0,62}|\\.\\.[A-Za-z0-9._-]{1,62})$"
+    )]
     channel: String,
 }
 

@@ -70,7 +70,7 @@ pub(crate) async fn list_channels(
     ))
 }
 
-#[utoipa::path(put, path = "/v1/apps/{app}/channels/{channel}", params(("app" = AppId, Path, description = "The app id"), ("channel" = String, Path, pattern = "^[A-Za-z0-9._-]{1,64}$", description = "The channel")), request_body = Deploy,
+#[utoipa::path(put, path = "/v1/apps/{app}/channels/{channel}", params(("app" = AppId, Path, description = "The app id"), ("channel" = String, Path, pattern = "^([A-Za-z0-9_-][A-Za-z0-9._-]{0,63}|\\.[A-Za-z0-9_-][A-Za-z0-9._-]{0,62}|\\.\\.[A-Za-z0-9._-]{1,62})$", description = "The channel")), request_body = Deploy,
     responses((status = 200, body = Channel), (status = "default", description = "An error (docs/api.md)", body = ErrorBody)), security(("bearer" = [])))]
 pub(crate) async fn deploy(
     State(s): State<CiState>,
@@ -138,7 +138,7 @@ pub(crate) async fn deploy(
     Ok(Json(ch))
 }
 
-#[utoipa::path(post, path = "/v1/apps/{app}/channels/{channel}/rollback", params(("app" = AppId, Path, description = "The app id"), ("channel" = String, Path, pattern = "^[A-Za-z0-9._-]{1,64}$", description = "The channel")),
+#[utoipa::path(post, path = "/v1/apps/{app}/channels/{channel}/rollback", params(("app" = AppId, Path, description = "The app id"), ("channel" = String, Path, pattern = "^([A-Za-z0-9_-][A-Za-z0-9._-]{0,63}|\\.[A-Za-z0-9_-][A-Za-z0-9._-]{0,62}|\\.\\.[A-Za-z0-9._-]{1,62})$", description = "The channel")),
     responses((status = 200, body = Channel), (status = "default", description = "An error (docs/api.md)", body = ErrorBody)), security(("bearer" = [])))]
 pub(crate) async fn rollback(
     State(s): State<CiState>,
@@ -204,7 +204,7 @@ pub(crate) async fn create_channel(
     Ok((StatusCode::CREATED, Json(ch)))
 }
 
-#[utoipa::path(delete, path = "/v1/apps/{app}/channels/{channel}", params(("app" = AppId, Path, description = "The app id"), ("channel" = String, Path, pattern = "^[A-Za-z0-9._-]{1,64}$", description = "The channel")),
+#[utoipa::path(delete, path = "/v1/apps/{app}/channels/{channel}", params(("app" = AppId, Path, description = "The app id"), ("channel" = String, Path, pattern = "^([A-Za-z0-9_-][A-Za-z0-9._-]{0,63}|\\.[A-Za-z0-9_-][A-Za-z0-9._-]{0,62}|\\.\\.[A-Za-z0-9._-]{1,62})$", description = "The channel")),
     responses((status = 200, body = Channel), (status = "default", description = "An error (docs/api.md)", body = ErrorBody)), security(("bearer" = [])))]
 pub(crate) async fn delete_channel(
     State(s): State<CiState>,

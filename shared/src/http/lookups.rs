@@ -31,7 +31,7 @@ pub(crate) struct LatestQuery {
     current_build: Option<String>,
 }
 
-#[utoipa::path(get, path = "/v1/apps/{app}/channels/{channel}/latest", params(("app" = AppId, Path, description = "The app id"), ("channel" = String, Path, pattern = "^[A-Za-z0-9._-]{1,64}$", description = "The channel"), LatestQuery),
+#[utoipa::path(get, path = "/v1/apps/{app}/channels/{channel}/latest", params(("app" = AppId, Path, description = "The app id"), ("channel" = String, Path, pattern = "^([A-Za-z0-9_-][A-Za-z0-9._-]{0,63}|\\.[A-Za-z0-9_-][A-Za-z0-9._-]{0,62}|\\.\\.[A-Za-z0-9._-]{1,62})$", description = "The channel"), LatestQuery),
     responses((status = 200, body = Latest), (status = "default", description = "An error (docs/api.md)", body = ErrorBody)))]
 pub(crate) async fn latest(
     State(s): State<DeviceState>,

@@ -23,7 +23,7 @@ use axum::extract::Path;
 use axum::extract::State;
 use axum::http::HeaderMap;
 
-#[utoipa::path(post, path = "/v1/apps/{app}/channels/{channel}/rollout", params(("app" = AppId, Path, description = "The app id"), ("channel" = String, Path, pattern = "^[A-Za-z0-9._-]{1,64}$", description = "The channel")), request_body = RolloutAction,
+#[utoipa::path(post, path = "/v1/apps/{app}/channels/{channel}/rollout", params(("app" = AppId, Path, description = "The app id"), ("channel" = String, Path, pattern = "^([A-Za-z0-9_-][A-Za-z0-9._-]{0,63}|\\.[A-Za-z0-9_-][A-Za-z0-9._-]{0,62}|\\.\\.[A-Za-z0-9._-]{1,62})$", description = "The channel")), request_body = RolloutAction,
     responses((status = 200, body = Channel), (status = "default", description = "An error (docs/api.md)", body = ErrorBody)), security(("bearer" = [])))]
 pub(crate) async fn rollout_action(
     State(s): State<CiState>,
@@ -53,7 +53,7 @@ pub(crate) async fn rollout_action(
     Ok(Json(ch))
 }
 
-#[utoipa::path(patch, path = "/v1/apps/{app}/channels/{channel}/guard", params(("app" = AppId, Path, description = "The app id"), ("channel" = String, Path, pattern = "^[A-Za-z0-9._-]{1,64}$", description = "The channel")), request_body = GuardPatch,
+#[utoipa::path(patch, path = "/v1/apps/{app}/channels/{channel}/guard", params(("app" = AppId, Path, description = "The app id"), ("channel" = String, Path, pattern = "^([A-Za-z0-9_-][A-Za-z0-9._-]{0,63}|\\.[A-Za-z0-9_-][A-Za-z0-9._-]{0,62}|\\.\\.[A-Za-z0-9._-]{1,62})$", description = "The channel")), request_body = GuardPatch,
     responses((status = 200, body = Channel), (status = "default", description = "An error (docs/api.md)", body = ErrorBody)), security(("bearer" = [])))]
 pub(crate) async fn patch_guard(
     State(s): State<CiState>,

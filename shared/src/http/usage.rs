@@ -17,7 +17,7 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 
 /// Reads the usage buckets of a channel ending with the current bucket.
-#[utoipa::path(get, path = "/v1/apps/{app}/channels/{channel}/usage", params(("app" = AppId, Path, description = "The app id"), ("channel" = String, Path, pattern = "^[A-Za-z0-9._-]{1,64}$", description = "The channel"), UsageQuery),
+#[utoipa::path(get, path = "/v1/apps/{app}/channels/{channel}/usage", params(("app" = AppId, Path, description = "The app id"), ("channel" = String, Path, pattern = "^([A-Za-z0-9_-][A-Za-z0-9._-]{0,63}|\\.[A-Za-z0-9_-][A-Za-z0-9._-]{0,62}|\\.\\.[A-Za-z0-9._-]{1,62})$", description = "The channel"), UsageQuery),
     responses((status = 200, body = UsageAnswer), (status = "default", description = "An error (docs/api.md)", body = ErrorBody)), security(("bearer" = [])))]
 pub(crate) async fn channel_usage(
     State(s): State<CiState>,

@@ -281,6 +281,38 @@ impl KeySet {
         Ok(())
     }
 
+    /// Why `key_id` cannot be revoked from this set, if it cannot: the
+    /// root's own key (hand over to a new root instead), or a key the set
+    /// does not delegate (the answer names the keys it does). A key already
+    /// revoked is revocable (nothing changes).
+    pub fn revocable(&self, key_id: &KeyId) -> Result<(), String> {
+        if self.root_key().is_ok_and(|r| r.key_id() == key_id) {
+            return Err(format!(
+                "key {key_id} is the root key of this set, not a signing key: it cannot be revoked; \
+                 hand over to a new root with `liveship keys rotate-root`"
+            ));
+        }
+        let delegated: Vec<String> = self
+            .keys
+            .iter()
+            .filter_map(|k| k.key().ok())
+            .map(|k| k.key_id().to_string())
+            .collect();
+        if self.revoked.contains(key_id) || delegated.contains(&key_id.to_string()) {
+            return Ok(());
+        }
+        Err(format!(
+            "key {key_id} is not a signing key of app {}'s key set: it delegates {}; \
+             `liveship keys show` lists them",
+            self.app_id,
+            if delegated.is_empty() {
+                "no key yet".to_owned()
+            } else {
+                delegated.join(", ")
+            }
+        ))
+    }
+
     /// Revokes `key_id`: drops it from the keys and lists it as revoked.
     /// False when it was already revoked.
     pub fn revoke(&mut self, key_id: &KeyId) -> bool {

@@ -264,3 +264,21 @@ fn root_hand_over_needs_both_roots_and_is_walked_by_old_devices() {
         "wrong_root"
     );
 }
+
+#[test]
+fn only_delegated_keys_are_revocable() {
+    let (root, a, stranger) = (key(), key(), key());
+    let mut set = KeySet::first(app(), root.public_key(), NOW);
+    set.delegate(a.public_key(), NOW, None, None).unwrap();
+    assert_eq!(set.revocable(a.public_key().key_id()), Ok(()));
+    let e = set.revocable(root.public_key().key_id()).unwrap_err();
+    assert!(e.contains("is the root key of this set"), "{e}");
+    let e = set.revocable(stranger.public_key().key_id()).unwrap_err();
+    assert!(
+        e.contains(&format!("it delegates {}", a.public_key().key_id())),
+        "{e}"
+    );
+    assert!(set.revoke(a.public_key().key_id()));
+    // Revoked already: still revocable (the CLI then says it was).
+    assert_eq!(set.revocable(a.public_key().key_id()), Ok(()));
+}
