@@ -41,12 +41,28 @@ pub struct Workers {
 
 /// Binds `listen` once per worker (port 0: a free port, the same for all).
 /// Connections wait in the backlog until [`Listeners::serve`].
-pub async fn bind_all(listen: &str, workers: usize) -> Result<Listeners> {
+pub async fn bind_all(listen: &str, workers: usize, share_port: bool) -> Result<Listeners> {
     let wanted = tokio::net::lookup_host(listen)
         .await
         .with_context(|| format!("cannot resolve {listen}"))?
         .next()
         .with_context(|| format!("{listen} resolves to no address"))?;
+    // The workers' sockets share the port (SO_REUSEPORT), which would also
+    // let this process share it with another server already listening
+    // there, splitting requests between two servers and two sets of data.
+    // A plain bind first finds such a server.
+    if wanted.port() != 0 && !share_port {
+        if let Err(e) = std::net::TcpListener::bind(wanted) {
+            if e.kind() == std::io::ErrorKind::AddrInUse {
+                anyhow::bail!(
+                    "{listen} is in use by another process (another `liveship serve`?); \
+                     stop it, choose another --listen, or pass --share-port to serve beside it \
+                     (as for a rolling restart)"
+                );
+            }
+            return Err(e).with_context(|| format!("cannot listen on {listen}"));
+        }
+    }
     let first = bind(wanted).with_context(|| format!("cannot listen on {listen}"))?;
     let addr = first.local_addr()?;
     let mut sockets = vec![first];

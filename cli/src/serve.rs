@@ -98,6 +98,10 @@ pub struct ServeConfig {
     /// socket [default: one per core, at most 16].
     #[arg(long, env = env::WORKERS, value_parser = clap::value_parser!(u64).range(1..=256))]
     workers: Option<u64>,
+    /// Share the port with a server already listening there (as for a
+    /// rolling restart); without it, a port in use is refused.
+    #[arg(long, env = env::SHARE_PORT)]
+    share_port: bool,
     /// For the fleet simulator only: take "now" from this file.
     #[arg(long, env = env::CLOCK_FILE, hide = true)]
     clock_file: Option<PathBuf>,
@@ -243,6 +247,15 @@ async fn open_stores(cfg: &StoreConfig, serving: bool) -> Result<Opened> {
 
 async fn serve(cfg: ServeConfig) -> Result<()> {
     let (records, events, blobs) = open_stores(&cfg.store, true).await?;
+    let workers = cfg.workers.map_or_else(
+        || std::thread::available_parallelism().map_or(1, |n| n.get().min(MAX_DEFAULT_WORKERS)),
+        |n| n as usize,
+    );
+    // Bound before the router is built (the public URL defaults to the
+    // bound address; early connections wait in the backlog), and before
+    // the one-time admin token is made and shown: a server that cannot
+    // listen must not spend it.
+    let listeners = crate::listen::bind_all(&cfg.listen, workers, cfg.share_port).await?;
     if bootstrap_admin(&*records, cfg.store.admin_token.as_deref(), false).await?
         == Bootstrapped::Refused
     {
@@ -254,13 +267,6 @@ async fn serve(cfg: ServeConfig) -> Result<()> {
         );
     }
 
-    let workers = cfg.workers.map_or_else(
-        || std::thread::available_parallelism().map_or(1, |n| n.get().min(MAX_DEFAULT_WORKERS)),
-        |n| n as usize,
-    );
-    // Bound before the router is built: the public URL defaults to the
-    // bound address. Early connections wait in the backlog.
-    let listeners = crate::listen::bind_all(&cfg.listen, workers).await?;
     let addr = listeners.addr;
     let public_url = cfg
         .public_url

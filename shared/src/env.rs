@@ -23,6 +23,9 @@ pub const CONFIG_DIR: &str = "LIVESHIP_CONFIG_DIR";
 pub const LISTEN: &str = "LIVESHIP_LISTEN";
 /// Worker threads of `liveship serve` (default: one per core).
 pub const WORKERS: &str = "LIVESHIP_WORKERS";
+/// `liveship serve` may share its port with another process (a rolling
+/// restart); without it, a port in use is refused.
+pub const SHARE_PORT: &str = "LIVESHIP_SHARE_PORT";
 /// Directory of the embedded backend (SQLite file and blobs).
 pub const DATA_DIR: &str = "LIVESHIP_DATA_DIR";
 /// URL clients reach the server at (for the URLs it hands out).

@@ -462,3 +462,70 @@ async fn big_builds_register_without_server_side_zipping() {
         "{v}"
     );
 }
+
+/// Runs `liveship serve` with `args` on `data`, expecting it to refuse to
+/// start within 20 s (a server that starts instead is stopped, and the
+/// test fails): its exit code, stdout and stderr.
+fn serve_refused(data: &std::path::Path, args: &[&str]) -> (Option<i32>, String, String) {
+    let mut child = std::process::Command::new(liveship_tests::liveship_bin())
+        .args(["serve", "--data-dir"])
+        .arg(data)
+        .args(args)
+        .env_remove("LIVESHIP_ADMIN_TOKEN")
+        .env_remove("LIVESHIP_BACKEND")
+        .env_remove("LIVESHIP_SHARE_PORT")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            child.kill().unwrap();
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn serve_refuses_a_port_in_use_and_keeps_its_token_for_a_server_that_listens() {
+    let w = World::new();
+    let tmp = tempfile::tempdir().unwrap();
+    // A second server on the first one's port would split requests between
+    // two sets of data (SO_REUSEPORT): refused, with what to do.
+    let port = w.url().rsplit(':').next().unwrap().to_owned();
+    let listen = format!("127.0.0.1:{port}");
+    let (code, out, err) = serve_refused(&tmp.path().join("second"), &["--listen", &listen]);
+    assert_eq!(code, Some(1), "{out}{err}");
+    assert!(err.contains("is in use by another process"), "{err}");
+    assert!(err.contains("--share-port"), "{err}");
+    assert!(!out.contains("admin token"), "{out}");
+    // An address it cannot listen on: no one-time admin token is spent.
+    let data = tmp.path().join("third");
+    let (code, out, err) = serve_refused(&data, &["--listen", "bogus"]);
+    assert_eq!(code, Some(1), "{out}{err}");
+    assert!(!out.contains("admin token"), "{out}");
+    // The same directory, started right, makes and shows the token then.
+    let mut child = std::process::Command::new(liveship_tests::liveship_bin())
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(&data)
+        .env_remove("LIVESHIP_ADMIN_TOKEN")
+        .env_remove("LIVESHIP_BACKEND")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(child.stdout.take().unwrap()));
+    let first = lines.next().unwrap().unwrap();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(first.contains("admin token (shown once"), "{first}");
+}
