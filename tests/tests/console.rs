@@ -288,6 +288,10 @@ async fn console_sessions_act_with_their_tokens_rights_and_refuse_forged_writes(
         .post(&page, &with_csrf, Some("https://evil.example"))
         .await;
     assert_eq!(s, 403);
+    // The same host over another scheme is another origin.
+    let other_scheme = w.server.url.replacen("http://", "https://", 1);
+    let (s, _, body) = br.post(&page, &with_csrf, Some(&other_scheme)).await;
+    assert_eq!(s, 403, "{body}");
     let (_, ch) = w.call(Method::GET, &channels, Some(&t.deploy), None).await;
     assert_eq!(
         ch["channels"][0]["current"]["rollout_percent"], 100,
@@ -405,6 +409,34 @@ async fn console_sessions_act_with_their_tokens_rights_and_refuse_forged_writes(
         .contains("Max-Age=0"));
     let (s, _) = w.call(Method::GET, "/v1/whoami", Some(&secret), None).await;
     assert_eq!(s, 401);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn console_sessions_are_not_tokens_to_manage() {
+    let w = World::new();
+    let app = "com.example.sessions";
+    let t = w.app(app);
+    let mut br = Browser::new(&w);
+    br.sign_in(&t.admin).await;
+    // The session's id follows from its secret (the cookie), as every
+    // token id does; an app admin can name it.
+    let secret = br.cookie.clone().unwrap();
+    let hex = liveship_core::hash::Sha256Digest::of(secret.as_bytes()).to_hex();
+    let id = format!("tok_{}", &hex[..12]);
+    // Rotating it would turn an 8-hour session into a permanent token;
+    // revoking it is signing out. Neither is a token operation.
+    for (method, path) in [
+        (Method::POST, format!("/v1/tokens/{id}/rotate")),
+        (Method::DELETE, format!("/v1/tokens/{id}")),
+    ] {
+        let (s, v) = w.call(method.clone(), &path, Some(&t.admin), None).await;
+        assert_eq!(s, 404, "{method} {path}: {v}");
+        let (s, v) = w.call(method, &path, Some(w.admin()), None).await;
+        assert_eq!(s, 404, "global admin, {path}: {v}");
+    }
+    // The session still works: nothing was rotated or revoked.
+    let (s, _, _) = br.get(&format!("/console/apps/{app}")).await;
+    assert_eq!(s, 200);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -139,7 +139,9 @@ async fn administered(s: &CiState, caller: &Token, id: &str) -> Result<Token, Ap
         .tokens()
         .await?
         .into_iter()
-        .find(|t| t.id == id && administers(caller, t))
+        // Console sessions end with sign-out or with the token that
+        // signed in: rotating one would make a permanent token of it.
+        .find(|t| t.id == id && t.session_of.is_none() && administers(caller, t))
         .ok_or_else(|| {
             ApiError::not_found(format!(
                 "no token {id:?} that this token administers; `liveship tokens list` shows them"

@@ -172,13 +172,16 @@ pub(crate) fn check_write(
             .get(header::HOST)
             .and_then(|v| v.to_str().ok())
             .unwrap_or_default();
-        let origin_host = origin.split_once("://").map_or(origin, |(_, h)| h);
+        // The page's own origin is scheme and host: `https://evil` on a
+        // plain-HTTP console (or the reverse) is another origin.
+        let scheme = if secure(s, headers) { "https" } else { "http" };
+        let own = format!("{scheme}://{host}");
         let public = &*s.urls.public_url;
         let public_origin = public
             .find("://")
             .and_then(|i| public[i + 3..].find('/').map(|j| &public[..i + 3 + j]))
             .unwrap_or(public);
-        if origin == "null" || (origin_host != host && origin != public_origin) {
+        if origin == "null" || (origin != own && origin != public_origin) {
             return Err(ApiError::forbidden(
                 "cross-origin request refused: use the console's own pages",
             ));
