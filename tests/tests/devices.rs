@@ -171,7 +171,13 @@ async fn capgo_updates_answers_what_the_plugin_parses() {
         info("com.example.unknown", "d", "builtin"),
     )
     .await;
-    assert_eq!((status, answer["error"].as_str()), (404, Some("not_found")));
+    // The plugin reads a 404 as a failed download: an unknown app has no
+    // update, in the shape the plugin reads as "no update".
+    assert_eq!(
+        (status, answer["kind"].as_str(), answer["error"].as_str()),
+        (200, Some("up_to_date"), Some("no_new_version_available")),
+        "{answer}"
+    );
     let (status, _) = post(&w, "/capgo/updates", json!({"device_id": "x"})).await;
     assert_eq!(status, 422);
     let _ = build;

@@ -298,7 +298,17 @@ pub(crate) async fn capgo_updates(
     Json(info): Json<CapgoInfo>,
 ) -> Result<Json<Value>, ApiError> {
     check_capgo_device_id(&info.device_id)?;
-    let app = load_app(&*s.records, &info.app_id).await?;
+    let app = match load_app(&*s.records, &info.app_id).await {
+        Ok(app) => app,
+        // The plugin reads a 404 as a failed download (an error log and a
+        // `download_fail` stat on every check): an app liveship does not
+        // know has no update, said in the shape the plugin reads so.
+        Err(e) if e.status == StatusCode::NOT_FOUND => {
+            tracing::info!(app = %info.app_id, "capgo: unknown app; answering no update (create it with `liveship apps create`)");
+            return Ok(Json(no_new_version()));
+        }
+        Err(e) => return Err(e),
+    };
     let line = info.line();
     let channel = capgo_channel(&*s.records, &app, &info).await?;
     let current = info
