@@ -6,6 +6,7 @@ use crate::remote::{runtime, when, AppArg, Remote};
 use anyhow::anyhow;
 use clap::{Args, Subcommand};
 use liveship_core::domain::AppId;
+use liveship_core::env;
 use liveship_core::keys::PublicKey;
 use liveship_core::model::App;
 use liveship_core::wire::{AppList, CreateApp, PatchApp};
@@ -27,7 +28,7 @@ pub enum AppsCmd {
 #[derive(Debug, Args)]
 pub struct CreateAppArgs {
     /// The new app's id, such as com.example.app (Capacitor's appId).
-    #[arg(long)]
+    #[arg(long, env = env::APP_ID)]
     app_id: AppId,
     /// Public key (path or PEM) that must sign every build; repeat for several.
     #[arg(long, value_name = "PEM", allow_hyphen_values = true)]

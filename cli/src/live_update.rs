@@ -161,7 +161,7 @@ pub struct VerifyArgs {
     #[arg(long, value_name = "PATH", requires = "artifact")]
     manifest: Option<PathBuf>,
     /// Fail unless the signed manifest names this app id.
-    #[arg(long, value_name = "ID")]
+    #[arg(long, value_name = "ID", env = env::APP_ID)]
     app_id: Option<AppId>,
     /// Fail unless the signed manifest names this version.
     #[arg(long = "version", value_name = "V")]

@@ -4,6 +4,7 @@ use crate::output::{Failure, Output};
 use crate::remote::{runtime, when, Remote};
 use clap::{Args, Subcommand};
 use liveship_core::domain::AppId;
+use liveship_core::env;
 use liveship_core::model::Scope;
 use liveship_core::wire::{CreateToken, CreatedToken, RevokedToken, RotatedToken, TokenList};
 use reqwest::Method;
@@ -28,7 +29,7 @@ pub struct CreateTokenArgs {
     #[arg(long)]
     name: String,
     /// Limit it to one app [default: every app].
-    #[arg(long)]
+    #[arg(long, env = env::APP_ID)]
     app_id: Option<AppId>,
     /// Comma-separated: admin, upload, deploy.
     #[arg(long, value_delimiter = ',', required = true)]

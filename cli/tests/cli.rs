@@ -607,6 +607,30 @@ fn bundle_round_trip_and_outputs() {
 }
 
 #[test]
+fn verify_takes_the_app_id_from_the_environment_too() {
+    let f = Fixture::new();
+    bundle_json(&f, "dist/app.zip");
+    let args = [
+        "live-update",
+        "verify",
+        "--artifact",
+        "dist/app.zip",
+        "--public-key",
+        "liveship_public.pem",
+        "--json",
+    ];
+    let ok = liveship_env(f.path(), &args, &[("LIVESHIP_APP_ID", "com.example.app")]);
+    assert_eq!(ok.ok_json()["app_id"], "com.example.app");
+    let wrong = liveship_env(f.path(), &args, &[("LIVESHIP_APP_ID", "com.example.other")]);
+    assert_ne!(wrong.code, 0, "{}", wrong.stdout);
+    assert!(
+        wrong.stderr.contains("com.example.other"),
+        "the refusal names the expected app: {}",
+        wrong.stderr
+    );
+}
+
+#[test]
 fn bundle_is_reproducible() {
     let f = Fixture::new();
     bundle_json(&f, "one.zip");
