@@ -16,6 +16,7 @@ use liveship_core::domain::AppId;
 use liveship_core::fsutil::write_atomic;
 use liveship_core::keys::{KeyId, PublicKey, SigningKey};
 use liveship_core::keyset::{verify_chain, KeySet, KeySetChain, KeySetDocument, KeyStatus};
+use liveship_core::manifest::Verified;
 use liveship_core::model::{now, utc, Timestamp};
 use liveship_core::predict::{self, Facts};
 use liveship_core::wire::{BuildList, ChannelList};
@@ -226,10 +227,12 @@ fn fetch_chain(app: &AppId, remote: &Remote) -> anyhow::Result<Option<KeySetChai
 }
 
 /// The current set, verified from `root`, or a first one.
-fn base(s: &Signing, root: &SigningKey) -> anyhow::Result<KeySet> {
+/// The next version of the app's key set, and the set in force now (`None`:
+/// the app has none yet).
+fn base(s: &Signing, root: &SigningKey) -> anyhow::Result<(KeySet, Option<Verified<KeySet>>)> {
     let app = &s.app.app_id;
     match current_chain(s)? {
-        None => Ok(KeySet::first(app.clone(), root.public_key(), now())),
+        None => Ok((KeySet::first(app.clone(), root.public_key(), now()), None)),
         Some(chain) => {
             let (set, _) = verify_chain(root.public_key(), None, &chain, app).context(
                 "the current key set does not verify from this root key (is it the app's root, \
@@ -244,7 +247,7 @@ fn base(s: &Signing, root: &SigningKey) -> anyhow::Result<KeySet> {
                     root.public_key().key_id()
                 ));
             }
-            Ok(set.next(now()))
+            Ok((set.next(now()), Some(set)))
         }
     }
 }
@@ -281,35 +284,29 @@ fn finish(
     for line in describe(set, signer.as_ref()) {
         out.say(line);
     }
-    let mut impact = Vec::new();
-    if command == "keys revoke" {
-        if let Some(root) = &signer {
-            impact = revocation_impact(&s.app.app_id, &s.remote, &chain, root)?;
-            for line in &impact {
-                out.say(line);
-            }
-        }
-    }
-    let mut answer = json!({"command": command, "version": set.version, "chain": chain});
-    if !impact.is_empty() {
-        answer["impact"] = json!(impact);
-    }
-    Ok(answer)
+    Ok(json!({"command": command, "version": set.version, "chain": chain}))
 }
 
 /// What a published revocation does to each channel's devices, from the
-/// server's own decision (`predict::shares`): builds that reached a share
-/// of a channel's devices and no longer do, because the set in force no
-/// longer allows their key (those devices keep what they run).
+/// server's own decision (`predict::shares`) under the set in force before
+/// (`before`; `None`: the app had none) and the one just published
+/// (`doc`, signed by `root`, which a revocation keeps): builds that reached
+/// a share of a channel's devices and no longer do (those devices keep
+/// what they run).
 fn revocation_impact(
-    app: &AppId,
-    remote: &Remote,
-    chain: &KeySetChain,
-    root: &PublicKey,
+    s: &Signing,
+    before: Option<&Verified<KeySet>>,
+    doc: &KeySetDocument,
+    root: &SigningKey,
 ) -> anyhow::Result<Vec<String>> {
-    let (set, _) = verify_chain(root, None, chain, app)
+    let app = &s.app.app_id;
+    let chain = KeySetChain {
+        rotations: Vec::new(),
+        current: doc.clone(),
+    };
+    let (after_set, _) = verify_chain(root.public_key(), None, &chain, app)
         .context("the published key set does not verify from the root that signed it")?;
-    let api = remote.api()?;
+    let api = s.remote.api()?;
     let rt = runtime()?;
     let channels: ChannelList =
         rt.block_on(api.json::<(), _>(Method::GET, &format!("/v1/apps/{app}/channels"), None))?;
@@ -319,9 +316,9 @@ fn revocation_impact(
     let at = now();
     let mut lines = Vec::new();
     for ch in &channels.channels {
-        let before = predict::shares(ch, get, None, &Facts::running(None), at);
-        let after = predict::shares(ch, get, Some(&set), &Facts::running(None), at);
-        for (runs, share) in &before {
+        let reached = predict::shares(ch, get, before, &Facts::running(None), at);
+        let after = predict::shares(ch, get, Some(&after_set), &Facts::running(None), at);
+        for (runs, share) in &reached {
             let Some(build) = runs else { continue };
             let kept = after.get(runs).copied().unwrap_or(0.0);
             if kept + 1e-9 < *share {
@@ -412,7 +409,7 @@ pub fn keys(cmd: KeysCmd, out: &Output) -> Result<Value, Failure> {
             let root = load_private_for(&a.signing.root_key, "--root-key")?;
             let key = PublicKey::from_pem(&public_key_pem_for(&a.public_key, "--public-key")?)
                 .context("--public-key")?;
-            let mut set = base(&a.signing, &root)?;
+            let (mut set, _) = base(&a.signing, &root)?;
             let start = a.not_before.unwrap_or_else(now);
             let end = a
                 .expires
@@ -434,7 +431,7 @@ pub fn keys(cmd: KeysCmd, out: &Output) -> Result<Value, Failure> {
                 }
                 (None, None) => return Err(anyhow!("give --key-id or --public-key").into()),
             };
-            let mut set = base(&a.signing, &root)?;
+            let (mut set, before) = base(&a.signing, &root)?;
             set.revocable(&id).map_err(|m| anyhow!(m))?;
             if !set.revoke(&id) {
                 return Err(
@@ -445,12 +442,20 @@ pub fn keys(cmd: KeysCmd, out: &Output) -> Result<Value, Failure> {
                 "Revoking {id}: the server refuses its builds from now on, and stops offering the builds it signed"
             ));
             let doc = set.sign(&[&root]);
-            finish(&a.signing, &doc, &set, "keys revoke", out)
+            let mut answer = finish(&a.signing, &doc, &set, "keys revoke", out)?;
+            if a.signing.out.is_none() {
+                let impact = revocation_impact(&a.signing, before.as_ref(), &doc, &root)?;
+                for line in &impact {
+                    out.say(line);
+                }
+                answer["impact"] = json!(impact);
+            }
+            Ok(answer)
         }
         KeysCmd::RotateRoot(a) => {
             let root = load_private_for(&a.signing.root_key, "--root-key")?;
             let new_root = load_private_for(&a.new_root_key, "--new-root-key")?;
-            let mut set = base(&a.signing, &root)?;
+            let (mut set, _) = base(&a.signing, &root)?;
             set.rotate_root(new_root.public_key())?;
             out.note(format!(
                 "Handing over from root {} to {}: devices that pinned the old root follow; sign later sets with the new one",
