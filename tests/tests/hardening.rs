@@ -529,3 +529,53 @@ fn serve_refuses_a_port_in_use_and_keeps_its_token_for_a_server_that_listens() {
     child.wait().unwrap();
     assert!(first.contains("admin token (shown once"), "{first}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_disabled_build_is_not_deployed() {
+    let w = World::new();
+    let app = "com.example.disabled";
+    let t = w.app(app);
+    let (s, v) =
+        liveship_tests::world::register(&w, &t.ci, app, "1.0.0", b"<p>1</p>", json!({})).await;
+    assert!(s.is_success(), "{v}");
+    let id = v["build"]["id"].as_u64().unwrap();
+    let (s, v) = w
+        .call(
+            Method::PATCH,
+            &format!("/v1/apps/{app}/builds/{id}"),
+            Some(&t.ci),
+            Some(json!({"disabled": true})),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    let (s, v) = w
+        .call(
+            Method::PUT,
+            &format!("/v1/apps/{app}/channels/production"),
+            Some(&t.ci),
+            Some(json!({"build_id": id})),
+        )
+        .await;
+    assert_eq!(s, 422, "{v}");
+    assert_eq!(v["error"], "build_disabled", "{v}");
+    assert!(
+        v["message"].as_str().unwrap().contains("enable it first"),
+        "{v}"
+    );
+    let (_, v) = w
+        .call(
+            Method::GET,
+            &format!("/v1/apps/{app}/channels"),
+            Some(&t.admin),
+            None,
+        )
+        .await;
+    assert!(
+        v["channels"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c["current"].is_null()),
+        "nothing deployed: {v}"
+    );
+}

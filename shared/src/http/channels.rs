@@ -81,7 +81,7 @@ pub(crate) async fn deploy(
     let Authorized { app, token } = access(&s, &headers, &app, Scope::Deploy).await?;
     let app_id = app.app_id.clone();
     let req: Deploy = read_json(&headers, body, JSON_LIMIT).await?;
-    ChannelName::new(channel.as_str())?;
+    let name = ChannelName::new(channel.as_str())?;
     let pct = req.rollout_percent.unwrap_or(100);
     if !(1..=100).contains(&pct) {
         return Err(ApiError::unprocessable(
@@ -102,14 +102,8 @@ pub(crate) async fn deploy(
     rollout::check_plan(&steps, step_seconds)
         .map_err(|e| ApiError::unprocessable("invalid_plan", e.to_string()))?;
     super::guard::judge(s.guard.as_deref(), &app_id, &channel).await;
-    if build.disabled {
-        return Err(ApiError::unprocessable(
-            "build_disabled",
-            format!("build {} is disabled; enable it first", build.id),
-        ));
-    }
+    // A disabled build is refused by the operation.
     let may_create = req.create_channel == Some(true) || channel == app.default_channel;
-    let name = ChannelName::new(channel.as_str())?;
     let plan = ops::channels::DeployPlan {
         steps: steps.clone(),
         step_seconds,
@@ -147,9 +141,8 @@ pub(crate) async fn rollback(
 ) -> Result<Json<Channel>, ApiError> {
     let Authorized { app, token } = access(&s, &headers, &app, Scope::Deploy).await?;
     let app_id = app.app_id;
-    ChannelName::new(channel.as_str())?;
-    super::guard::judge(s.guard.as_deref(), &app_id, &channel).await;
     let name = ChannelName::new(channel.as_str())?;
+    super::guard::judge(s.guard.as_deref(), &app_id, &channel).await;
     let (was, ch) = ops::channels::rollback(&*s.records, &app_id, &name).await?;
     tracing::info!(app = %app_id, channel = %channel, "rolled back");
     record(

@@ -64,9 +64,10 @@ impl ApiError {
     pub fn invalid_app(app: &str) -> Self {
         Self::not_found(format!("unknown app {app:?}"))
     }
-    /// 404 for a channel the app does not have: one wording everywhere.
-    pub fn no_channel(app_id: impl std::fmt::Display, channel: &str) -> Self {
-        Self::not_found(format!("app {app_id} has no channel {channel:?}"))
+    /// 404 for a channel the app does not have: the core's one wording
+    /// ([`crate::ops::channels::no_channel`]).
+    pub fn no_channel(app_id: &crate::domain::AppId, channel: &str) -> Self {
+        crate::ops::channels::no_channel(app_id, channel).into()
     }
     /// 409.
     pub fn conflict(m: impl Into<String>) -> Self {

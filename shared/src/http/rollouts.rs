@@ -34,9 +34,8 @@ pub(crate) async fn rollout_action(
     let Authorized { app, token } = access(&s, &headers, &app, Scope::Deploy).await?;
     let app_id = app.app_id;
     let req: RolloutAction = read_json(&headers, body, JSON_LIMIT).await?;
-    ChannelName::new(channel.as_str())?;
-    super::guard::judge(s.guard.as_deref(), &app_id, &channel).await;
     let name = ChannelName::new(channel.as_str())?;
+    super::guard::judge(s.guard.as_deref(), &app_id, &channel).await;
     let (was, ch) = ops::channels::plan_action(&*s.records, &app_id, &name, req.action).await?;
     record(
         &*s.records,
@@ -64,7 +63,6 @@ pub(crate) async fn patch_guard(
     let Authorized { app, token } = access(&s, &headers, &app, Scope::Deploy).await?;
     let app_id = app.app_id;
     let req: GuardPatch = read_json(&headers, body, JSON_LIMIT).await?;
-    ChannelName::new(channel.as_str())?;
     let name = ChannelName::new(channel.as_str())?;
     let (before, ch) = ops::channels::set_guard(&*s.records, &app_id, &name, &req).await?;
     record(

@@ -29,14 +29,18 @@ pub fn live_on(
     at: Timestamp,
 ) -> Vec<(LiveOn, BTreeMap<Option<u64>, f64>)> {
     let get = |id: u64| builds.iter().find(|b| b.id == id);
-    let without: Vec<Build> = builds
-        .iter()
-        .map(|b| Build {
-            disabled: b.disabled || b.id == build_id,
-            ..b.clone()
-        })
-        .collect();
-    let get_without = |id: u64| without.iter().find(|b| b.id == id);
+    // The same builds, with this one disabled.
+    let disabled = get(build_id).map(|b| Build {
+        disabled: true,
+        ..b.clone()
+    });
+    let get_without = |id: u64| {
+        if id == build_id {
+            disabled.as_ref()
+        } else {
+            get(id)
+        }
+    };
     let mut out = Vec::new();
     for ch in channels {
         let Some(cur) = &ch.current else { continue };
